@@ -1,0 +1,46 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# A thin front end. The module itself is described in Kbuild; the work is done by the
+# scripts in scripts/. Everything downloaded or built outside the module lives in
+# $(UB_CACHE) (default ~/.cache/ub), keyed so that it is rebuilt only when it changes.
+#
+#   make            build ub.ko against the cached test kernel (CLIPPY=1 for clippy)
+#   make test       setup + builds + host tests + every kselftest in QEMU
+#   make demo       setup + builds + boot a VM and show a USB disk bound to ub
+#   make vm         a shell in a guest with the module built (HC=xhci|ehci|ohci|uhci)
+
+SHELL := /bin/bash
+PROFILE ?= test
+HC ?= xhci
+MO := $(CURDIR)/build/$(PROFILE)
+KDIR = $(shell scripts/build-kernel --dir $(PROFILE))
+KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) MO=$(MO) $(shell bash -c '. scripts/env.sh; echo "$${KMAKE_ARGS[@]}"')
+
+.PHONY: all module setup kernel test demo vm fmt clean
+
+all: module
+
+setup:
+	@scripts/setup
+
+kernel: setup
+	@scripts/build-kernel $(PROFILE) >/dev/null
+
+module: kernel
+	@mkdir -p $(MO)
+	@$(KMAKE) $(if $(CLIPPY),CLIPPY=$(CLIPPY)) modules
+
+fmt:
+	@/usr/bin/rustfmt --edition 2021 --config-path .rustfmt.toml drivers/ub/ub.rs
+
+test:
+	@scripts/test
+
+demo:
+	@scripts/demo
+
+vm: module
+	@scripts/ubvm --profile $(PROFILE) --hc $(HC) --disk size=256M --interactive
+
+clean:
+	@rm -rf build target

@@ -1,0 +1,250 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The USB layer the kernel crate does not have yet: a driver registration of our own
+//! and typed access to an interface, its device and its endpoints.
+//!
+//! `kernel::usb::Driver` offers only `probe` and `disconnect` and keeps the raw
+//! interface private; `ub` needs the interface's endpoints now and reset and power
+//! callbacks later. This file is the only place the driver touches `struct usb_driver`,
+//! `struct usb_interface` and `struct usb_device` directly; everything above it is safe
+//! code. It reuses the kernel crate's generic driver registration
+//! ([`kernel::driver::Registration`]) and device IDs ([`kernel::usb::DeviceId`]).
+
+use core::{marker::PhantomData, mem::offset_of};
+use kernel::{
+    bindings, device,
+    driver::{DriverLayout, RegistrationOps},
+    error::{from_result, to_result},
+    ffi,
+    prelude::*,
+    types::Opaque,
+    ThisModule,
+};
+
+/// A USB interface driver registered through [`Adapter`].
+pub(crate) trait Driver {
+    /// Per-interface data, created by [`Driver::probe`] and dropped after
+    /// [`Driver::disconnect`].
+    type Data: Send;
+
+    /// The interfaces this driver binds.
+    const ID_TABLE: kernel::usb::IdTable<()>;
+
+    /// Binds `intf`; an error leaves it unbound.
+    fn probe(intf: &Interface) -> impl PinInit<Self::Data, Error> + '_;
+
+    /// `intf` is going away (unplug, `unbind` in sysfs, module removal).
+    fn disconnect(intf: &Interface, data: Pin<&Self::Data>);
+}
+
+/// Registers a [`Driver`] with the USB core; used with [`kernel::module_driver!`].
+pub(crate) struct Adapter<T>(PhantomData<T>);
+
+// SAFETY:
+// - `bindings::usb_driver` is a C type, hence `repr(C)`.
+// - `DriverData` is the type `probe_callback` stores with `set_drvdata`.
+// - `DEVICE_DRIVER_OFFSET` is computed from the embedded `struct device_driver` field.
+unsafe impl<T: Driver + 'static> DriverLayout for Adapter<T> {
+    type DriverType = bindings::usb_driver;
+    type DriverData<'bound> = T::Data;
+    const DEVICE_DRIVER_OFFSET: usize = offset_of!(bindings::usb_driver, driver);
+}
+
+// SAFETY: `unregister` undoes `register` and is only called after it succeeded.
+unsafe impl<T: Driver + 'static> RegistrationOps for Adapter<T> {
+    unsafe fn register(
+        udrv: &Opaque<Self::DriverType>,
+        name: &'static CStr,
+        module: &'static ThisModule,
+    ) -> Result {
+        let drv = udrv.get();
+        // SAFETY: `drv` points to a default-initialised `usb_driver` not yet registered,
+        // so nothing else reads these fields while they are written.
+        unsafe {
+            (*drv).name = name.as_char_ptr();
+            (*drv).probe = Some(Self::probe_callback);
+            (*drv).disconnect = Some(Self::disconnect_callback);
+            (*drv).id_table = T::ID_TABLE.as_ptr();
+        }
+        // SAFETY: `drv` is valid and, by this function's contract, stays pinned until
+        // `unregister`.
+        to_result(unsafe {
+            bindings::usb_register_driver(drv, module.as_ptr(), name.as_char_ptr())
+        })
+    }
+
+    unsafe fn unregister(udrv: &Opaque<Self::DriverType>) {
+        // SAFETY: By this function's contract `udrv` was registered.
+        unsafe { bindings::usb_deregister(udrv.get()) };
+    }
+}
+
+impl<T: Driver + 'static> Adapter<T> {
+    /// Returns the driver-core view of `intf` in the bus-internal context, in which the
+    /// driver data may be set and borrowed.
+    ///
+    /// # Safety
+    ///
+    /// `intf` must be valid for `'a`, and the caller must be a USB core callback of
+    /// this driver for it.
+    unsafe fn core_device<'a>(
+        intf: *mut bindings::usb_interface,
+    ) -> &'a device::Device<device::CoreInternal<'a>> {
+        // SAFETY: `intf` is valid, so is its embedded `dev`. `device::Device<Ctx>` is a
+        // transparent wrapper of `struct device`; the caller runs in a bus callback,
+        // which is what the `CoreInternal` context stands for.
+        unsafe { &*(&raw mut (*intf).dev).cast::<device::Device<device::CoreInternal<'a>>>() }
+    }
+
+    extern "C" fn probe_callback(
+        intf: *mut bindings::usb_interface,
+        _id: *const bindings::usb_device_id,
+    ) -> ffi::c_int {
+        // SAFETY: The USB core calls probe with a valid interface that stays valid and
+        // bound to us for the duration of the call.
+        let iface = unsafe { Interface::from_raw(intf) };
+        from_result(|| {
+            let data = T::probe(iface);
+            // SAFETY: As above; this is our probe callback.
+            let dev = unsafe { Self::core_device(intf) };
+            dev.set_drvdata(data)?;
+            Ok(0)
+        })
+    }
+
+    extern "C" fn disconnect_callback(intf: *mut bindings::usb_interface) {
+        // SAFETY: The USB core calls disconnect with a valid interface.
+        let iface = unsafe { Interface::from_raw(intf) };
+        // SAFETY: As above; this is our disconnect callback.
+        let dev = unsafe { Self::core_device(intf) };
+        // SAFETY: Disconnect only follows a successful probe, which stored a
+        // `T::Data` with `set_drvdata`; the registration drops it after this returns.
+        let data = unsafe { dev.drvdata_borrow::<T::Data>() };
+        T::disconnect(iface, data);
+    }
+}
+
+/// A USB interface, as seen from a callback of the driver bound to it.
+///
+/// # Invariants
+///
+/// `self.0` is a valid `struct usb_interface` for as long as the reference exists.
+#[repr(transparent)]
+pub(crate) struct Interface(Opaque<bindings::usb_interface>);
+
+impl Interface {
+    /// # Safety
+    ///
+    /// `ptr` must point to a `struct usb_interface` that stays valid for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut bindings::usb_interface) -> &'a Self {
+        // SAFETY: `Interface` is a transparent wrapper; validity is the caller's promise.
+        unsafe { &*ptr.cast() }
+    }
+
+    fn as_raw(&self) -> *mut bindings::usb_interface {
+        self.0.get()
+    }
+
+    /// The interface's device name, such as `1-1:1.0`.
+    pub(crate) fn name(&self) -> &CStr {
+        // SAFETY: The interface is valid (type invariant) and registered, so its kobject
+        // has a name that lives as long as the interface.
+        unsafe { CStr::from_char_ptr((*self.as_raw()).dev.kobj.name) }
+    }
+
+    /// The USB device this interface belongs to.
+    pub(crate) fn usb_device(&self) -> &UsbDevice {
+        // SAFETY: The interface is valid; its parent device outlives it.
+        let udev = unsafe { bindings::interface_to_usbdev(self.as_raw()) };
+        // SAFETY: `udev` is valid for as long as `self`; `UsbDevice` is transparent.
+        unsafe { &*udev.cast() }
+    }
+
+    /// The first bulk-in and bulk-out endpoints of the current alternate setting.
+    pub(crate) fn bulk_endpoints(&self) -> Option<(Endpoint, Endpoint)> {
+        let mut bulk_in: *mut bindings::usb_endpoint_descriptor = core::ptr::null_mut();
+        let mut bulk_out: *mut bindings::usb_endpoint_descriptor = core::ptr::null_mut();
+        // SAFETY: The interface is valid and has a current alternate setting while a
+        // driver is bound or binding; the out-pointers are valid locals.
+        let ret = unsafe {
+            bindings::usb_find_common_endpoints(
+                (*self.as_raw()).cur_altsetting,
+                &mut bulk_in,
+                &mut bulk_out,
+                core::ptr::null_mut(),
+                core::ptr::null_mut(),
+            )
+        };
+        if ret != 0 || bulk_in.is_null() || bulk_out.is_null() {
+            return None;
+        }
+        // SAFETY: On success both point into the altsetting's endpoint array.
+        unsafe {
+            Some((
+                Endpoint::from_desc(&*bulk_in),
+                Endpoint::from_desc(&*bulk_out),
+            ))
+        }
+    }
+}
+
+/// The USB device an [`Interface`] belongs to.
+///
+/// # Invariants
+///
+/// `self.0` is a valid `struct usb_device` for as long as the reference exists.
+#[repr(transparent)]
+pub(crate) struct UsbDevice(Opaque<bindings::usb_device>);
+
+impl UsbDevice {
+    fn descriptor(&self) -> &bindings::usb_device_descriptor {
+        // SAFETY: The device is valid (type invariant); its descriptor is read at
+        // enumeration and not written while interfaces are bound.
+        unsafe { &(*self.0.get()).descriptor }
+    }
+
+    /// `idVendor` from the device descriptor.
+    pub(crate) fn vendor_id(&self) -> u16 {
+        u16::from_le(self.descriptor().idVendor)
+    }
+
+    /// `idProduct` from the device descriptor.
+    pub(crate) fn product_id(&self) -> u16 {
+        u16::from_le(self.descriptor().idProduct)
+    }
+
+    /// The negotiated speed, as the USB core names it (`high-speed`, `super-speed`, ...).
+    pub(crate) fn speed(&self) -> &'static CStr {
+        // SAFETY: The device is valid; `speed` is set at enumeration.
+        let speed = unsafe { (*self.0.get()).speed };
+        // SAFETY: `usb_speed_string` returns a static string for any value.
+        unsafe { CStr::from_char_ptr(bindings::usb_speed_string(speed)) }
+    }
+}
+
+/// A bulk endpoint: its address (direction bit included) and max packet size.
+#[derive(Clone, Copy)]
+pub(crate) struct Endpoint {
+    address: u8,
+    max_packet: u16,
+}
+
+impl Endpoint {
+    fn from_desc(desc: &bindings::usb_endpoint_descriptor) -> Self {
+        Self {
+            address: desc.bEndpointAddress,
+            // Bits 10..0 of wMaxPacketSize (USB 2.0 9.6.6); the rest are high-bandwidth bits.
+            max_packet: u16::from_le(desc.wMaxPacketSize) & 0x7ff,
+        }
+    }
+
+    /// `bEndpointAddress`, with bit 7 set for IN endpoints.
+    pub(crate) fn address(&self) -> u8 {
+        self.address
+    }
+
+    /// The maximum packet size in bytes.
+    pub(crate) fn max_packet(&self) -> u16 {
+        self.max_packet
+    }
+}

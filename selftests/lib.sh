@@ -1,0 +1,111 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Shared helpers for the ub kselftests, run inside the guest. TAP output comes from the
+# kernel's own KTAP helpers; on top of them every test checks that the kernel log it
+# produced holds no report (WARNING, BUG, KASAN, lockdep, kmemleak, DMA-API...).
+
+self_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+for helpers in "$self_dir/../kselftest/ktap_helpers.sh" \
+	"${UB_KSRC:-/nonexistent}/tools/testing/selftests/kselftest/ktap_helpers.sh"; do
+	[ -f "$helpers" ] && break
+done
+# shellcheck source=/dev/null
+. "$helpers" || { echo "Bail out! no ktap_helpers.sh"; exit 1; }
+
+UB_HC=${UB_HC:-unknown}
+UB_KO=${UB_KO:-${UB_REPO:-$self_dir/..}/build/${UB_PROFILE:-test}/ub.ko}
+REPORTS=$self_dir/kernel-reports
+
+# Kernel report lines in the given text (stdin), per selftests/kernel-reports.
+kernel_reports() {
+	grep -E -f <(grep -v -e '^#' -e '^!' -e '^$' "$REPORTS") |
+		grep -v -E -f <(sed -n 's/^!//p' "$REPORTS"; echo '^$')
+}
+
+# Begin a test: remember where the kernel log stands.
+test_begin() {
+	TEST_NAME="$UB_HC $*"
+	TEST_MARK=$(dmesg | wc -l)
+	TEST_FAIL=""
+}
+
+# Kernel log lines since test_begin.
+test_dmesg() {
+	dmesg | tail -n +"$((TEST_MARK + 1))"
+}
+
+# Record a failed check; the test goes on so that one run shows every failure.
+fail() {
+	ktap_print_msg "$TEST_NAME: $*"
+	TEST_FAIL=${TEST_FAIL:-$*}
+}
+
+# End a test: it fails if a check failed or the kernel reported anything meanwhile.
+test_end() {
+	local reports
+	reports=$(test_dmesg | kernel_reports)
+	if [ -n "$reports" ]; then
+		echo "$reports" | head -n 20 | while IFS= read -r l; do ktap_print_msg "kernel: $l"; done
+		fail "kernel report during the test"
+	fi
+	if [ -n "$TEST_FAIL" ]; then
+		ktap_test_fail "$TEST_NAME"
+	else
+		ktap_test_pass "$TEST_NAME"
+	fi
+}
+
+skip_test() {
+	ktap_test_skip "$UB_HC $1"
+}
+
+# wait_for SECONDS COMMAND...: poll COMMAND every 0.2 s until it succeeds.
+wait_for() {
+	local deadline=$(($(date +%s) + $1))
+	shift
+	until "$@"; do
+		[ "$(date +%s)" -lt "$deadline" ] || return 1
+		sleep 0.2
+	done
+}
+
+# The interface name (1-1:1.0) of the first USB interface with this class triple
+# on a device with this vendor id, or nothing.
+find_interface() {
+	local class=$1 sub=$2 proto=$3 vid=$4 i
+	for i in /sys/bus/usb/devices/*:*; do
+		[ -f "$i/bInterfaceClass" ] || continue
+		[ "$(cat "$i/bInterfaceClass")" = "$class" ] || continue
+		[ -z "$sub" ] || [ "$(cat "$i/bInterfaceSubClass")" = "$sub" ] || continue
+		[ -z "$proto" ] || [ "$(cat "$i/bInterfaceProtocol")" = "$proto" ] || continue
+		[ "$(cat "$i/../idVendor")" = "$vid" ] || continue
+		basename "$i"
+		return 0
+	done
+	return 1
+}
+
+# The driver bound to a USB interface, or nothing.
+driver_of() {
+	local link=/sys/bus/usb/devices/$1/driver
+	[ -L "$link" ] && basename "$(readlink "$link")"
+}
+
+# kmemleak: forget what is already suspected, so that a later scan shows only new leaks.
+kmemleak_reset() {
+	local f=/sys/kernel/debug/kmemleak
+	[ -w "$f" ] || return 0
+	echo scan >"$f"
+	echo clear >"$f"
+}
+
+# kmemleak: print new suspected leaks (objects need ~5 s of age to be reported).
+kmemleak_report() {
+	local f=/sys/kernel/debug/kmemleak
+	[ -w "$f" ] || { echo "kmemleak is not available"; return 0; }
+	sleep 6
+	echo scan >"$f"
+	echo scan >"$f"
+	cat "$f"
+}
