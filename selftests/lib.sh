@@ -86,6 +86,19 @@ find_interface() {
 	return 1
 }
 
+# The Bulk-Only interface of the USB device whose iSerial is SERIAL (the runner
+# gives disk N the serial UB000N).
+interface_by_serial() {
+	local i
+	for i in /sys/bus/usb/devices/*:*; do
+		[ "$(cat "$i/bInterfaceClass" 2>/dev/null)" = 08 ] || continue
+		[ "$(cat "$i/../serial" 2>/dev/null)" = "$1" ] || continue
+		basename "$i"
+		return 0
+	done
+	return 1
+}
+
 # The driver bound to a USB interface, or nothing.
 driver_of() {
 	local link=/sys/bus/usb/devices/$1/driver
@@ -108,4 +121,49 @@ kmemleak_report() {
 	echo scan >"$f"
 	echo scan >"$f"
 	cat "$f"
+}
+
+# Disks the runner attached, one "id:bytes:lbs:ro|rw:wc:device" entry each.
+disk_field() { # disk_field ID N
+	local d
+	for d in $UB_DISKS; do
+		[ "${d%%:*}" = "$1" ] && { echo "$d" | cut -d: -f"$2"; return 0; }
+	done
+	return 1
+}
+
+# The ub block device (uba...) whose first sector holds the runner's label for ID.
+disk_by_label() {
+	local b want="ub-image:$1"
+	for b in /sys/block/ub*; do
+		[ -e "$b" ] || continue
+		[ "$(head -c ${#want} "/dev/${b##*/}" 2>/dev/null)" = "$want" ] && { echo "${b##*/}"; return 0; }
+	done
+	return 1
+}
+
+count_ub_disks() {
+	local n=0 b
+	for b in /sys/block/ub*; do [ -e "$b" ] && n=$((n + 1)); done
+	echo "$n"
+}
+
+# Load ub (if needed) and wait until every runner disk has a block device.
+load_ub_and_wait() {
+	local want
+	want=$(echo $UB_DISKS | wc -w)
+	[ -d /sys/module/ub ] || insmod "$UB_KO" || return 1
+	wait_for 60 test "$(count_ub_disks)" -ge "$want"
+}
+
+# write_readback DEV OFFSET_BYTES SIZE_BYTES: direct write of random data, direct
+# read back, compare.
+write_readback() {
+	local dev=$1 off=$2 size=$3
+	head -c "$size" /dev/urandom >/tmp/wr.pat
+	dd if=/tmp/wr.pat of="/dev/$dev" bs="$size" count=1 seek="$off" oflag=direct,seek_bytes status=none ||
+		{ echo "write of $size bytes at $off failed"; return 1; }
+	dd if="/dev/$dev" of=/tmp/wr.back bs="$size" count=1 skip="$off" iflag=direct,skip_bytes status=none ||
+		{ echo "read of $size bytes at $off failed"; return 1; }
+	cmp -s /tmp/wr.pat /tmp/wr.back || { echo "data read back at $off ($size bytes) differs"; return 1; }
 }

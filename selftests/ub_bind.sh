@@ -7,7 +7,8 @@
 # (which reads the image's label) and back; rmmod with the stick bound releases it
 # without a warning or a leak, and a reload binds it again.
 #
-# Guest devices: one usb-storage stick (label "ub-image:stick0") and one usb-kbd.
+# Guest devices: a usb-storage stick with serial UB0000 (label "ub-image:stick0"),
+# other disks, and one usb-kbd.
 
 . "$(dirname "$0")/lib.sh"
 
@@ -32,15 +33,17 @@ insmod "$UB_KO" || fail "insmod $UB_KO failed"
 test_end
 
 test_begin "usb-storage device binds to ub"
-wait_for 30 find_interface 08 06 50 "$QEMU_STICK_VID" >/dev/null || fail "no Bulk-Only interface enumerated"
-stick=$(find_interface 08 06 50 "$QEMU_STICK_VID")
+wait_for 30 interface_by_serial UB0000 >/dev/null || fail "no Bulk-Only interface with serial UB0000"
+stick=$(interface_by_serial UB0000)
+[ "$(cat /sys/bus/usb/devices/$stick/bInterfaceSubClass)$(cat /sys/bus/usb/devices/$stick/bInterfaceProtocol)" = 0650 ] ||
+	fail "$stick is not SCSI over Bulk-Only"
 wait_for 10 test "$(driver_of "$stick")" = ub || fail "interface $stick is bound to '$(driver_of "$stick")', not ub"
 test_end
 
 test_begin "bound log line names $speed"
 sysfs_speed=$(cat "/sys/bus/usb/devices/${stick%%:*}/speed" 2>/dev/null)
 [ "$sysfs_speed" = "$mbps" ] || fail "device runs at '$sysfs_speed' Mbit/s, expected $mbps"
-line=$(dmesg | grep -E "ub: bound $QEMU_STICK_VID:0001 " | tail -n1)
+line=$(dmesg | grep -E "ub: bound $QEMU_STICK_VID:0001 .*\($stick\)$" | tail -n1)
 echo "$line" | grep -qE "ub: bound $QEMU_STICK_VID:0001 $speed bulk-in 0x8[0-9a-f] bulk-out 0x0[0-9a-f] maxpacket $maxp \($stick\)$" ||
 	fail "log line '$line' does not match '$speed ... maxpacket $maxp ($stick)'"
 test_end
@@ -82,12 +85,12 @@ label=$(dd if="/dev/$sd" bs=512 count=1 2>/dev/null | head -c 15)
 test_end
 
 test_begin "sysfs unbind and bind move the device back to ub"
-mark=$(dmesg | grep -c "ub: bound $QEMU_STICK_VID")
+mark=$(dmesg | grep -c "ub: bound $QEMU_STICK_VID.*($stick)")
 echo "$stick" >/sys/bus/usb/drivers/usb-storage/unbind || fail "unbind from usb-storage failed"
 wait_for 10 test ! -e "/dev/$sd" || fail "/dev/$sd still exists"
 echo "$stick" >/sys/bus/usb/drivers/ub/bind || fail "bind to ub failed"
 [ "$(driver_of "$stick")" = ub ] || fail "$stick is bound to '$(driver_of "$stick")', not ub"
-[ "$(dmesg | grep -c "ub: bound $QEMU_STICK_VID")" -gt "$mark" ] || fail "no new bound line"
+[ "$(dmesg | grep -c "ub: bound $QEMU_STICK_VID.*($stick)")" -gt "$mark" ] || fail "no new bound line"
 rmmod usb-storage || fail "rmmod usb-storage failed"
 test_end
 

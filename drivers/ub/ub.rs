@@ -4,12 +4,30 @@
 //! blk-mq block devices with no SCSI midlayer.
 //!
 //! This file owns the module: its device table, its driver registration and what
-//! happens when an interface is bound or released. The USB plumbing the kernel crate
-//! lacks lives in [`usb`].
+//! happens when an interface is bound or released. The request path reads, in
+//! order: [`disk`] (blk-mq queue) → [`device`] (queue and worker) → [`transport`]
+//! (one BOT command) → `usbcore_sg` (DMA mapping and the data stage). [`probe`]
+//! discovers a LUN before its disk exists. The kernel-crate extensions the driver
+//! needs are [`usb`], [`blk`] and [`kext`]; the bundled C is declared in [`ffi`].
 
-use kernel::{prelude::*, str::CString};
+use kernel::{prelude::*, sync::Arc};
 
+mod blk;
+mod device;
+mod disk;
+mod ffi;
+mod kext;
+mod probe;
+mod transport;
 mod usb;
+
+#[path = "../../scsi/src/scsi.rs"]
+pub mod scsi;
+
+#[path = "../../usbcore_sg/sg.rs"]
+mod usbcore_sg;
+
+use device::UbDevice;
 
 /// Interface class, subclass and protocol of a Bulk-Only mass-storage interface with
 /// the SCSI transparent command set (USB MSC overview 1.4, tables 1 and 2).
@@ -30,19 +48,20 @@ kernel::usb_device_table!(
     )]
 );
 
-/// One bound Bulk-Only interface.
-struct UbDevice {
-    /// The interface's device name (`1-1:1.0`), for log lines after it is gone.
-    name: CString,
+/// One bound Bulk-Only interface: its disk and its device. The disk is declared
+/// first so that it is dropped first: its queue points into the device.
+struct UbBinding {
+    disk: blk::Disk,
+    dev: Arc<UbDevice>,
 }
 
 struct UbDriver;
 
 impl usb::Driver for UbDriver {
-    type Data = UbDevice;
+    type Data = UbBinding;
     const ID_TABLE: kernel::usb::IdTable<()> = &UB_TABLE;
 
-    fn probe(intf: &usb::Interface) -> impl PinInit<UbDevice, Error> + '_ {
+    fn probe(intf: &usb::Interface) -> impl PinInit<UbBinding, Error> + '_ {
         let name = intf.name();
         let Some((bulk_in, bulk_out)) = intf.bulk_endpoints() else {
             pr_err!(
@@ -62,13 +81,50 @@ impl usb::Driver for UbDriver {
             bulk_in.max_packet(),
             name
         );
-        Ok(UbDevice {
-            name: CString::try_from(name)?,
-        })
+        let dev = UbDevice::new(intf, bulk_in, bulk_out)?;
+        let (max_lun, info) = dev.with_io(|io| {
+            let max_lun = io.bot.get_max_lun(&mut io.buf);
+            probe::probe_lun(io, 0, name).map(|info| (max_lun, info))
+        })?;
+        let disk = disk::add_disk(&dev, intf, &info, bulk_in, bulk_out)?;
+        match info.capacity {
+            Some(cap) => pr_info!(
+                "{}: {} {} {} ({}), {} {}-byte blocks ({} MiB){}{}{}, {} LUN(s)\n",
+                disk.name(),
+                info.ident.vendor(),
+                info.ident.product(),
+                info.ident.revision(),
+                name,
+                cap.blocks,
+                cap.block_size,
+                cap.bytes() >> 20,
+                if info.read_only { ", read-only" } else { "" },
+                if info.write_cache {
+                    ", write cache"
+                } else {
+                    ", no write cache"
+                },
+                if info.removable { ", removable" } else { "" },
+                u32::from(max_lun) + 1
+            ),
+            None => pr_info!(
+                "{}: {} {} {} ({}), no medium\n",
+                disk.name(),
+                info.ident.vendor(),
+                info.ident.product(),
+                info.ident.revision(),
+                name
+            ),
+        }
+        Ok(UbBinding { disk, dev })
     }
 
-    fn disconnect(_intf: &usb::Interface, data: Pin<&UbDevice>) {
-        pr_info!("released {}\n", &*data.name);
+    fn disconnect(_intf: &usb::Interface, data: Pin<&UbBinding>) {
+        // Delete the disk first: that drains what blk-mq has in flight while the
+        // worker still serves it; then stop the worker.
+        data.disk.delete();
+        data.dev.shutdown();
+        pr_info!("released {}\n", data.dev.name());
     }
 }
 

@@ -10,7 +10,7 @@
 //! code. It reuses the kernel crate's generic driver registration
 //! ([`kernel::driver::Registration`]) and device IDs ([`kernel::usb::DeviceId`]).
 
-use core::{marker::PhantomData, mem::offset_of};
+use core::{marker::PhantomData, mem::offset_of, ptr::NonNull};
 use kernel::{
     bindings, device,
     driver::{DriverLayout, RegistrationOps},
@@ -20,6 +20,8 @@ use kernel::{
     types::Opaque,
     ThisModule,
 };
+
+use crate::usbcore_sg::{DmaBuf, TransferError};
 
 /// A USB interface driver registered through [`Adapter`].
 pub(crate) trait Driver {
@@ -145,6 +147,30 @@ impl Interface {
         self.0.get()
     }
 
+    /// The interface's `struct device`, as parent for what the driver registers
+    /// below it (the disks).
+    pub(crate) fn raw_device(&self) -> *mut bindings::device {
+        // SAFETY: The interface is valid (type invariant).
+        unsafe { &raw mut (*self.as_raw()).dev }
+    }
+
+    /// `bInterfaceNumber` of the current alternate setting.
+    pub(crate) fn number(&self) -> u8 {
+        // SAFETY: The interface is valid and has a current alternate setting.
+        unsafe { (*(*self.as_raw()).cur_altsetting).desc.bInterfaceNumber }
+    }
+
+    /// A counted reference to the interface's USB device, usable after the
+    /// callback returns.
+    pub(crate) fn get_usb_device(&self) -> UsbDeviceRef {
+        let udev = self.usb_device().as_raw();
+        // SAFETY: `udev` is live; `usb_get_dev` takes a reference that
+        // `UsbDeviceRef` drops.
+        unsafe { bindings::usb_get_dev(udev) };
+        // INVARIANT: We hold a reference, so the device stays valid.
+        UsbDeviceRef(NonNull::from(self.usb_device()))
+    }
+
     /// The interface's device name, such as `1-1:1.0`.
     pub(crate) fn name(&self) -> &CStr {
         // SAFETY: The interface is valid (type invariant) and registered, so its kobject
@@ -197,6 +223,119 @@ impl Interface {
 pub(crate) struct UsbDevice(Opaque<bindings::usb_device>);
 
 impl UsbDevice {
+    /// The raw device, for the bundled C helpers.
+    pub(crate) fn as_raw(&self) -> *mut bindings::usb_device {
+        self.0.get()
+    }
+
+    /// The device's `struct device`, for log lines.
+    pub(crate) fn as_dev(&self) -> &device::Device {
+        // SAFETY: The device is valid and so is its embedded `struct device`, for as
+        // long as `self` is borrowed.
+        unsafe { device::Device::from_raw(&raw mut (*self.as_raw()).dev) }
+    }
+
+    /// The pipe for a bulk endpoint.
+    pub(crate) fn bulk_pipe(&self, ep: Endpoint) -> Pipe {
+        // SAFETY: The device is valid; the helper only computes a number.
+        let raw = unsafe { crate::ffi::usb_sg_bulk_pipe(self.as_raw(), ep.address) };
+        Pipe {
+            raw,
+            is_in: ep.address & 0x80 != 0,
+        }
+    }
+
+    /// Whether the controller accepts scatterlist entries of any length (xHCI);
+    /// others need every entry but the last to be a multiple of the max packet.
+    pub(crate) fn no_sg_constraint(&self) -> bool {
+        // SAFETY: The device and its bus are valid.
+        unsafe { (*(*self.as_raw()).bus).no_sg_constraint() != 0 }
+    }
+
+    /// A bulk transfer of the first `len` bytes of `buf`, waiting at most
+    /// `timeout_ms`; returns the bytes moved.
+    pub(crate) fn bulk_msg(
+        &self,
+        pipe: Pipe,
+        buf: &mut DmaBuf,
+        len: usize,
+        timeout_ms: u32,
+    ) -> core::result::Result<usize, TransferError> {
+        let len = len.min(buf.as_slice().len());
+        let len_c = ffi::c_int::try_from(len).map_err(|_| TransferError::Other(EINVAL))?;
+        let mut actual: ffi::c_int = 0;
+        // SAFETY: The device is valid; `buf` is kmalloc memory of at least `len`
+        // bytes, borrowed for the call, which returns when the URB is done or killed.
+        let ret = unsafe {
+            bindings::usb_bulk_msg(
+                self.as_raw(),
+                pipe.raw,
+                buf.as_mut_ptr(),
+                len_c,
+                &mut actual,
+                timeout_ms as ffi::c_int,
+            )
+        };
+        match ret {
+            0 => Ok(usize::try_from(actual).unwrap_or(0)),
+            e if e == ETIMEDOUT.to_errno() => Err(TransferError::TimedOut),
+            e => Err(TransferError::from_errno(e)),
+        }
+    }
+
+    /// A class request to interface `index` on the default pipe, with `len` bytes
+    /// of `buf` as data stage (IN when `is_in`).
+    pub(crate) fn class_request(
+        &self,
+        is_in: bool,
+        request: u8,
+        index: u16,
+        buf: &mut DmaBuf,
+        len: usize,
+        timeout_ms: u32,
+    ) -> core::result::Result<usize, TransferError> {
+        let len = u16::try_from(len.min(buf.as_slice().len()))
+            .map_err(|_| TransferError::Other(EINVAL))?;
+        let dir = if is_in { bindings::USB_DIR_IN } else { 0 };
+        let request_type = (dir | bindings::USB_TYPE_CLASS | bindings::USB_RECIP_INTERFACE) as u8;
+        // SAFETY: The device is valid; the helper only computes a number.
+        let pipe = unsafe { crate::ffi::usb_sg_ctrl_pipe(self.as_raw(), is_in) };
+        let data = if len == 0 {
+            core::ptr::null_mut()
+        } else {
+            buf.as_mut_ptr()
+        };
+        // SAFETY: The device is valid; `data` is null or kmalloc memory of at least
+        // `len` bytes, borrowed for the call.
+        let ret = unsafe {
+            bindings::usb_control_msg(
+                self.as_raw(),
+                pipe,
+                request,
+                request_type,
+                0,
+                index,
+                data,
+                len,
+                timeout_ms as ffi::c_int,
+            )
+        };
+        if ret >= 0 {
+            Ok(ret as usize)
+        } else if ret == ETIMEDOUT.to_errno() {
+            Err(TransferError::TimedOut)
+        } else {
+            Err(TransferError::from_errno(ret))
+        }
+    }
+
+    /// Clears a halt (stall) on a bulk pipe: CLEAR_FEATURE(ENDPOINT_HALT) and a
+    /// reset of the host side's data toggle.
+    pub(crate) fn clear_halt(&self, pipe: Pipe) -> Result {
+        // SAFETY: The device is valid; `usb_clear_halt` sleeps, as callers may.
+        to_result(unsafe { bindings::usb_clear_halt(self.as_raw(), pipe.raw as ffi::c_int) })
+    }
+
     fn descriptor(&self) -> &bindings::usb_device_descriptor {
         // SAFETY: The device is valid (type invariant); its descriptor is read at
         // enumeration and not written while interfaces are bound.
@@ -219,6 +358,54 @@ impl UsbDevice {
         let speed = unsafe { (*self.0.get()).speed };
         // SAFETY: `usb_speed_string` returns a static string for any value.
         unsafe { CStr::from_char_ptr(bindings::usb_speed_string(speed)) }
+    }
+}
+
+/// A counted reference to a [`UsbDevice`], dropped with `usb_put_dev()`.
+///
+/// # Invariants
+///
+/// Holds a reference taken with `usb_get_dev()` on a valid device.
+pub(crate) struct UsbDeviceRef(NonNull<UsbDevice>);
+
+// SAFETY: A device reference may be used and dropped from any thread.
+unsafe impl Send for UsbDeviceRef {}
+// SAFETY: `UsbDevice` methods take `&self` and are safe to call concurrently (the
+// USB core serialises what needs it).
+unsafe impl Sync for UsbDeviceRef {}
+
+impl core::ops::Deref for UsbDeviceRef {
+    type Target = UsbDevice;
+
+    fn deref(&self) -> &UsbDevice {
+        // SAFETY: We hold a reference, so the device is valid (type invariant).
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl Drop for UsbDeviceRef {
+    fn drop(&mut self) {
+        // SAFETY: Drops the reference taken in `Interface::get_usb_device`.
+        unsafe { bindings::usb_put_dev(self.0.as_ref().as_raw()) };
+    }
+}
+
+/// A USB pipe (the encoded endpoint, type and direction the USB core takes).
+#[derive(Clone, Copy)]
+pub(crate) struct Pipe {
+    raw: ffi::c_uint,
+    is_in: bool,
+}
+
+impl Pipe {
+    /// The encoded pipe.
+    pub(crate) fn raw(&self) -> ffi::c_uint {
+        self.raw
+    }
+
+    /// Whether data flows from the device.
+    pub(crate) fn is_in(&self) -> bool {
+        self.is_in
     }
 }
 

@@ -1,0 +1,357 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One USB device bound to `ub`: its transport behind the I/O lock, the block
+//! requests waiting for it, the worker that runs them one at a time (BOT allows one
+//! command in flight per device), the mapping of each outcome to a block status,
+//! and teardown.
+//!
+//! `queue_rq` (atomic context) only appends the request to [`Pending`] and kicks
+//! the worker, a work item on the default unbound workqueue that is never run twice
+//! at once; the worker builds the CDB, maps the data and runs the command.
+
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use kernel::{
+    new_mutex, new_spinlock, new_work,
+    prelude::*,
+    str::CString,
+    sync::{Arc, ArcBorrow, Mutex, SpinLock},
+    time::{delay::fsleep, Delta},
+    workqueue::{impl_has_work, Work, WorkItem},
+};
+
+use crate::{
+    blk::{Op, QueueOps, Request, Status},
+    kext::{default_queue, flush_work, NoIoScope},
+    scsi::{
+        cdb::{self, Cdb},
+        sense::{Retry, Sense},
+    },
+    transport::{Bot, Data, Outcome, TransportError},
+    usb::{Endpoint, Interface},
+    usbcore_sg::{DmaBuf, SgTable},
+};
+
+/// Scatterlist entries per request: 1 MiB in 4 KiB pages.
+pub(crate) const MAX_SEGMENTS: u16 = 256;
+/// Requests blk-mq may hand us before we complete one.
+pub(crate) const QUEUE_DEPTH: u32 = 64;
+/// Bytes of the buffer for commands the driver issues itself (INQUIRY, sense...).
+const CMD_BUF_LEN: usize = 512;
+/// Fixed-format sense data length asked for (SPC-4 4.5.3).
+const SENSE_LEN: u8 = 18;
+/// Tries of a command whose sense says "retry" (UNIT ATTENTION, ABORTED COMMAND,
+/// becoming ready), or whose transport was recovered.
+const MAX_TRIES: u32 = 3;
+
+/// What the transport lock protects: the transport and its buffers.
+pub(crate) struct Io {
+    /// The Bulk-Only transport.
+    pub(crate) bot: Bot,
+    /// Scatterlist for block requests and internal commands.
+    pub(crate) sg: SgTable,
+    /// DMA-able buffer for internal commands' data.
+    pub(crate) buf: DmaBuf,
+}
+
+/// Why a command the driver issues did not deliver its data.
+#[derive(Debug)]
+pub(crate) enum CmdError {
+    /// CHECK CONDITION, with the sense data if REQUEST SENSE worked.
+    Sense(Option<Sense>),
+    /// No valid CSW.
+    Transport(TransportError),
+}
+
+impl Io {
+    /// Runs a command with no data stage or a data-in stage of `len` bytes into
+    /// `self.buf`, with auto-sense. Returns the bytes received.
+    pub(crate) fn data_in(&mut self, lun: u8, cdb: &Cdb, len: usize) -> Result<usize, CmdError> {
+        let out = if len == 0 {
+            self.bot.command(lun, cdb, Data::None, 0)
+        } else {
+            let seg = self.sg.one(&mut self.buf, len).map_err(|_| {
+                CmdError::Transport(TransportError::Protocol(crate::transport::Stage::Data))
+            })?;
+            self.bot.command(lun, cdb, Data::In(seg), len as u32)
+        };
+        match out {
+            Ok(Outcome::Passed { residue }) => Ok(len.saturating_sub(residue as usize)),
+            Ok(Outcome::Failed { .. }) => Err(CmdError::Sense(self.request_sense(lun))),
+            Err(e) => Err(CmdError::Transport(e)),
+        }
+    }
+
+    /// REQUEST SENSE after a failed command (auto-sense).
+    pub(crate) fn request_sense(&mut self, lun: u8) -> Option<Sense> {
+        let len = usize::from(SENSE_LEN);
+        let seg = self.sg.one(&mut self.buf, len).ok()?;
+        match self.bot.command(
+            lun,
+            &cdb::request_sense(SENSE_LEN),
+            Data::In(seg),
+            SENSE_LEN.into(),
+        ) {
+            Ok(Outcome::Passed { residue }) => {
+                let n = len.saturating_sub(residue as usize);
+                Sense::parse(self.buf.as_slice().get(..n)?).ok()
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Block requests waiting for the worker.
+pub(crate) struct Pending {
+    requests: KVec<Request>,
+    /// Set at teardown or when the device is gone: new and queued requests fail.
+    dead: bool,
+}
+
+/// One bound USB mass-storage device.
+#[pin_data]
+pub(crate) struct UbDevice {
+    /// The interface name (`1-1:1.0`), for log lines.
+    name: CString,
+    #[pin]
+    io: Mutex<Io>,
+    #[pin]
+    pending: SpinLock<Pending>,
+    #[pin]
+    work: Work<UbDevice>,
+    /// log2 of LUN 0's logical block size.
+    block_shift: AtomicU32,
+    /// LUN 0 has a volatile write cache: flushes become SYNCHRONIZE CACHE.
+    write_cache: AtomicBool,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for UbDevice { self.work }
+}
+
+impl WorkItem for UbDevice {
+    type Pointer = Arc<UbDevice>;
+
+    fn run(this: Arc<UbDevice>) {
+        let _noio = NoIoScope::enter();
+        loop {
+            let (rq, dead) = {
+                let mut p = this.pending.lock();
+                if p.requests.is_empty() {
+                    break;
+                }
+                match p.requests.remove(0) {
+                    Ok(rq) => (rq, p.dead),
+                    Err(_) => break,
+                }
+            };
+            let status = if dead {
+                Status::Offline
+            } else {
+                this.run_request(&rq)
+            };
+            rq.end(status);
+        }
+    }
+}
+
+impl QueueOps for UbDevice {
+    fn queue_rq(&self, rq: Request) {
+        let mut p = self.pending.lock();
+        if p.dead {
+            drop(p);
+            rq.end(Status::Offline);
+            return;
+        }
+        if let Err(err) = p.requests.push_within_capacity(rq) {
+            drop(p);
+            // Cannot happen: the queue has room for every tag.
+            err.0.end(Status::Resource);
+            return;
+        }
+        drop(p);
+        // SAFETY: `self` lives in an `Arc` (devices are only created by `new`), and
+        // the queue data pointer is that `Arc`'s.
+        let this: Arc<UbDevice> = unsafe { ArcBorrow::from_raw(self) }.into();
+        // Already queued: it will see our request.
+        let _ = default_queue().enqueue(this);
+    }
+}
+
+/// A Bulk-Only command name for log lines.
+fn op_name(op: Op) -> &'static str {
+    match op {
+        Op::Read => "read",
+        Op::Write => "write",
+        Op::Flush => "flush",
+        Op::Other(_) => "unsupported",
+    }
+}
+
+impl UbDevice {
+    /// Sets up the device of `intf`: transport, buffers, worker. Nothing is sent.
+    pub(crate) fn new(
+        intf: &Interface,
+        bulk_in: Endpoint,
+        bulk_out: Endpoint,
+    ) -> Result<Arc<Self>> {
+        let udev = intf.usb_device();
+        let io = Io {
+            bot: Bot::new(intf, udev.bulk_pipe(bulk_in), udev.bulk_pipe(bulk_out))?,
+            sg: SgTable::new(MAX_SEGMENTS.into())?,
+            buf: DmaBuf::new(CMD_BUF_LEN)?,
+        };
+        Arc::pin_init(
+            try_pin_init!(Self {
+                name: CString::try_from(intf.name())?,
+                io <- new_mutex!(io),
+                pending <- new_spinlock!(Pending {
+                    requests: KVec::with_capacity(QUEUE_DEPTH as usize, GFP_KERNEL)?,
+                    dead: false,
+                }),
+                work <- new_work!("UbDevice::work"),
+                block_shift: AtomicU32::new(9),
+                write_cache: AtomicBool::new(false),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// The interface name.
+    pub(crate) fn name(&self) -> &CStr {
+        &self.name
+    }
+
+    /// Runs `f` with the transport, for probing.
+    pub(crate) fn with_io<R>(&self, f: impl FnOnce(&mut Io) -> R) -> R {
+        f(&mut self.io.lock())
+    }
+
+    /// Sets what the worker needs to know about LUN 0 before the disk is added.
+    pub(crate) fn set_lun_params(&self, block_size: u32, write_cache: bool) {
+        self.block_shift
+            .store(block_size.trailing_zeros(), Ordering::Relaxed);
+        self.write_cache.store(write_cache, Ordering::Relaxed);
+    }
+
+    /// Fails everything queued and everything that comes, then waits for the
+    /// worker to finish. The disk must be deleted before this is called.
+    pub(crate) fn shutdown(&self) {
+        self.pending.lock().dead = true;
+        // SAFETY: see `queue_rq`: `self` lives in an `Arc`.
+        let this: Arc<UbDevice> = unsafe { ArcBorrow::from_raw(self) }.into();
+        // Let the worker drain (and fail) whatever is still queued.
+        let _ = default_queue().enqueue(this);
+        flush_work(&self.work);
+    }
+
+    /// Runs one block request and returns its status.
+    fn run_request(&self, rq: &Request) -> Status {
+        let op = rq.op();
+        let shift = self.block_shift.load(Ordering::Relaxed);
+        let (cdb, is_read) = match op {
+            Op::Read | Op::Write => {
+                let lba = rq.sector() >> (shift - 9);
+                let blocks = rq.bytes() >> shift;
+                let cdb = if op == Op::Read {
+                    cdb::read(lba, blocks)
+                } else {
+                    cdb::write(lba, blocks)
+                };
+                match cdb {
+                    Ok(c) => (c, op == Op::Read),
+                    Err(_) => return Status::IoErr,
+                }
+            }
+            Op::Flush if self.write_cache.load(Ordering::Relaxed) => {
+                (cdb::synchronize_cache_10(0, 0, false), false)
+            }
+            Op::Flush => return Status::Ok,
+            Op::Other(_) => return Status::NotSupp,
+        };
+
+        let mut io = self.io.lock();
+        for attempt in 1..=MAX_TRIES {
+            let Io { bot, sg, .. } = &mut *io;
+            let out = if op == Op::Flush {
+                bot.command(0, &cdb, Data::None, 0)
+            } else {
+                let seg = match rq.map_sg(sg) {
+                    Ok(seg) => seg,
+                    Err(_) => return Status::IoErr,
+                };
+                let data = if is_read {
+                    Data::In(seg)
+                } else {
+                    Data::Out(seg)
+                };
+                bot.command(0, &cdb, data, rq.bytes())
+            };
+            let last = attempt == MAX_TRIES;
+            match out {
+                Ok(Outcome::Passed { residue: 0 }) => return Status::Ok,
+                Ok(Outcome::Passed { residue }) => {
+                    pr_err!(
+                        "{}: {} at sector {}: {} of {} bytes not transferred\n",
+                        &*self.name,
+                        op_name(op),
+                        rq.sector(),
+                        residue,
+                        rq.bytes()
+                    );
+                    return Status::IoErr;
+                }
+                Ok(Outcome::Failed { .. }) => {
+                    let Some(sense) = io.request_sense(0) else {
+                        pr_err!(
+                            "{}: {} at sector {} failed, no sense data\n",
+                            &*self.name,
+                            op_name(op),
+                            rq.sector()
+                        );
+                        return Status::IoErr;
+                    };
+                    let retry = match sense.retry() {
+                        Retry::Yes | Retry::MediaChanged => true,
+                        Retry::Delayed => {
+                            fsleep(Delta::from_millis(100));
+                            true
+                        }
+                        Retry::No | Retry::NeedsStart | Retry::NoMedium => false,
+                    };
+                    if !retry || last {
+                        pr_err!(
+                            "{}: {} at sector {} failed: sense {:?} {:02x}/{:02x}\n",
+                            &*self.name,
+                            op_name(op),
+                            rq.sector(),
+                            sense.key,
+                            sense.asc,
+                            sense.ascq
+                        );
+                        return sense.blk_status();
+                    }
+                }
+                Err(TransportError::Gone) => {
+                    self.pending.lock().dead = true;
+                    return Status::Offline;
+                }
+                Err(e) => {
+                    pr_err!(
+                        "{}: {} at sector {}: {:?}\n",
+                        &*self.name,
+                        op_name(op),
+                        rq.sector(),
+                        e
+                    );
+                    if last {
+                        return match e {
+                            TransportError::Timeout(_) => Status::Timeout,
+                            _ => Status::IoErr,
+                        };
+                    }
+                }
+            }
+        }
+        Status::IoErr
+    }
+}

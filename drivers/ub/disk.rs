@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One LUN as a block device: its queue limits, derived from the LUN and the host
+//! controller, and the gendisk (`/dev/uba`) whose requests go to the device's
+//! worker.
+
+use kernel::{prelude::*, sync::Arc};
+
+use crate::{
+    blk::{Disk, Limits},
+    device::{UbDevice, MAX_SEGMENTS, QUEUE_DEPTH},
+    probe::LunInfo,
+    usb::{Endpoint, Interface},
+};
+
+/// Largest request in 512-byte sectors: 1 MiB. usb-storage sends 120 KiB on high
+/// speed for the sake of old devices; a quirk can lower this per device.
+const MAX_HW_SECTORS: u32 = 2048;
+/// What usb-storage asks of buffers (scsiglue.c): 512-byte alignment.
+const DMA_ALIGNMENT: u32 = 511;
+
+/// Creates and adds the disk for LUN 0 of `dev`.
+pub(crate) fn add_disk(
+    dev: &Arc<UbDevice>,
+    intf: &Interface,
+    info: &LunInfo,
+    bulk_in: Endpoint,
+    bulk_out: Endpoint,
+) -> Result<Disk> {
+    let block_size = info.capacity.map_or(512, |c| c.block_size);
+    let udev = intf.usb_device();
+    // Controllers other than xHCI need every scatterlist entry but the last to be
+    // a multiple of the max packet size (usb_submit_urb checks): tell the block
+    // layer, as usb-storage does.
+    let virt_boundary_mask = if udev.no_sg_constraint() {
+        0
+    } else {
+        usize::from(bulk_in.max_packet().max(bulk_out.max_packet()).max(1)) - 1
+    };
+    let lim = Limits {
+        logical_block_size: block_size,
+        physical_block_size: info.physical_block_size.max(block_size),
+        max_hw_sectors: MAX_HW_SECTORS,
+        max_segments: MAX_SEGMENTS,
+        virt_boundary_mask,
+        dma_alignment: DMA_ALIGNMENT,
+        write_cache: info.write_cache,
+    };
+    let sectors = info.capacity.map_or(0, |c| c.bytes() >> 9);
+    dev.set_lun_params(block_size, info.write_cache);
+    // SAFETY: The disk is dropped before `dev` (the binding owns both, disk first),
+    // so the queue data pointer outlives the queue.
+    let mut disk =
+        unsafe { Disk::new(Arc::as_ptr(dev), QUEUE_DEPTH, &lim, sectors, info.read_only)? };
+    disk.add(intf.raw_device())?;
+    Ok(disk)
+}

@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The C functions bundled in `ub.ko` (`usbcore_sg/usbcore_sg.c`,
+//! `drivers/ub/helpers.c`): what bindgen cannot see (static inlines, macros,
+//! `hcd.h`). Only the safe layers (`usb.rs`, `blk.rs`, `usbcore_sg/sg.rs`) use them.
+
+use kernel::{bindings, ffi};
+
+// `improper_ctypes` fires on pointers to bindgen structs that contain zero-sized
+// members deep inside (`usb_device`, `request`); these are opaque to Rust here and
+// only passed through, so their layout does not matter on this side.
+#[allow(improper_ctypes)]
+extern "C" {
+    // usbcore_sg/usbcore_sg.c
+    pub(crate) fn usb_sg_premappable(dev: *const bindings::usb_device) -> bool;
+    pub(crate) fn usb_buffer_map_sg(
+        dev: *const bindings::usb_device,
+        is_in: ffi::c_int,
+        sg: *mut bindings::scatterlist,
+        nents: ffi::c_int,
+    ) -> ffi::c_int;
+    pub(crate) fn usb_buffer_unmap_sg(
+        dev: *const bindings::usb_device,
+        is_in: ffi::c_int,
+        sg: *mut bindings::scatterlist,
+        n_hw_ents: ffi::c_int,
+    );
+    pub(crate) fn usb_sg_mark_premapped(io: *mut bindings::usb_sg_request, mapped: ffi::c_int);
+    pub(crate) fn usb_sg_bulk_pipe(dev: *mut bindings::usb_device, address: u8) -> ffi::c_uint;
+    pub(crate) fn usb_sg_ctrl_pipe(dev: *mut bindings::usb_device, is_in: bool) -> ffi::c_uint;
+
+    // drivers/ub/helpers.c
+    pub(crate) fn ub_disk_index_alloc() -> ffi::c_int;
+    pub(crate) fn ub_disk_index_free(index: ffi::c_int);
+    pub(crate) fn ub_disk_fops() -> *const bindings::block_device_operations;
+    pub(crate) fn ub_blk_mq_alloc_disk(
+        set: *mut bindings::blk_mq_tag_set,
+        lim: *mut bindings::queue_limits,
+        queuedata: *mut ffi::c_void,
+    ) -> *mut bindings::gendisk;
+    pub(crate) fn ub_blk_rq_pos(rq: *const bindings::request) -> bindings::sector_t;
+    pub(crate) fn ub_blk_rq_bytes(rq: *const bindings::request) -> ffi::c_uint;
+    pub(crate) fn ub_req_op(rq: *const bindings::request) -> ffi::c_uint;
+    pub(crate) fn ub_blk_rq_map_sg(
+        rq: *mut bindings::request,
+        sglist: *mut bindings::scatterlist,
+    ) -> ffi::c_int;
+    pub(crate) fn ub_rq_queuedata(rq: *const bindings::request) -> *mut ffi::c_void;
+    pub(crate) fn ub_errno_to_blk_status(err: ffi::c_int) -> bindings::blk_status_t;
+    pub(crate) fn ub_limits_set_write_cache(lim: *mut bindings::queue_limits);
+    pub(crate) fn ub_noio_save() -> ffi::c_uint;
+    pub(crate) fn ub_noio_restore(flags: ffi::c_uint);
+}

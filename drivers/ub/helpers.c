@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * What the Rust side of ub cannot reach through bindgen: static inline block-layer
+ * helpers, the blk_mq_alloc_disk() macro (it owns a lockdep class), the disk index
+ * allocator, and the block_device_operations table (it needs THIS_MODULE so that an
+ * open disk pins the module). Each is one line of forwarding; the logic is in Rust.
+ */
+
+#include <linux/blk-mq.h>
+#include <linux/blkdev.h>
+#include <linux/idr.h>
+#include <linux/module.h>
+#include <linux/sched/mm.h>
+
+#include "helpers.h"
+
+static DEFINE_IDA(ub_disk_ida);
+
+int ub_disk_index_alloc(void)
+{
+	return ida_alloc(&ub_disk_ida, GFP_KERNEL);
+}
+
+void ub_disk_index_free(int index)
+{
+	ida_free(&ub_disk_ida, index);
+}
+
+static const struct block_device_operations ub_fops = {
+	.owner = THIS_MODULE,
+};
+
+const struct block_device_operations *ub_disk_fops(void)
+{
+	return &ub_fops;
+}
+
+struct gendisk *ub_blk_mq_alloc_disk(struct blk_mq_tag_set *set,
+				     struct queue_limits *lim, void *queuedata)
+{
+	return blk_mq_alloc_disk(set, lim, queuedata);
+}
+
+sector_t ub_blk_rq_pos(const struct request *rq)
+{
+	return blk_rq_pos(rq);
+}
+
+unsigned int ub_blk_rq_bytes(const struct request *rq)
+{
+	return blk_rq_bytes(rq);
+}
+
+unsigned int ub_req_op(const struct request *rq)
+{
+	return req_op(rq);
+}
+
+int ub_blk_rq_map_sg(struct request *rq, struct scatterlist *sglist)
+{
+	return blk_rq_map_sg(rq, sglist);
+}
+
+void *ub_rq_queuedata(const struct request *rq)
+{
+	return rq->q->queuedata;
+}
+
+blk_status_t ub_errno_to_blk_status(int err)
+{
+	return errno_to_blk_status(err);
+}
+
+void ub_limits_set_write_cache(struct queue_limits *lim)
+{
+	lim->features |= BLK_FEAT_WRITE_CACHE;
+}
+
+unsigned int ub_noio_save(void)
+{
+	return memalloc_noio_save();
+}
+
+void ub_noio_restore(unsigned int flags)
+{
+	memalloc_noio_restore(flags);
+}

@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! LUN discovery: INQUIRY, TEST UNIT READY until ready, READ CAPACITY(10) and (16)
+//! when (10) says the disk is too large for it, MODE SENSE for write protection
+//! and the caching page. Runs before the disk exists, under the I/O lock.
+
+use kernel::{
+    prelude::*,
+    str::BStr,
+    time::{delay::fsleep, Delta},
+};
+
+use crate::{
+    device::{CmdError, Io},
+    scsi::{
+        capacity::{Capacity, CapacityError, ReadCapacity10, ReadCapacity16},
+        cdb::{self, PageControl, MODE_PAGE_ALL, MODE_PAGE_CACHING},
+        inquiry::{trim_field, Inquiry, DEVICE_TYPE_DISK, DEVICE_TYPE_RBC, INQUIRY_STD_LEN},
+        mode::ModeData,
+        sense::Retry,
+    },
+};
+
+/// TEST UNIT READY tries while the device becomes ready (100 ms apart).
+const READY_TRIES: u32 = 50;
+/// MODE SENSE(6) allocation length (the most a one-byte length can ask for, less
+/// the header slack some devices mishandle; sd uses 192 too).
+const MODE_SENSE_LEN: u8 = 192;
+
+/// INQUIRY identification, space-trimmed.
+pub(crate) struct Ident {
+    bytes: [u8; 28],
+    vendor: usize,
+    product: usize,
+    revision: usize,
+}
+
+impl Ident {
+    fn new(inq: &Inquiry<'_>) -> Self {
+        let mut id = Self {
+            bytes: [0; 28],
+            vendor: 0,
+            product: 0,
+            revision: 0,
+        };
+        let mut at = 0;
+        for (field, len) in [
+            (inq.vendor(), &mut id.vendor),
+            (inq.product(), &mut id.product),
+            (inq.revision(), &mut id.revision),
+        ] {
+            let f = trim_field(field.unwrap_or(&[]));
+            let n = f.len().min(id.bytes.len() - at);
+            id.bytes[at..at + n].copy_from_slice(&f[..n]);
+            *len = n;
+            at += n;
+        }
+        id
+    }
+
+    fn field(&self, skip: usize, len: usize) -> &BStr {
+        BStr::from_bytes(self.bytes.get(skip..skip + len).unwrap_or(&[]))
+    }
+
+    /// Vendor identification.
+    pub(crate) fn vendor(&self) -> &BStr {
+        self.field(0, self.vendor)
+    }
+
+    /// Product identification.
+    pub(crate) fn product(&self) -> &BStr {
+        self.field(self.vendor, self.product)
+    }
+
+    /// Product revision level.
+    pub(crate) fn revision(&self) -> &BStr {
+        self.field(self.vendor + self.product, self.revision)
+    }
+}
+
+/// What the driver learned about a LUN.
+pub(crate) struct LunInfo {
+    /// INQUIRY vendor, product, revision.
+    pub(crate) ident: Ident,
+    /// INQUIRY RMB: removable medium.
+    pub(crate) removable: bool,
+    /// Size and block size; `None` when no medium is present.
+    pub(crate) capacity: Option<Capacity>,
+    /// Physical block size (READ CAPACITY(16)), else the logical one.
+    pub(crate) physical_block_size: u32,
+    /// The medium is write protected.
+    pub(crate) read_only: bool,
+    /// The device has a volatile write cache (caching page WCE).
+    pub(crate) write_cache: bool,
+}
+
+fn log_fail(name: &CStr, what: &str, e: &CmdError) -> Error {
+    match e {
+        CmdError::Sense(Some(s)) => pr_err!(
+            "{}: {} failed: sense {:?} {:02x}/{:02x}\n",
+            name,
+            what,
+            s.key,
+            s.asc,
+            s.ascq
+        ),
+        CmdError::Sense(None) => pr_err!("{}: {} failed without sense data\n", name, what),
+        CmdError::Transport(t) => pr_err!("{}: {} failed: {:?}\n", name, what, t),
+    }
+    EIO
+}
+
+/// Probes `lun`. Errors are logged; `name` is the interface name.
+pub(crate) fn probe_lun(io: &mut Io, lun: u8, name: &CStr) -> Result<LunInfo> {
+    let n = io
+        .data_in(
+            lun,
+            &cdb::inquiry(None, INQUIRY_STD_LEN as u16),
+            INQUIRY_STD_LEN,
+        )
+        .map_err(|e| log_fail(name, "INQUIRY", &e))?;
+    let (ident, removable) = {
+        let inq = Inquiry::parse(io.buf.as_slice().get(..n).unwrap_or(&[])).map_err(|_| {
+            pr_err!("{}: INQUIRY returned {} bytes, too short\n", name, n);
+            EIO
+        })?;
+        if !inq.is_connected()
+            || (inq.device_type != DEVICE_TYPE_DISK && inq.device_type != DEVICE_TYPE_RBC)
+        {
+            pr_err!(
+                "{}: LUN {} is not a direct-access block device (type {:#04x}, qualifier {})\n",
+                name,
+                lun,
+                inq.device_type,
+                inq.qualifier
+            );
+            return Err(ENODEV);
+        }
+        (Ident::new(&inq), inq.removable)
+    };
+
+    let medium = wait_ready(io, lun, name)?;
+    let (capacity, physical_block_size) = if medium {
+        let (cap, phys) = read_capacity(io, lun, name)?;
+        (Some(cap), phys)
+    } else {
+        (None, 512)
+    };
+    let (read_only, write_cache) = if medium {
+        mode_sense(io, lun)
+    } else {
+        (false, false)
+    };
+    Ok(LunInfo {
+        ident,
+        removable,
+        capacity,
+        physical_block_size,
+        read_only,
+        write_cache,
+    })
+}
+
+/// TEST UNIT READY until the LUN is ready; `false` when it has no medium.
+fn wait_ready(io: &mut Io, lun: u8, name: &CStr) -> Result<bool> {
+    for _ in 0..READY_TRIES {
+        match io.data_in(lun, &cdb::test_unit_ready(), 0) {
+            Ok(_) => return Ok(true),
+            Err(CmdError::Sense(Some(s))) => match s.retry() {
+                Retry::NoMedium => return Ok(false),
+                Retry::Yes | Retry::MediaChanged => {}
+                Retry::Delayed | Retry::NeedsStart => fsleep(Delta::from_millis(100)),
+                Retry::No => {
+                    return Err(log_fail(name, "TEST UNIT READY", &CmdError::Sense(Some(s))))
+                }
+            },
+            Err(e) => return Err(log_fail(name, "TEST UNIT READY", &e)),
+        }
+    }
+    pr_err!("{}: LUN {} did not become ready\n", name, lun);
+    Err(ETIMEDOUT)
+}
+
+/// READ CAPACITY(10), and (16) when (10) cannot express the size.
+fn read_capacity(io: &mut Io, lun: u8, name: &CStr) -> Result<(Capacity, u32)> {
+    let bad = |e: CapacityError| {
+        pr_err!("{}: unusable READ CAPACITY data: {:?}\n", name, e);
+        EIO
+    };
+    let n = io
+        .data_in(lun, &cdb::read_capacity_10(), 8)
+        .map_err(|e| log_fail(name, "READ CAPACITY(10)", &e))?;
+    let rc10 = ReadCapacity10::parse(io.buf.as_slice().get(..n).unwrap_or(&[])).map_err(bad)?;
+    match rc10.capacity() {
+        Ok(cap) => Ok((cap, cap.block_size)),
+        Err(CapacityError::Needs16) => {
+            let n = io
+                .data_in(lun, &cdb::read_capacity_16(32), 32)
+                .map_err(|e| log_fail(name, "READ CAPACITY(16)", &e))?;
+            let rc16 =
+                ReadCapacity16::parse(io.buf.as_slice().get(..n).unwrap_or(&[])).map_err(bad)?;
+            let cap = rc16.capacity().map_err(bad)?;
+            let phys = rc16
+                .physical_block_size()
+                .filter(|p| *p >= cap.block_size && *p <= 65536)
+                .unwrap_or(cap.block_size);
+            Ok((cap, phys))
+        }
+        Err(e) => Err(bad(e)),
+    }
+}
+
+/// MODE SENSE(6): (write protected, write cache enabled). A device that fails it
+/// is taken as writable without a cache, as sd assumes.
+fn mode_sense(io: &mut Io, lun: u8) -> (bool, bool) {
+    let mut read_only = false;
+    let mut wce = None;
+    for page in [MODE_PAGE_ALL, MODE_PAGE_CACHING] {
+        let Ok(cdb) = cdb::mode_sense_6(false, PageControl::Current, page, 0, MODE_SENSE_LEN)
+        else {
+            continue;
+        };
+        let Ok(n) = io.data_in(lun, &cdb, MODE_SENSE_LEN.into()) else {
+            continue;
+        };
+        if let Ok(md) = ModeData::parse_6(io.buf.as_slice().get(..n).unwrap_or(&[])) {
+            read_only |= md.header.write_protected();
+            if let Some(c) = md.caching() {
+                wce = Some(c.wce);
+                break;
+            }
+        }
+    }
+    (read_only, wce.unwrap_or(false))
+}

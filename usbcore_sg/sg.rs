@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Safe scatter-gather bulk transfers: a preallocated scatterlist ([`SgTable`]), its
+//! DMA mapping through the bundled `usb_buffer_map_sg()` ([`Mapping`], unmapped on
+//! drop), and a pinned `struct usb_sg_request` with a timeout that cancels it
+//! ([`SgRequest`]).
+//!
+//! An [`SgRequest`] is used through `Pin<&mut SgRequest>`: it cannot move, and it
+//! cannot be reused while a transfer is in flight, because [`SgRequest::transfer`]
+//! holds that borrow until `usb_sg_wait()` has returned and the timer is dead. The
+//! timer's callback only calls `usb_sg_cancel()`, which merely unlinks URBs and is
+//! safe from interrupt context, before, during or after `usb_sg_wait()`.
+
+use core::sync::atomic::{AtomicBool, Ordering};
+use kernel::{
+    alloc::KVec,
+    bindings,
+    error::{code::*, Error},
+    ffi,
+    prelude::*,
+    time::{
+        hrtimer::{
+            HrTimer, HrTimerCallback, HrTimerCallbackContext, HrTimerRestart, RelativeMode,
+            ScopedHrTimerPointer,
+        },
+        Delta, Monotonic,
+    },
+    types::Opaque,
+};
+
+use crate::{ffi as c, usb::Pipe, usb::UsbDevice};
+
+/// A buffer that DMA may target: `kmalloc` memory, never the stack or vmalloc.
+pub(crate) struct DmaBuf(KVec<u8>);
+
+impl DmaBuf {
+    /// A zeroed buffer of `len` bytes.
+    pub(crate) fn new(len: usize) -> Result<Self> {
+        Ok(Self(KVec::from_elem(0u8, len, GFP_KERNEL)?))
+    }
+
+    /// The whole buffer.
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The whole buffer, writable.
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+
+    /// The buffer's address, for the USB core.
+    pub(crate) fn as_mut_ptr(&mut self) -> *mut ffi::c_void {
+        self.0.as_mut_ptr().cast()
+    }
+}
+
+/// A scatterlist preallocated for a device's largest transfer.
+pub(crate) struct SgTable {
+    entries: KVec<bindings::scatterlist>,
+}
+
+// SAFETY: The scatterlist only holds page pointers and lengths; it is used by one
+// thread at a time (it is only reachable through `&mut`).
+unsafe impl Send for SgTable {}
+
+impl SgTable {
+    /// Allocates room for `capacity` entries.
+    pub(crate) fn new(capacity: usize) -> Result<Self> {
+        let mut entries = KVec::with_capacity(capacity, GFP_KERNEL)?;
+        for _ in 0..capacity {
+            entries.push(bindings::scatterlist::default(), GFP_KERNEL)?;
+        }
+        Ok(Self { entries })
+    }
+
+    /// Reinitialises the table and returns it for a filler such as
+    /// `blk_rq_map_sg()`, with its capacity.
+    pub(crate) fn reset(&mut self) -> (*mut bindings::scatterlist, usize) {
+        let n = self.entries.len();
+        // SAFETY: `entries` holds `n` scatterlist entries owned by us.
+        unsafe { bindings::sg_init_table(self.entries.as_mut_ptr(), n as ffi::c_uint) };
+        (self.entries.as_mut_ptr(), n)
+    }
+
+    /// Points the table's first entry at the first `len` bytes of `buf` and
+    /// returns that one-entry list.
+    pub(crate) fn one<'a>(&'a mut self, buf: &'a mut DmaBuf, len: usize) -> Result<Segments<'a>> {
+        if len == 0 || len > buf.0.len() || self.entries.is_empty() {
+            return Err(EINVAL);
+        }
+        let len = u32::try_from(len)?;
+        // SAFETY: The table has at least one entry; `buf` is kmalloc memory of at
+        // least `len` bytes, borrowed for as long as the returned `Segments`.
+        unsafe { bindings::sg_init_one(self.entries.as_mut_ptr(), buf.0.as_mut_ptr().cast(), len) };
+        Ok(Segments {
+            table: self,
+            nents: 1,
+        })
+    }
+
+    /// Wraps the first `nents` entries, as filled after [`SgTable::reset`].
+    pub(crate) fn filled(&mut self, nents: usize) -> Result<Segments<'_>> {
+        if nents == 0 || nents > self.entries.len() {
+            return Err(EINVAL);
+        }
+        Ok(Segments { table: self, nents })
+    }
+}
+
+/// The filled part of an [`SgTable`].
+pub(crate) struct Segments<'a> {
+    table: &'a mut SgTable,
+    nents: usize,
+}
+
+impl Segments<'_> {
+    fn as_mut_ptr(&mut self) -> *mut bindings::scatterlist {
+        self.table.entries.as_mut_ptr()
+    }
+}
+
+/// A DMA mapping of [`Segments`] for one transfer; unmapped (and synced for the
+/// CPU) when dropped. On controllers without DMA the HCD maps at submit time, and
+/// this guard holds nothing.
+pub(crate) struct Mapping<'a, 'b> {
+    udev: &'a UsbDevice,
+    sg: &'a mut Segments<'b>,
+    is_in: bool,
+    /// `Some(n)`: mapped here into `n` DMA entries.
+    mapped: Option<ffi::c_int>,
+}
+
+impl<'a, 'b> Mapping<'a, 'b> {
+    /// Maps `sg` for a transfer on `pipe` of `udev`.
+    pub(crate) fn new(udev: &'a UsbDevice, pipe: Pipe, sg: &'a mut Segments<'b>) -> Result<Self> {
+        let is_in = pipe.is_in();
+        let nents = ffi::c_int::try_from(sg.nents)?;
+        // SAFETY: `udev` is a live device (type invariant of `UsbDevice`).
+        let premap = unsafe { c::usb_sg_premappable(udev.as_raw()) };
+        let mapped = if premap {
+            // SAFETY: `sg` holds `nents` initialised entries that stay mapped until
+            // this guard is dropped, which unmaps them with the same arguments.
+            let n = unsafe {
+                c::usb_buffer_map_sg(udev.as_raw(), is_in.into(), sg.as_mut_ptr(), nents)
+            };
+            if n < 0 {
+                return Err(Error::from_errno(n));
+            }
+            Some(n)
+        } else {
+            None
+        };
+        Ok(Self {
+            udev,
+            sg,
+            is_in,
+            mapped,
+        })
+    }
+}
+
+impl Drop for Mapping<'_, '_> {
+    fn drop(&mut self) {
+        if self.mapped.is_some() {
+            let nents = self.sg.nents as ffi::c_int;
+            // SAFETY: Mapped in `new` with these same arguments and not yet unmapped.
+            unsafe {
+                c::usb_buffer_unmap_sg(
+                    self.udev.as_raw(),
+                    self.is_in.into(),
+                    self.sg.as_mut_ptr(),
+                    nents,
+                )
+            };
+        }
+    }
+}
+
+/// How a transfer ended, as `usb_sg_wait()` reports it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum TransferError {
+    /// The device sent less than asked (`-EREMOTEIO`); the byte count says how much.
+    Short,
+    /// The endpoint stalled (`-EPIPE`): clear the halt.
+    Stall,
+    /// Our timeout fired and cancelled the transfer.
+    TimedOut,
+    /// Cancelled by someone else (`-ECONNRESET`, `-ENOENT`).
+    Cancelled,
+    /// The device or controller is gone (`-ENODEV`, `-ESHUTDOWN`).
+    Gone,
+    /// Anything else (protocol, babble, overflow errors...).
+    Other(Error),
+}
+
+impl TransferError {
+    /// Classifies a negative errno from the USB core.
+    pub(crate) fn from_errno(errno: i32) -> Self {
+        let e = Error::from_errno(errno);
+        if e == EREMOTEIO {
+            Self::Short
+        } else if e == EPIPE {
+            Self::Stall
+        } else if e == ECONNRESET || e == ENOENT {
+            Self::Cancelled
+        } else if e == ENODEV || e == ESHUTDOWN {
+            Self::Gone
+        } else {
+            Self::Other(e)
+        }
+    }
+}
+
+/// The result of one transfer: bytes moved, and the error if any.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Transfer {
+    /// Bytes actually transferred.
+    pub(crate) bytes: usize,
+    /// `Ok` when all `len` bytes moved.
+    pub(crate) status: core::result::Result<(), TransferError>,
+}
+
+/// A `struct usb_sg_request` and the timer that cancels it.
+#[pin_data]
+pub(crate) struct SgRequest {
+    #[pin]
+    io: Opaque<bindings::usb_sg_request>,
+    #[pin]
+    timer: HrTimer<SgRequest>,
+    timed_out: AtomicBool,
+}
+
+// SAFETY: The request is only driven through `Pin<&mut SgRequest>`; the timer
+// callback only calls `usb_sg_cancel()`, which takes the request's own lock.
+unsafe impl Send for SgRequest {}
+// SAFETY: As above: shared access is limited to `usb_sg_cancel()` and an atomic.
+unsafe impl Sync for SgRequest {}
+
+kernel::impl_has_hr_timer! {
+    impl HasHrTimer<Self> for SgRequest {
+        mode: RelativeMode<Monotonic>,
+        field: self.timer
+    }
+}
+
+impl HrTimerCallback for SgRequest {
+    type Pointer<'a> = Pin<&'a SgRequest>;
+
+    fn run(this: Pin<&SgRequest>, _ctx: HrTimerCallbackContext<'_, Self>) -> HrTimerRestart {
+        this.timed_out.store(true, Ordering::Relaxed);
+        // SAFETY: `io` is valid while the timer can run (`transfer` cancels the timer
+        // before returning), and `usb_sg_cancel()` may be called from any context,
+        // before, during or after `usb_sg_wait()`.
+        unsafe { bindings::usb_sg_cancel(this.io.get()) };
+        HrTimerRestart::NoRestart
+    }
+}
+
+impl SgRequest {
+    /// A zeroed request with its timer set up.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            io <- Opaque::zeroed(),
+            timer <- HrTimer::new(),
+            timed_out: AtomicBool::new(false),
+        })
+    }
+
+    /// Moves `len` bytes over `mapping` on `pipe`, waiting at most `timeout` before
+    /// cancelling. Returns when the transfer is over and nothing refers to it.
+    pub(crate) fn transfer(
+        self: Pin<&mut Self>,
+        pipe: Pipe,
+        mapping: &mut Mapping<'_, '_>,
+        len: usize,
+        timeout: Delta,
+    ) -> Transfer {
+        let this = self.into_ref();
+        this.timed_out.store(false, Ordering::Relaxed);
+        let io = this.io.get();
+        let nents = mapping.sg.nents as ffi::c_int;
+        // SAFETY: `io` is pinned and not in use (we hold the only `&mut`); the device
+        // and scatterlist are live for the whole call.
+        let ret = unsafe {
+            bindings::usb_sg_init(
+                io,
+                mapping.udev.as_raw(),
+                pipe.raw(),
+                0,
+                mapping.sg.as_mut_ptr(),
+                nents,
+                len,
+                bindings::GFP_KERNEL,
+            )
+        };
+        if ret != 0 {
+            return Transfer {
+                bytes: 0,
+                status: Err(TransferError::Other(Error::from_errno(ret))),
+            };
+        }
+        if let Some(n) = mapping.mapped {
+            // SAFETY: `io` was just initialised and is not submitted yet.
+            unsafe { c::usb_sg_mark_premapped(io, n) };
+        }
+        // SAFETY: `io` is initialised; `usb_sg_wait` submits, waits and cleans up.
+        // The scoped timer is cancelled (and its callback finished) before
+        // `start_scoped` returns.
+        this.start_scoped(timeout, || unsafe { bindings::usb_sg_wait(io) });
+        // SAFETY: `usb_sg_wait` returned, so nothing else writes these fields.
+        let (status, bytes) = unsafe { ((*io).status, (*io).bytes) };
+        let status = match status {
+            0 => Ok(()),
+            _ if this.timed_out.load(Ordering::Relaxed) => Err(TransferError::TimedOut),
+            e => Err(TransferError::from_errno(e)),
+        };
+        Transfer { bytes, status }
+    }
+}

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The bundled usb_buffer_map_sg() family; see usbcore_sg.c. The Rust side declares
+ * the same functions in drivers/ub/ffi.rs.
+ */
+#ifndef UB_USBCORE_SG_H
+#define UB_USBCORE_SG_H
+
+#include <linux/types.h>
+
+struct scatterlist;
+struct usb_device;
+struct usb_sg_request;
+
+bool usb_sg_premappable(const struct usb_device *dev);
+int usb_buffer_map_sg(const struct usb_device *dev, int is_in,
+		      struct scatterlist *sg, int nents);
+void usb_buffer_unmap_sg(const struct usb_device *dev, int is_in,
+			 struct scatterlist *sg, int n_hw_ents);
+void usb_sg_mark_premapped(struct usb_sg_request *io, int mapped);
+unsigned int usb_sg_bulk_pipe(struct usb_device *dev, u8 address);
+unsigned int usb_sg_ctrl_pipe(struct usb_device *dev, bool in);
+
+#endif
