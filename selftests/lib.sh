@@ -137,9 +137,17 @@ disk_by_label() {
 	local b want="ub-image:$1"
 	for b in /sys/block/ub*; do
 		[ -e "$b" ] || continue
-		[ "$(head -c ${#want} "/dev/${b##*/}" 2>/dev/null)" = "$want" ] && { echo "${b##*/}"; return 0; }
+		[ "$(head -c ${#want} "/dev/${b##*/}" 2>/dev/null | tr -d '\0')" = "$want" ] && { echo "${b##*/}"; return 0; }
 	done
 	return 1
+}
+
+# The ub block device of the USB device whose iSerial is SERIAL (disk N of the
+# runner has serial UB000N), or nothing.
+disk_by_serial() {
+	local intf
+	intf=$(interface_by_serial "$1") || return 1
+	ls "/sys/bus/usb/devices/$intf/block" 2>/dev/null | grep -m1 .
 }
 
 count_ub_disks() {
@@ -166,4 +174,25 @@ write_readback() {
 	dd if="/dev/$dev" of=/tmp/wr.back bs="$size" count=1 skip="$off" iflag=direct,skip_bytes status=none ||
 		{ echo "read of $size bytes at $off failed"; return 1; }
 	cmp -s /tmp/wr.pat /tmp/wr.back || { echo "data read back at $off ($size bytes) differs"; return 1; }
+}
+
+# monitor COMMAND...: run a QEMU monitor command through the runner's agent
+# (scripts/ubvm MonitorAgent) and print its output. `unplug ID` and `replug ID`
+# detach and re-attach a runner disk.
+monitor() {
+	local dir=/run/ub/monitor n
+	[ -d "$dir" ] || { echo "no monitor agent"; return 1; }
+	MONITOR_SEQ=$((${MONITOR_SEQ:-0} + 1))
+	n=$dir/$$-$MONITOR_SEQ
+	echo "$*" >"$n.tmp" && mv "$n.tmp" "$n.cmd"
+	wait_for 30 test -e "$n.out" || { echo "monitor agent did not answer '$*'"; return 1; }
+	cat "$n.out"
+	rm -f "$n.out"
+}
+
+# Milliseconds since boot, for timing a failure.
+now_ms() {
+	local up
+	read -r up _ </proc/uptime
+	echo $((${up%.*} * 1000 + 10#${up#*.} * 10))
 }

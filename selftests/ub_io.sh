@@ -7,7 +7,7 @@
 # I/O with crc32c on libaio and io_uring at QD 1 and 32; ext4 on a partition
 # survives mkfs, a copy, fsck and a remount; a read-only image refuses writes.
 #
-# Guest devices (see selftests/run-qemu boots): stick0 (512-byte blocks),
+# Guest devices (see the boots in scripts/test): stick0 (512-byte blocks),
 # ro0 (read-only), lbs4k (usb-bot + scsi-hd with 4096-byte blocks).
 
 . "$(dirname "$0")/lib.sh"

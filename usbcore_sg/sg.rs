@@ -118,6 +118,22 @@ impl Segments<'_> {
     fn as_mut_ptr(&mut self) -> *mut bindings::scatterlist {
         self.table.entries.as_mut_ptr()
     }
+
+    /// Copies the first bytes the segments hold into `out`; returns how many. Only
+    /// meaningful when no DMA mapping of the segments is live (the CPU view).
+    pub(crate) fn copy_prefix(&mut self, out: &mut [u8]) -> usize {
+        let nents = self.nents as ffi::c_uint;
+        // SAFETY: The first `nents` entries are initialised and point at memory
+        // borrowed for `'_`; `out` is a valid buffer of `out.len()` bytes.
+        unsafe {
+            bindings::sg_copy_to_buffer(
+                self.as_mut_ptr(),
+                nents,
+                out.as_mut_ptr().cast(),
+                out.len(),
+            )
+        }
+    }
 }
 
 /// A DMA mapping of [`Segments`] for one transfer; unmapped (and synced for the

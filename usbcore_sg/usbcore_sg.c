@@ -50,6 +50,20 @@ bool usb_sg_premappable(const struct usb_device *dev)
 }
 
 /**
+ * usb_sg_max_mapping_size - largest single DMA mapping the controller allows
+ * @dev: the device the transfers are for
+ *
+ * Return: dma_max_mapping_size() of the controller's DMA device (bounded by
+ * swiotlb, for instance), or SIZE_MAX when the HCD maps by itself.
+ */
+size_t usb_sg_max_mapping_size(const struct usb_device *dev)
+{
+	struct device *controller = usb_dma_device(dev);
+
+	return controller ? dma_max_mapping_size(controller) : SIZE_MAX;
+}
+
+/**
  * usb_buffer_map_sg - create scatterlist DMA mapping(s) for an endpoint
  * @dev: device to which the scatterlist will be mapped
  * @is_in: mapping transfer direction
@@ -122,4 +136,10 @@ unsigned int usb_sg_bulk_pipe(struct usb_device *dev, u8 address)
 unsigned int usb_sg_ctrl_pipe(struct usb_device *dev, bool in)
 {
 	return in ? usb_rcvctrlpipe(dev, 0) : usb_sndctrlpipe(dev, 0);
+}
+
+/* The endpoint address (direction bit included) a pipe refers to. */
+u8 usb_sg_pipe_endpoint(unsigned int pipe)
+{
+	return usb_pipeendpoint(pipe) | (usb_pipein(pipe) ? USB_DIR_IN : 0);
 }

@@ -13,6 +13,7 @@ struct usb_device;
 struct usb_sg_request;
 
 bool usb_sg_premappable(const struct usb_device *dev);
+size_t usb_sg_max_mapping_size(const struct usb_device *dev);
 int usb_buffer_map_sg(const struct usb_device *dev, int is_in,
 		      struct scatterlist *sg, int nents);
 void usb_buffer_unmap_sg(const struct usb_device *dev, int is_in,
@@ -20,5 +21,6 @@ void usb_buffer_unmap_sg(const struct usb_device *dev, int is_in,
 void usb_sg_mark_premapped(struct usb_sg_request *io, int mapped);
 unsigned int usb_sg_bulk_pipe(struct usb_device *dev, u8 address);
 unsigned int usb_sg_ctrl_pipe(struct usb_device *dev, bool in);
+u8 usb_sg_pipe_endpoint(unsigned int pipe);
 
 #endif

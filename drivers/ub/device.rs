@@ -22,11 +22,12 @@ use kernel::{
 use crate::{
     blk::{Op, QueueOps, Request, Status},
     kext::{default_queue, flush_work, NoIoScope},
+    recovery::Recovery,
     scsi::{
         cdb::{self, Cdb},
         sense::{Retry, Sense},
     },
-    transport::{Bot, Data, Outcome, TransportError},
+    transport::{Bot, Data, Fault, Outcome, Stage, Timeouts, TransportError},
     usb::{Endpoint, Interface},
     usbcore_sg::{DmaBuf, SgTable},
 };
@@ -43,10 +44,13 @@ const SENSE_LEN: u8 = 18;
 /// becoming ready), or whose transport was recovered.
 const MAX_TRIES: u32 = 3;
 
-/// What the transport lock protects: the transport and its buffers.
+/// What the transport lock protects: the transport, its recovery state and its
+/// buffers.
 pub(crate) struct Io {
     /// The Bulk-Only transport.
     pub(crate) bot: Bot,
+    /// Recovery from commands that end without a valid CSW.
+    pub(crate) rec: Recovery,
     /// Scatterlist for block requests and internal commands.
     pub(crate) sg: SgTable,
     /// DMA-able buffer for internal commands' data.
@@ -64,47 +68,77 @@ pub(crate) enum CmdError {
 
 impl Io {
     /// Runs a command with no data stage or a data-in stage of `len` bytes into
-    /// `self.buf`, with auto-sense. Returns the bytes received.
+    /// `self.buf`, with auto-sense, recovering and retrying (a bounded number of
+    /// times) when the transport fails. Returns the bytes received.
     pub(crate) fn data_in(&mut self, lun: u8, cdb: &Cdb, len: usize) -> Result<usize, CmdError> {
-        let out = if len == 0 {
-            self.bot.command(lun, cdb, Data::None, 0)
-        } else {
-            let seg = self.sg.one(&mut self.buf, len).map_err(|_| {
-                CmdError::Transport(TransportError::Protocol(crate::transport::Stage::Data))
-            })?;
-            self.bot.command(lun, cdb, Data::In(seg), len as u32)
-        };
-        match out {
-            Ok(Outcome::Passed { residue }) => Ok(len.saturating_sub(residue as usize)),
-            Ok(Outcome::Failed { .. }) => Err(CmdError::Sense(self.request_sense(lun))),
-            Err(e) => Err(CmdError::Transport(e)),
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let out = if len == 0 {
+                self.bot.command(lun, cdb, Data::None, 0)
+            } else {
+                let seg = self.sg.one(&mut self.buf, len).map_err(|_| {
+                    CmdError::Transport(TransportError::Broken(Stage::Data, Fault::Usb))
+                })?;
+                self.bot.command(lun, cdb, Data::In(seg), len as u32)
+            };
+            match out {
+                Ok(Outcome::Passed { residue }) => {
+                    self.rec.succeeded();
+                    return Ok(len.saturating_sub(residue as usize));
+                }
+                Ok(Outcome::Failed { .. }) => {
+                    self.rec.succeeded();
+                    return Err(CmdError::Sense(self.request_sense(lun)));
+                }
+                Err(e) => {
+                    let recovered = self.rec.recover(&mut self.bot, lun, cdb, len as u32, e);
+                    if recovered.is_err() || tries == MAX_TRIES {
+                        return Err(CmdError::Transport(e));
+                    }
+                }
+            }
         }
     }
 
-    /// REQUEST SENSE after a failed command (auto-sense).
+    /// REQUEST SENSE after a failed command (auto-sense). `None` when the device
+    /// does not deliver sense data (a transport failure is recovered from first).
     pub(crate) fn request_sense(&mut self, lun: u8) -> Option<Sense> {
         let len = usize::from(SENSE_LEN);
         let seg = self.sg.one(&mut self.buf, len).ok()?;
-        match self.bot.command(
-            lun,
-            &cdb::request_sense(SENSE_LEN),
-            Data::In(seg),
-            SENSE_LEN.into(),
-        ) {
+        let cdb = cdb::request_sense(SENSE_LEN);
+        match self.bot.command(lun, &cdb, Data::In(seg), SENSE_LEN.into()) {
             Ok(Outcome::Passed { residue }) => {
+                self.rec.succeeded();
                 let n = len.saturating_sub(residue as usize);
                 Sense::parse(self.buf.as_slice().get(..n)?).ok()
             }
-            _ => None,
+            Ok(Outcome::Failed { .. }) => None,
+            Err(e) => {
+                let _ = self
+                    .rec
+                    .recover(&mut self.bot, lun, &cdb, SENSE_LEN.into(), e);
+                None
+            }
         }
     }
+}
+
+/// Whether the worker takes requests.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Requests are served.
+    Running,
+    /// Someone else is resetting the device: requests wait.
+    Paused,
+    /// Teardown, unplug or a dead device: queued and new requests fail with this.
+    Failing(Status),
 }
 
 /// Block requests waiting for the worker.
 pub(crate) struct Pending {
     requests: KVec<Request>,
-    /// Set at teardown or when the device is gone: new and queued requests fail.
-    dead: bool,
+    state: State,
 }
 
 /// One bound USB mass-storage device.
@@ -122,6 +156,9 @@ pub(crate) struct UbDevice {
     block_shift: AtomicU32,
     /// LUN 0 has a volatile write cache: flushes become SYNCHRONIZE CACHE.
     write_cache: AtomicBool,
+    /// The worker is resetting the device itself: the reset callbacks must not
+    /// wait for it.
+    self_reset: Arc<AtomicBool>,
 }
 
 impl_has_work! {
@@ -134,20 +171,19 @@ impl WorkItem for UbDevice {
     fn run(this: Arc<UbDevice>) {
         let _noio = NoIoScope::enter();
         loop {
-            let (rq, dead) = {
+            let (rq, state) = {
                 let mut p = this.pending.lock();
-                if p.requests.is_empty() {
+                if p.requests.is_empty() || p.state == State::Paused {
                     break;
                 }
                 match p.requests.remove(0) {
-                    Ok(rq) => (rq, p.dead),
+                    Ok(rq) => (rq, p.state),
                     Err(_) => break,
                 }
             };
-            let status = if dead {
-                Status::Offline
-            } else {
-                this.run_request(&rq)
+            let status = match state {
+                State::Failing(status) => status,
+                _ => this.run_request(&rq),
             };
             rq.end(status);
         }
@@ -157,9 +193,9 @@ impl WorkItem for UbDevice {
 impl QueueOps for UbDevice {
     fn queue_rq(&self, rq: Request) {
         let mut p = self.pending.lock();
-        if p.dead {
+        if let State::Failing(status) = p.state {
             drop(p);
-            rq.end(Status::Offline);
+            rq.end(status);
             return;
         }
         if let Err(err) = p.requests.push_within_capacity(rq) {
@@ -193,10 +229,19 @@ impl UbDevice {
         intf: &Interface,
         bulk_in: Endpoint,
         bulk_out: Endpoint,
+        timeouts: Timeouts,
+        port_reset_first: bool,
     ) -> Result<Arc<Self>> {
         let udev = intf.usb_device();
+        let self_reset = Arc::new(AtomicBool::new(false), GFP_KERNEL)?;
         let io = Io {
-            bot: Bot::new(intf, udev.bulk_pipe(bulk_in), udev.bulk_pipe(bulk_out))?,
+            bot: Bot::new(
+                intf,
+                udev.bulk_pipe(bulk_in),
+                udev.bulk_pipe(bulk_out),
+                timeouts,
+            )?,
+            rec: Recovery::new(port_reset_first, self_reset.clone()),
             sg: SgTable::new(MAX_SEGMENTS.into())?,
             buf: DmaBuf::new(CMD_BUF_LEN)?,
         };
@@ -206,11 +251,12 @@ impl UbDevice {
                 io <- new_mutex!(io),
                 pending <- new_spinlock!(Pending {
                     requests: KVec::with_capacity(QUEUE_DEPTH as usize, GFP_KERNEL)?,
-                    dead: false,
+                    state: State::Running,
                 }),
                 work <- new_work!("UbDevice::work"),
                 block_shift: AtomicU32::new(9),
                 write_cache: AtomicBool::new(false),
+                self_reset,
             }),
             GFP_KERNEL,
         )
@@ -236,12 +282,59 @@ impl UbDevice {
     /// Fails everything queued and everything that comes, then waits for the
     /// worker to finish. The disk must be deleted before this is called.
     pub(crate) fn shutdown(&self) {
-        self.pending.lock().dead = true;
+        self.pending.lock().state = State::Failing(Status::Offline);
         // SAFETY: see `queue_rq`: `self` lives in an `Arc`.
         let this: Arc<UbDevice> = unsafe { ArcBorrow::from_raw(self) }.into();
         // Let the worker drain (and fail) whatever is still queued.
         let _ = default_queue().enqueue(this);
         flush_work(&self.work);
+    }
+
+    /// Someone is about to reset the device. If it is not our own worker (its
+    /// recovery resets the device while it holds the transport), stop taking
+    /// requests and wait for the one in progress.
+    pub(crate) fn pre_reset(&self) {
+        if self.self_reset.load(Ordering::Acquire) {
+            return;
+        }
+        {
+            let mut p = self.pending.lock();
+            if p.state == State::Running {
+                p.state = State::Paused;
+            }
+        }
+        flush_work(&self.work);
+    }
+
+    /// The reset is over. After someone else's reset the device starts afresh,
+    /// so a device given up as dead gets another chance.
+    pub(crate) fn post_reset(&self) {
+        if self.self_reset.load(Ordering::Acquire) {
+            return;
+        }
+        {
+            let mut io = self.io.lock();
+            io.bot.dead = false;
+            io.rec.succeeded();
+        }
+        {
+            let mut p = self.pending.lock();
+            if matches!(p.state, State::Paused | State::Failing(Status::IoErr)) {
+                p.state = State::Running;
+            }
+        }
+        // SAFETY: see `queue_rq`: `self` lives in an `Arc`.
+        let this: Arc<UbDevice> = unsafe { ArcBorrow::from_raw(self) }.into();
+        let _ = default_queue().enqueue(this);
+    }
+
+    /// Fails every queued and future request with `status` (the device is gone
+    /// or dead); logged by the caller.
+    fn fail_all(&self, status: Status) {
+        let mut p = self.pending.lock();
+        if p.state != State::Failing(Status::Offline) {
+            p.state = State::Failing(status);
+        }
     }
 
     /// Runs one block request and returns its status.
@@ -287,6 +380,9 @@ impl UbDevice {
                 bot.command(0, &cdb, data, rq.bytes())
             };
             let last = attempt == MAX_TRIES;
+            if out.is_ok() {
+                io.rec.succeeded();
+            }
             match out {
                 Ok(Outcome::Passed { residue: 0 }) => return Status::Ok,
                 Ok(Outcome::Passed { residue }) => {
@@ -331,23 +427,32 @@ impl UbDevice {
                         return sense.blk_status();
                     }
                 }
-                Err(TransportError::Gone) => {
-                    self.pending.lock().dead = true;
-                    return Status::Offline;
-                }
                 Err(e) => {
-                    pr_err!(
-                        "{}: {} at sector {}: {:?}\n",
-                        &*self.name,
-                        op_name(op),
-                        rq.sector(),
-                        e
-                    );
-                    if last {
-                        return match e {
-                            TransportError::Timeout(_) => Status::Timeout,
-                            _ => Status::IoErr,
-                        };
+                    let Io { bot, rec, .. } = &mut *io;
+                    let recovered = rec.recover(bot, 0, &cdb, rq.bytes(), e);
+                    match recovered {
+                        Err(TransportError::Gone) => {
+                            self.fail_all(Status::Offline);
+                            return Status::Offline;
+                        }
+                        Err(_) => {
+                            self.fail_all(Status::IoErr);
+                            return Status::IoErr;
+                        }
+                        Ok(()) if last => {
+                            pr_err!(
+                                "{}: {} at sector {} failed {} times; giving up on it\n",
+                                &*self.name,
+                                op_name(op),
+                                rq.sector(),
+                                MAX_TRIES
+                            );
+                            return match e {
+                                TransportError::Broken(_, Fault::Timeout) => Status::Timeout,
+                                _ => Status::IoErr,
+                            };
+                        }
+                        Ok(()) => {}
                     }
                 }
             }

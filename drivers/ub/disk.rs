@@ -40,7 +40,11 @@ pub(crate) fn add_disk(
     let lim = Limits {
         logical_block_size: block_size,
         physical_block_size: info.physical_block_size.max(block_size),
-        max_hw_sectors: MAX_HW_SECTORS,
+        // A request is mapped in one piece: never more than the controller's DMA
+        // layer can map at once.
+        max_hw_sectors: MAX_HW_SECTORS
+            .min(u32::try_from(udev.dma_max_mapping_size() >> 9).unwrap_or(u32::MAX))
+            .max(8),
         max_segments: MAX_SEGMENTS,
         virt_boundary_mask,
         dma_alignment: DMA_ALIGNMENT,

@@ -13,6 +13,7 @@ use kernel::{bindings, ffi};
 extern "C" {
     // usbcore_sg/usbcore_sg.c
     pub(crate) fn usb_sg_premappable(dev: *const bindings::usb_device) -> bool;
+    pub(crate) fn usb_sg_max_mapping_size(dev: *const bindings::usb_device) -> usize;
     pub(crate) fn usb_buffer_map_sg(
         dev: *const bindings::usb_device,
         is_in: ffi::c_int,
@@ -28,6 +29,7 @@ extern "C" {
     pub(crate) fn usb_sg_mark_premapped(io: *mut bindings::usb_sg_request, mapped: ffi::c_int);
     pub(crate) fn usb_sg_bulk_pipe(dev: *mut bindings::usb_device, address: u8) -> ffi::c_uint;
     pub(crate) fn usb_sg_ctrl_pipe(dev: *mut bindings::usb_device, is_in: bool) -> ffi::c_uint;
+    pub(crate) fn usb_sg_pipe_endpoint(pipe: ffi::c_uint) -> u8;
 
     // drivers/ub/helpers.c
     pub(crate) fn ub_disk_index_alloc() -> ffi::c_int;
@@ -50,4 +52,5 @@ extern "C" {
     pub(crate) fn ub_limits_set_write_cache(lim: *mut bindings::queue_limits);
     pub(crate) fn ub_noio_save() -> ffi::c_uint;
     pub(crate) fn ub_noio_restore(flags: ffi::c_uint);
+    pub(crate) fn ub_usb_port_reset(intf: *mut bindings::usb_interface) -> ffi::c_int;
 }

@@ -11,6 +11,7 @@
 #include <linux/idr.h>
 #include <linux/module.h>
 #include <linux/sched/mm.h>
+#include <linux/usb.h>
 
 #include "helpers.h"
 
@@ -84,4 +85,23 @@ unsigned int ub_noio_save(void)
 void ub_noio_restore(unsigned int flags)
 {
 	memalloc_noio_restore(flags);
+}
+
+/*
+ * A port reset of the interface's device, as usb-storage's usb_stor_port_reset()
+ * does it: usb_reset_device() needs the device lock, which the caller (the I/O
+ * worker) does not hold; usb_lock_device_for_reset() gives up after a second, or at
+ * once when the interface is being unbound, so this cannot deadlock with disconnect.
+ */
+int ub_usb_port_reset(struct usb_interface *intf)
+{
+	struct usb_device *udev = interface_to_usbdev(intf);
+	int ret;
+
+	ret = usb_lock_device_for_reset(udev, intf);
+	if (ret < 0)
+		return ret;
+	ret = usb_reset_device(udev);
+	usb_unlock_device(udev);
+	return ret;
 }

@@ -15,6 +15,7 @@ struct gendisk;
 struct queue_limits;
 struct request;
 struct scatterlist;
+struct usb_interface;
 
 int ub_disk_index_alloc(void);
 void ub_disk_index_free(int index);
@@ -30,5 +31,6 @@ blk_status_t ub_errno_to_blk_status(int err);
 void ub_limits_set_write_cache(struct queue_limits *lim);
 unsigned int ub_noio_save(void);
 void ub_noio_restore(unsigned int flags);
+int ub_usb_port_reset(struct usb_interface *intf);
 
 #endif

@@ -2,22 +2,31 @@
 
 //! One Bulk-Only Transport command (USB MSC BOT 1.0, section 5): the CBW on
 //! bulk-out, the data stage through `usbcore_sg`, the CSW on bulk-in, each with its
-//! own timeout, and the recovery the spec asks for when a stage goes wrong (clear
-//! halt after a data or CSW stall, Reset Recovery after an invalid CSW, a phase
-//! error or a timeout).
+//! own timeout, and what the spec asks within a command (clear halt after a data or
+//! CSW stall, one more CSW read). What to do when a command ends without a valid
+//! CSW (Reset Recovery, port reset, giving up) is decided in [`crate::recovery`].
+//!
+//! Lenient where devices are known to be sloppy and nothing is at stake: a CSW
+//! signature other than `USBS` is learned from the first CSW that carries it, a
+//! zero-length packet before the CSW is skipped, a CSW sent in place of the data
+//! is recognised, and devices that report a residue on INQUIRY or READ CAPACITY
+//! although all bytes arrived get their residues ignored (usb-storage's heuristic).
+//! Strict where data is at stake: a wrong tag, a status above 2 or a residue larger
+//! than the transfer is a transport error, never a success, and a residue never
+//! counts fewer bytes missing than really went missing.
 //!
 //! [`Bot`] is used by one thread at a time (the device's I/O lock), which is what
 //! BOT allows: one command in flight per device.
 
-use kernel::{prelude::*, time::Delta};
+use kernel::{prelude::*, str::CString, time::Delta};
 
 use crate::{
     scsi::{
         cbw::{Cbw, Direction, CBW_LEN},
-        cdb::Cdb,
-        csw::{Csw, CswStatus, CSW_LEN, CSW_SIGNATURE},
+        cdb::{self, Cdb},
+        csw::{Csw, CswError, CswStatus, CSW_LEN, CSW_SIGNATURE},
     },
-    usb::{Interface, Pipe, UsbDeviceRef},
+    usb::{Interface, InterfaceRef, Pipe, UsbDeviceRef},
     usbcore_sg::{DmaBuf, Mapping, Segments, SgRequest, Transfer, TransferError},
 };
 
@@ -26,7 +35,8 @@ const BULK_ONLY_RESET: u8 = 0xff;
 /// Get Max LUN (BOT 3.2).
 const GET_MAX_LUN: u8 = 0xfe;
 
-/// Per-stage timeouts.
+/// Per-stage timeouts in milliseconds (module parameters, read at probe).
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Timeouts {
     /// Sending the CBW.
     pub(crate) cbw_ms: u32,
@@ -34,17 +44,23 @@ pub(crate) struct Timeouts {
     pub(crate) data_ms: u32,
     /// Receiving the CSW (the device may be writing its cache meanwhile).
     pub(crate) csw_ms: u32,
-    /// Control requests (GET MAX LUN, Bulk-Only reset).
+    /// Control requests: GET MAX LUN, Bulk-Only reset, clear halt, and every stage
+    /// of the TEST UNIT READY that checks a device after a reset.
     pub(crate) ctrl_ms: u32,
 }
 
-/// Defaults: generous for slow full-speed devices, still bounded.
-pub(crate) const TIMEOUTS: Timeouts = Timeouts {
-    cbw_ms: 5_000,
-    data_ms: 20_000,
-    csw_ms: 20_000,
-    ctrl_ms: 5_000,
-};
+impl Timeouts {
+    /// All stages bounded by the control timeout: for the command that checks
+    /// whether a reset brought the device back.
+    fn short(&self) -> Self {
+        Self {
+            cbw_ms: self.ctrl_ms,
+            data_ms: self.ctrl_ms,
+            csw_ms: self.ctrl_ms,
+            ctrl_ms: self.ctrl_ms,
+        }
+    }
+}
 
 /// The data stage of a command.
 pub(crate) enum Data<'a> {
@@ -82,38 +98,134 @@ pub(crate) enum Stage {
     Csw,
 }
 
+impl Stage {
+    /// The stage's name in log lines.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Stage::Cbw => "CBW",
+            Stage::Data => "data",
+            Stage::Csw => "CSW",
+        }
+    }
+}
+
+/// What broke the protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// The stage timed out and was cancelled.
+    Timeout,
+    /// The endpoint stalled and the halt could not be cleared.
+    Stall,
+    /// The CBW was not taken whole.
+    ShortCbw,
+    /// The CSW is not 13 bytes, or has an unknown signature.
+    BadCsw,
+    /// The CSW answers another command.
+    WrongTag,
+    /// The CSW reports a residue larger than the transfer.
+    BadResidue,
+    /// The CSW status is 2 (phase error) or undefined.
+    PhaseError,
+    /// A USB error (babble, CRC, ...) or a mapping failure.
+    Usb,
+}
+
+impl Fault {
+    /// The fault's name in log lines.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Fault::Timeout => "timeout",
+            Fault::Stall => "stall not cleared",
+            Fault::ShortCbw => "short CBW",
+            Fault::BadCsw => "invalid CSW",
+            Fault::WrongTag => "CSW tag mismatch",
+            Fault::BadResidue => "CSW residue larger than the transfer",
+            Fault::PhaseError => "phase error",
+            Fault::Usb => "USB error",
+        }
+    }
+}
+
 /// A command that did not end with a valid CSW.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TransportError {
-    /// A stage timed out and was cancelled.
-    Timeout(Stage),
+    /// The device broke the protocol in a stage; Reset Recovery is due.
+    Broken(Stage, Fault),
     /// The device is gone (unplugged, or its port disabled).
     Gone,
-    /// The device broke the protocol (short CBW, bad CSW, phase error...).
-    Protocol(Stage),
+    /// Recovery failed earlier: the device is not used any more.
+    Dead,
 }
 
 /// The Bulk-Only transport of one device.
 pub(crate) struct Bot {
+    intf: InterfaceRef,
     udev: UsbDeviceRef,
+    /// The interface name (`1-1:1.0`), for log lines.
+    pub(crate) name: CString,
     ifnum: u8,
     bulk_in: Pipe,
     bulk_out: Pipe,
+    pub(crate) timeouts: Timeouts,
     tag: u32,
+    /// The CSW signature this device uses, when its first CSW carried one other
+    /// than `USBS`.
+    learned_signature: Option<u32>,
+    /// A CSW was accepted already: the signature can no longer be learned.
+    csw_seen: bool,
+    /// The device reports bogus residues: ignore them (usb-storage's
+    /// US_FL_IGNORE_RESIDUE, detected the same way).
+    ignore_residue: bool,
+    /// Recovery gave up on the device.
+    pub(crate) dead: bool,
     cbw: DmaBuf,
     csw: DmaBuf,
     req: Pin<KBox<SgRequest>>,
 }
 
+/// A CDB's command name for log lines.
+pub(crate) fn cdb_name(op: u8) -> &'static str {
+    match op {
+        cdb::TEST_UNIT_READY => "TEST UNIT READY",
+        cdb::REQUEST_SENSE => "REQUEST SENSE",
+        cdb::INQUIRY => "INQUIRY",
+        cdb::MODE_SENSE_6 => "MODE SENSE(6)",
+        cdb::MODE_SENSE_10 => "MODE SENSE(10)",
+        cdb::START_STOP_UNIT => "START STOP UNIT",
+        cdb::PREVENT_ALLOW_MEDIUM_REMOVAL => "PREVENT ALLOW MEDIUM REMOVAL",
+        cdb::READ_CAPACITY_10 => "READ CAPACITY(10)",
+        cdb::SERVICE_ACTION_IN_16 => "READ CAPACITY(16)",
+        cdb::READ_10 => "READ(10)",
+        cdb::WRITE_10 => "WRITE(10)",
+        cdb::READ_16 => "READ(16)",
+        cdb::WRITE_16 => "WRITE(16)",
+        cdb::SYNCHRONIZE_CACHE_10 => "SYNCHRONIZE CACHE(10)",
+        cdb::SYNCHRONIZE_CACHE_16 => "SYNCHRONIZE CACHE(16)",
+        _ => "command",
+    }
+}
+
 impl Bot {
     /// Sets up the transport of `intf` over the given bulk pipes.
-    pub(crate) fn new(intf: &Interface, bulk_in: Pipe, bulk_out: Pipe) -> Result<Self> {
+    pub(crate) fn new(
+        intf: &Interface,
+        bulk_in: Pipe,
+        bulk_out: Pipe,
+        timeouts: Timeouts,
+    ) -> Result<Self> {
         Ok(Self {
+            intf: intf.get_ref(),
             udev: intf.get_usb_device(),
+            name: CString::try_from(intf.name())?,
             ifnum: intf.number(),
             bulk_in,
             bulk_out,
+            timeouts,
             tag: 0,
+            learned_signature: None,
+            csw_seen: false,
+            ignore_residue: false,
+            dead: false,
             cbw: DmaBuf::new(CBW_LEN)?,
             csw: DmaBuf::new(CSW_LEN)?,
             req: KBox::pin_init(SgRequest::new(), GFP_KERNEL)?,
@@ -129,7 +241,7 @@ impl Bot {
             self.ifnum.into(),
             buf,
             1,
-            TIMEOUTS.ctrl_ms,
+            self.timeouts.ctrl_ms,
         ) {
             Ok(1) => match buf.as_slice().first() {
                 Some(&n) if n <= 15 => n,
@@ -147,6 +259,29 @@ impl Bot {
         data: Data<'_>,
         len: u32,
     ) -> Result<Outcome, TransportError> {
+        self.command_with(lun, cdb, data, len, self.timeouts)
+    }
+
+    /// TEST UNIT READY with every stage bounded by the control timeout: whether
+    /// the device answers commands again after a reset. Any valid CSW will do
+    /// (a UNIT ATTENTION after a reset is expected).
+    pub(crate) fn answers(&mut self, lun: u8) -> Result<(), TransportError> {
+        let t = self.timeouts.short();
+        self.command_with(lun, &cdb::test_unit_ready(), Data::None, 0, t)
+            .map(|_| ())
+    }
+
+    fn command_with(
+        &mut self,
+        lun: u8,
+        cdb: &Cdb,
+        data: Data<'_>,
+        len: u32,
+        t: Timeouts,
+    ) -> Result<Outcome, TransportError> {
+        if self.dead {
+            return Err(TransportError::Dead);
+        }
         let dir = match (&data, len) {
             (Data::In(_), 1..) => Direction::In,
             (Data::Out(_), 1..) => Direction::Out,
@@ -155,17 +290,17 @@ impl Bot {
         self.tag = self.tag.wrapping_add(1);
         let tag = self.tag;
         let Ok(cbw) = Cbw::new(tag, len, dir, lun, cdb.as_bytes()) else {
-            return Err(TransportError::Protocol(Stage::Cbw));
+            return Err(TransportError::Broken(Stage::Cbw, Fault::Usb));
         };
         self.cbw.as_mut_slice().copy_from_slice(&cbw.encode());
 
         match self
             .udev
-            .bulk_msg(self.bulk_out, &mut self.cbw, CBW_LEN, TIMEOUTS.cbw_ms)
+            .bulk_msg(self.bulk_out, &mut self.cbw, CBW_LEN, t.cbw_ms)
         {
             Ok(CBW_LEN) => {}
-            Ok(_) => return Err(self.recover(Stage::Cbw, TransportError::Protocol(Stage::Cbw))),
-            Err(e) => return Err(self.fail(Stage::Cbw, e)),
+            Ok(_) => return Err(TransportError::Broken(Stage::Cbw, Fault::ShortCbw)),
+            Err(e) => return Err(broken(Stage::Cbw, e)),
         }
 
         let data_stage = match data {
@@ -176,116 +311,197 @@ impl Bot {
         // Bytes the data stage really moved; a CSW residue may not claim less missing.
         let mut moved = 0;
         if let Some((pipe, mut sg)) = data_stage {
-            let t = match Mapping::new(&self.udev, pipe, &mut sg) {
+            let xfer = match Mapping::new(&self.udev, pipe, &mut sg) {
                 Ok(mut mapping) => self.req.as_mut().transfer(
                     pipe,
                     &mut mapping,
                     len as usize,
-                    Delta::from_millis(TIMEOUTS.data_ms.into()),
+                    Delta::from_millis(t.data_ms.into()),
                 ),
                 Err(e) => Transfer {
                     bytes: 0,
                     status: Err(TransferError::Other(e)),
                 },
             };
-            moved = t.bytes;
-            match t.status {
+            moved = xfer.bytes;
+            match xfer.status {
+                // Some devices answer a command they cannot serve with the CSW in
+                // place of the data: take it as the CSW rather than wait for one.
+                Err(TransferError::Short) if pipe.is_in() && moved == CSW_LEN => {
+                    let mut head = [0u8; CSW_LEN];
+                    if sg.copy_prefix(&mut head) == CSW_LEN {
+                        if let Ok(csw) = Csw::parse(&head) {
+                            if csw.tag == tag && csw.signature == self.signature() {
+                                kernel::pr_warn_once!(
+                                    "{}: device sent its CSW in place of data; accepting it\n",
+                                    &*self.name
+                                );
+                                return self.check_csw(&csw, tag, len).map(|o| match o {
+                                    Outcome::Passed { .. } => Outcome::Passed { residue: len },
+                                    failed => failed,
+                                });
+                            }
+                        }
+                    }
+                }
                 // A short transfer is reported by the residue in the CSW.
                 Ok(()) | Err(TransferError::Short) => {}
                 // BOT 6.7.2/6.7.3: a stalled data stage is cleared, then the CSW read.
                 Err(TransferError::Stall) => {
-                    if self.udev.clear_halt(pipe).is_err() {
-                        return Err(
-                            self.recover(Stage::Data, TransportError::Protocol(Stage::Data))
-                        );
+                    if let Err(e) = self.udev.clear_halt(pipe, t.ctrl_ms) {
+                        return Err(match e {
+                            TransferError::Gone => TransportError::Gone,
+                            _ => TransportError::Broken(Stage::Data, Fault::Stall),
+                        });
                     }
                 }
-                Err(e) => return Err(self.fail(Stage::Data, e)),
+                Err(e) => return Err(broken(Stage::Data, e)),
             }
         }
 
-        match self.read_csw(tag, len)? {
-            // A device that reports a smaller residue than what really went missing
-            // would have us complete garbage as data: trust the bytes counted.
+        let csw = self.read_csw(t.csw_ms)?;
+        match self.check_csw(&csw, tag, len)? {
             Outcome::Passed { residue } => Ok(Outcome::Passed {
-                residue: residue.max(len.saturating_sub(moved as u32)),
+                residue: self.settle_residue(cdb, dir, len, moved as u32, residue),
             }),
             failed => Ok(failed),
         }
     }
 
-    /// Reads and checks the CSW (BOT 5.3.3 and 6.3).
-    fn read_csw(&mut self, tag: u32, len: u32) -> Result<Outcome, TransportError> {
+    /// The residue of a passed command: what the device reported, but never fewer
+    /// bytes than really went missing (or the block layer would complete garbage as
+    /// data), and none at all from a device known to report bogus residues.
+    fn settle_residue(
+        &mut self,
+        cdb: &Cdb,
+        dir: Direction,
+        len: u32,
+        moved: u32,
+        residue: u32,
+    ) -> u32 {
+        let missing = len.saturating_sub(moved);
+        if residue <= missing {
+            return missing;
+        }
+        if self.ignore_residue {
+            return missing;
+        }
+        // usb-storage's heuristic: a residue on a complete INQUIRY or READ
+        // CAPACITY(10) means the device's residues are bogus.
+        let probe_cmd = (cdb.opcode() == cdb::INQUIRY && len == 36)
+            || (cdb.opcode() == cdb::READ_CAPACITY_10 && len == 8);
+        if missing == 0 && dir == Direction::In && probe_cmd {
+            pr_info!(
+                "{}: device reports residue {} for a complete {}; ignoring residues\n",
+                &*self.name,
+                residue,
+                cdb_name(cdb.opcode())
+            );
+            self.ignore_residue = true;
+            return 0;
+        }
+        residue
+    }
+
+    /// The signature CSWs of this device carry.
+    fn signature(&self) -> u32 {
+        self.learned_signature.unwrap_or(CSW_SIGNATURE)
+    }
+
+    /// Reads the CSW (BOT 5.3.3 and 6.3): one more read after a stall (cleared)
+    /// or a zero-length packet.
+    fn read_csw(&mut self, timeout_ms: u32) -> Result<Csw, TransportError> {
         let mut stalls = 0;
         let mut empties = 0;
         let n = loop {
             match self
                 .udev
-                .bulk_msg(self.bulk_in, &mut self.csw, CSW_LEN, TIMEOUTS.csw_ms)
+                .bulk_msg(self.bulk_in, &mut self.csw, CSW_LEN, timeout_ms)
             {
-                // Some devices send a zero-length packet before the CSW: read again once.
                 Ok(0) if empties == 0 => empties += 1,
                 Ok(n) => break n,
-                // A stalled CSW: clear the halt and retry once (BOT 6.7.2).
                 Err(TransferError::Stall) if stalls == 0 => {
                     stalls += 1;
-                    if self.udev.clear_halt(self.bulk_in).is_err() {
-                        return Err(self.recover(Stage::Csw, TransportError::Protocol(Stage::Csw)));
+                    match self.udev.clear_halt(self.bulk_in, self.timeouts.ctrl_ms) {
+                        Ok(()) => {}
+                        Err(TransferError::Gone) => return Err(TransportError::Gone),
+                        Err(_) => return Err(TransportError::Broken(Stage::Csw, Fault::Stall)),
                     }
                 }
-                Err(e) => return Err(self.fail(Stage::Csw, e)),
+                Err(e) => return Err(broken(Stage::Csw, e)),
             }
         };
-        let csw = match self.csw.as_slice().get(..n).map(Csw::parse) {
-            Some(Ok(csw)) => csw,
-            _ => return Err(self.recover(Stage::Csw, TransportError::Protocol(Stage::Csw))),
-        };
-        match csw.check(tag, len, CSW_SIGNATURE) {
-            Ok(CswStatus::Passed { residue }) => Ok(Outcome::Passed { residue }),
-            Ok(CswStatus::Failed { residue }) => Ok(Outcome::Failed { residue }),
-            Ok(CswStatus::PhaseError) | Err(_) => {
-                Err(self.recover(Stage::Csw, TransportError::Protocol(Stage::Csw)))
-            }
+        match self.csw.as_slice().get(..n).map(Csw::parse) {
+            Some(Ok(csw)) => Ok(csw),
+            _ => Err(TransportError::Broken(Stage::Csw, Fault::BadCsw)),
         }
     }
 
-    /// Maps a failed transfer of `stage` to an error, recovering when the device
-    /// is still there.
-    fn fail(&mut self, stage: Stage, e: TransferError) -> TransportError {
-        match e {
-            TransferError::Gone => TransportError::Gone,
-            TransferError::TimedOut => self.recover(stage, TransportError::Timeout(stage)),
-            _ => self.recover(stage, TransportError::Protocol(stage)),
+    /// Checks a CSW against the command it should answer (BOT 6.3).
+    fn check_csw(&mut self, csw: &Csw, tag: u32, len: u32) -> Result<Outcome, TransportError> {
+        let mut sig = self.signature();
+        // Learn a non-standard signature from the device's first CSW, as
+        // usb-storage does, and only if the rest of it is meaningful: later, a
+        // changed signature is a broken CSW.
+        if csw.signature != sig && !self.csw_seen && csw.check(tag, len, csw.signature).is_ok() {
+            pr_info!(
+                "{}: device signs its CSWs {:#010x} instead of {:#010x}; accepting that\n",
+                &*self.name,
+                csw.signature,
+                CSW_SIGNATURE
+            );
+            self.learned_signature = Some(csw.signature);
+            sig = csw.signature;
+        }
+        let checked = csw.check(tag, len, sig);
+        if checked.is_ok() {
+            self.csw_seen = true;
+        }
+        match checked {
+            Ok(CswStatus::Passed { residue }) => Ok(Outcome::Passed { residue }),
+            Ok(CswStatus::Failed { residue }) => Ok(Outcome::Failed { residue }),
+            Ok(CswStatus::PhaseError) | Err(CswError::BadStatus(_)) => {
+                Err(TransportError::Broken(Stage::Csw, Fault::PhaseError))
+            }
+            Err(CswError::TagMismatch { .. }) => {
+                Err(TransportError::Broken(Stage::Csw, Fault::WrongTag))
+            }
+            Err(CswError::ResidueTooLarge { .. }) => {
+                Err(TransportError::Broken(Stage::Csw, Fault::BadResidue))
+            }
+            Err(_) => Err(TransportError::Broken(Stage::Csw, Fault::BadCsw)),
         }
     }
 
     /// Reset Recovery (BOT 5.3.4): Bulk-Only Mass Storage Reset, then clear halt on
-    /// both bulk endpoints. Returns `err`, or `Gone` when the device has vanished.
-    fn recover(&mut self, stage: Stage, err: TransportError) -> TransportError {
-        let reset = self.udev.class_request(
+    /// both bulk endpoints.
+    pub(crate) fn reset_recovery(&mut self) -> Result<(), TransferError> {
+        let ms = self.timeouts.ctrl_ms;
+        self.udev.class_request(
             false,
             BULK_ONLY_RESET,
             self.ifnum.into(),
             &mut self.csw,
             0,
-            TIMEOUTS.ctrl_ms,
-        );
-        if reset == Err(TransferError::Gone) {
-            return TransportError::Gone;
-        }
-        let halts = self.udev.clear_halt(self.bulk_in).is_ok()
-            && self.udev.clear_halt(self.bulk_out).is_ok();
-        dev_warn!(
-            self.udev.as_dev(),
-            "ub: {:?} in {:?} stage: reset recovery {}\n",
-            err,
-            stage,
-            if reset.is_ok() && halts {
-                "done"
-            } else {
-                "failed"
-            }
-        );
-        err
+            ms,
+        )?;
+        self.udev.clear_halt(self.bulk_in, ms)?;
+        self.udev.clear_halt(self.bulk_out, ms)
+    }
+
+    /// A USB port reset of the device (the driver's `pre_reset`/`post_reset` run
+    /// meanwhile and must not wait for the caller).
+    pub(crate) fn port_reset(&mut self) -> Result {
+        self.intf.port_reset()
+    }
+}
+
+/// Maps a failed transfer of `stage` to a transport error.
+fn broken(stage: Stage, e: TransferError) -> TransportError {
+    match e {
+        TransferError::Gone => TransportError::Gone,
+        TransferError::TimedOut => TransportError::Broken(stage, Fault::Timeout),
+        TransferError::Stall => TransportError::Broken(stage, Fault::Stall),
+        _ => TransportError::Broken(stage, Fault::Usb),
     }
 }

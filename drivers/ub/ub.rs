@@ -18,6 +18,7 @@ mod disk;
 mod ffi;
 mod kext;
 mod probe;
+mod recovery;
 mod transport;
 mod usb;
 
@@ -81,7 +82,26 @@ impl usb::Driver for UbDriver {
             bulk_in.max_packet(),
             name
         );
-        let dev = UbDevice::new(intf, bulk_in, bulk_out)?;
+        let dev = UbDevice::new(
+            intf,
+            bulk_in,
+            bulk_out,
+            transport::Timeouts {
+                cbw_ms: module_parameters::cbw_timeout_ms
+                    .value()
+                    .max(MIN_TIMEOUT_MS),
+                data_ms: module_parameters::data_timeout_ms
+                    .value()
+                    .max(MIN_TIMEOUT_MS),
+                csw_ms: module_parameters::csw_timeout_ms
+                    .value()
+                    .max(MIN_TIMEOUT_MS),
+                ctrl_ms: module_parameters::ctrl_timeout_ms
+                    .value()
+                    .max(MIN_TIMEOUT_MS),
+            },
+            module_parameters::port_reset_first.value(),
+        )?;
         let (max_lun, info) = dev.with_io(|io| {
             let max_lun = io.bot.get_max_lun(&mut io.buf);
             probe::probe_lun(io, 0, name).map(|info| (max_lun, info))
@@ -126,7 +146,18 @@ impl usb::Driver for UbDriver {
         data.dev.shutdown();
         pr_info!("released {}\n", data.dev.name());
     }
+
+    fn pre_reset(data: Pin<&UbBinding>) {
+        data.dev.pre_reset();
+    }
+
+    fn post_reset(data: Pin<&UbBinding>) {
+        data.dev.post_reset();
+    }
 }
+
+/// The shortest stage timeout accepted; smaller parameter values are raised to it.
+const MIN_TIMEOUT_MS: u32 = 100;
 
 kernel::module_driver!(<T>, usb::Adapter<T>, {
     type: UbDriver,
@@ -134,4 +165,26 @@ kernel::module_driver!(<T>, usb::Adapter<T>, {
     authors: ["The ub authors"],
     description: "USB mass-storage Bulk-Only Transport block driver",
     license: "GPL v2",
+    params: {
+        cbw_timeout_ms: u32 {
+            default: 3000,
+            description: "Milliseconds to wait for the device to take a command block (CBW)",
+        },
+        data_timeout_ms: u32 {
+            default: 5000,
+            description: "Milliseconds to wait for a command's data stage (up to 1 MiB)",
+        },
+        csw_timeout_ms: u32 {
+            default: 5000,
+            description: "Milliseconds to wait for a command's status (CSW)",
+        },
+        ctrl_timeout_ms: u32 {
+            default: 1000,
+            description: "Milliseconds to wait for a control request (reset, clear halt, GET MAX LUN) and for each stage of the check after a reset",
+        },
+        port_reset_first: bool {
+            default: false,
+            description: "Recover with a USB port reset before trying the Bulk-Only reset",
+        },
+    },
 });

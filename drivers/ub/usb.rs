@@ -37,6 +37,14 @@ pub(crate) trait Driver {
 
     /// `intf` is going away (unplug, `unbind` in sysfs, module removal).
     fn disconnect(intf: &Interface, data: Pin<&Self::Data>);
+
+    /// The device is about to be reset (by this driver or anyone else): stop
+    /// using it. Without these two callbacks the USB core would unbind the driver
+    /// around every reset, which deadlocks when the driver itself asked for it.
+    fn pre_reset(data: Pin<&Self::Data>);
+
+    /// The reset is over: the device is at its default state again.
+    fn post_reset(data: Pin<&Self::Data>);
 }
 
 /// Registers a [`Driver`] with the USB core; used with [`kernel::module_driver!`].
@@ -66,6 +74,8 @@ unsafe impl<T: Driver + 'static> RegistrationOps for Adapter<T> {
             (*drv).name = name.as_char_ptr();
             (*drv).probe = Some(Self::probe_callback);
             (*drv).disconnect = Some(Self::disconnect_callback);
+            (*drv).pre_reset = Some(Self::pre_reset_callback);
+            (*drv).post_reset = Some(Self::post_reset_callback);
             (*drv).id_table = T::ID_TABLE.as_ptr();
         }
         // SAFETY: `drv` is valid and, by this function's contract, stays pinned until
@@ -124,6 +134,23 @@ impl<T: Driver + 'static> Adapter<T> {
         let data = unsafe { dev.drvdata_borrow::<T::Data>() };
         T::disconnect(iface, data);
     }
+
+    extern "C" fn pre_reset_callback(intf: *mut bindings::usb_interface) -> ffi::c_int {
+        // SAFETY: The USB core calls pre_reset with a valid interface bound to us.
+        let dev = unsafe { Self::core_device(intf) };
+        // SAFETY: The interface is bound, so probe stored a `T::Data`, and it is not
+        // dropped before disconnect, which the USB core does not run concurrently.
+        T::pre_reset(unsafe { dev.drvdata_borrow::<T::Data>() });
+        0
+    }
+
+    extern "C" fn post_reset_callback(intf: *mut bindings::usb_interface) -> ffi::c_int {
+        // SAFETY: As in `pre_reset_callback`.
+        let dev = unsafe { Self::core_device(intf) };
+        // SAFETY: As in `pre_reset_callback`.
+        T::post_reset(unsafe { dev.drvdata_borrow::<T::Data>() });
+        0
+    }
 }
 
 /// A USB interface, as seen from a callback of the driver bound to it.
@@ -169,6 +196,27 @@ impl Interface {
         unsafe { bindings::usb_get_dev(udev) };
         // INVARIANT: We hold a reference, so the device stays valid.
         UsbDeviceRef(NonNull::from(self.usb_device()))
+    }
+
+    /// A counted reference to the interface, usable after the callback returns
+    /// (to reset the device from the worker).
+    pub(crate) fn get_ref(&self) -> InterfaceRef {
+        // SAFETY: The interface is live; `usb_get_intf` takes a reference that
+        // `InterfaceRef` drops.
+        unsafe { bindings::usb_get_intf(self.as_raw()) };
+        // INVARIANT: We hold a reference, so the interface stays valid.
+        InterfaceRef(NonNull::from(self))
+    }
+
+    /// Resets the device the interface belongs to (a USB port reset, re-running
+    /// enumeration up to SET_CONFIGURATION). Fails at once if the interface is being
+    /// unbound, and after a second if someone else holds the device lock. Drivers of
+    /// the device's interfaces get their `pre_reset`/`post_reset` callbacks, this
+    /// one's included.
+    pub(crate) fn port_reset(&self) -> Result {
+        // SAFETY: The interface is valid; the helper takes and drops the device lock
+        // itself and does not keep the pointer.
+        to_result(unsafe { crate::ffi::ub_usb_port_reset(self.as_raw()) })
     }
 
     /// The interface's device name, such as `1-1:1.0`.
@@ -228,13 +276,6 @@ impl UsbDevice {
         self.0.get()
     }
 
-    /// The device's `struct device`, for log lines.
-    pub(crate) fn as_dev(&self) -> &device::Device {
-        // SAFETY: The device is valid and so is its embedded `struct device`, for as
-        // long as `self` is borrowed.
-        unsafe { device::Device::from_raw(&raw mut (*self.as_raw()).dev) }
-    }
-
     /// The pipe for a bulk endpoint.
     pub(crate) fn bulk_pipe(&self, ep: Endpoint) -> Pipe {
         // SAFETY: The device is valid; the helper only computes a number.
@@ -250,6 +291,13 @@ impl UsbDevice {
     pub(crate) fn no_sg_constraint(&self) -> bool {
         // SAFETY: The device and its bus are valid.
         unsafe { (*(*self.as_raw()).bus).no_sg_constraint() != 0 }
+    }
+
+    /// The largest DMA mapping the host controller allows (swiotlb bounds it, for
+    /// instance); `usize::MAX` when the HCD maps transfers itself.
+    pub(crate) fn dma_max_mapping_size(&self) -> usize {
+        // SAFETY: The device is valid; the helper only reads the controller's limits.
+        unsafe { crate::ffi::usb_sg_max_mapping_size(self.as_raw()) }
     }
 
     /// A bulk transfer of the first `len` bytes of `buf`, waiting at most
@@ -329,11 +377,44 @@ impl UsbDevice {
         }
     }
 
-    /// Clears a halt (stall) on a bulk pipe: CLEAR_FEATURE(ENDPOINT_HALT) and a
-    /// reset of the host side's data toggle.
-    pub(crate) fn clear_halt(&self, pipe: Pipe) -> Result {
-        // SAFETY: The device is valid; `usb_clear_halt` sleeps, as callers may.
-        to_result(unsafe { bindings::usb_clear_halt(self.as_raw(), pipe.raw as ffi::c_int) })
+    /// Clears a halt (stall) on a bulk pipe: CLEAR_FEATURE(ENDPOINT_HALT), waiting
+    /// at most `timeout_ms` (`usb_clear_halt()` would wait 5 s), then a reset of the
+    /// host side's data toggle, as `usb_clear_halt()` does.
+    pub(crate) fn clear_halt(
+        &self,
+        pipe: Pipe,
+        timeout_ms: u32,
+    ) -> core::result::Result<(), TransferError> {
+        // SAFETY: The device is valid; the helper only computes numbers.
+        let (ctrl, endpoint) = unsafe {
+            (
+                crate::ffi::usb_sg_ctrl_pipe(self.as_raw(), false),
+                crate::ffi::usb_sg_pipe_endpoint(pipe.raw),
+            )
+        };
+        // SAFETY: The device is valid; a request with no data stage.
+        let ret = unsafe {
+            bindings::usb_control_msg(
+                self.as_raw(),
+                ctrl,
+                bindings::USB_REQ_CLEAR_FEATURE as u8,
+                bindings::USB_RECIP_ENDPOINT as u8,
+                bindings::USB_ENDPOINT_HALT as u16,
+                endpoint.into(),
+                core::ptr::null_mut(),
+                0,
+                timeout_ms as ffi::c_int,
+            )
+        };
+        if ret == ETIMEDOUT.to_errno() {
+            return Err(TransferError::TimedOut);
+        } else if ret < 0 {
+            return Err(TransferError::from_errno(ret));
+        }
+        // SAFETY: The device is valid; `usb_reset_endpoint` resets the toggle of an
+        // endpoint of its current configuration and ignores unknown ones.
+        unsafe { bindings::usb_reset_endpoint(self.as_raw(), endpoint.into()) };
+        Ok(())
     }
 
     fn descriptor(&self) -> &bindings::usb_device_descriptor {
@@ -387,6 +468,35 @@ impl Drop for UsbDeviceRef {
     fn drop(&mut self) {
         // SAFETY: Drops the reference taken in `Interface::get_usb_device`.
         unsafe { bindings::usb_put_dev(self.0.as_ref().as_raw()) };
+    }
+}
+
+/// A counted reference to an [`Interface`], dropped with `usb_put_intf()`.
+///
+/// # Invariants
+///
+/// Holds a reference taken with `usb_get_intf()` on a valid interface.
+pub(crate) struct InterfaceRef(NonNull<Interface>);
+
+// SAFETY: An interface reference may be used and dropped from any thread.
+unsafe impl Send for InterfaceRef {}
+// SAFETY: `Interface` methods reachable through it take `&self` and the USB core
+// serialises what needs it (the device lock in `port_reset`).
+unsafe impl Sync for InterfaceRef {}
+
+impl core::ops::Deref for InterfaceRef {
+    type Target = Interface;
+
+    fn deref(&self) -> &Interface {
+        // SAFETY: We hold a reference, so the interface is valid (type invariant).
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl Drop for InterfaceRef {
+    fn drop(&mut self) {
+        // SAFETY: Drops the reference taken in `Interface::get_ref`.
+        unsafe { bindings::usb_put_intf(self.0.as_ref().as_raw()) };
     }
 }
 

@@ -1,0 +1,906 @@
+//! Faults: the control language, the table of armed faults and the choice of
+//! the fault (if any) that applies to each command, including the seeded random
+//! mode. Pure logic; the BOT engine carries the chosen fault out.
+
+use crate::scsi::op;
+use std::fmt;
+
+/// A misbehaviour. See README.md for what each one does on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    SilentCbw,
+    SilentData,
+    SilentCsw,
+    StallIn,
+    StallOut,
+    StallCsw,
+    BadSignature,
+    WrongTag,
+    PhaseError,
+    Status3,
+    ResidueTooLarge,
+    ShortNoResidue,
+    CswAsData,
+    ZeroLengthCsw,
+    ZeroLengthCswOnly,
+    GarbageSense,
+    AltSignature,
+    BogusResidue,
+    CapacityZero,
+    CapacityBs1,
+    CapacityBs1m,
+    CapacityMaxLba,
+    NotReady,
+    MediumError,
+    UnitAttention,
+    Aborted,
+    DisconnectData,
+    DisconnectCsw,
+    /// Random mode only: random CSW fields.
+    RandomCsw,
+    /// Random mode only: a random length of the data phase.
+    RandomLength,
+    /// Random mode only: CHECK CONDITION with random (well-formed) sense.
+    RandomSense,
+}
+
+const NAMES: &[(Mode, &str)] = &[
+    (Mode::SilentCbw, "silent-cbw"),
+    (Mode::SilentData, "silent-data"),
+    (Mode::SilentCsw, "silent-csw"),
+    (Mode::StallIn, "stall-in"),
+    (Mode::StallOut, "stall-out"),
+    (Mode::StallCsw, "stall-csw"),
+    (Mode::BadSignature, "bad-signature"),
+    (Mode::WrongTag, "wrong-tag"),
+    (Mode::PhaseError, "phase-error"),
+    (Mode::Status3, "status-3"),
+    (Mode::ResidueTooLarge, "residue-too-large"),
+    (Mode::ShortNoResidue, "short-no-residue"),
+    (Mode::CswAsData, "csw-as-data"),
+    (Mode::ZeroLengthCsw, "zero-length-csw"),
+    (Mode::ZeroLengthCswOnly, "zero-length-csw-only"),
+    (Mode::GarbageSense, "garbage-sense"),
+    (Mode::AltSignature, "alt-signature"),
+    (Mode::BogusResidue, "bogus-residue"),
+    (Mode::CapacityZero, "capacity-zero"),
+    (Mode::CapacityBs1, "capacity-bs1"),
+    (Mode::CapacityBs1m, "capacity-bs1m"),
+    (Mode::CapacityMaxLba, "capacity-maxlba"),
+    (Mode::NotReady, "not-ready"),
+    (Mode::MediumError, "medium-error"),
+    (Mode::UnitAttention, "unit-attention"),
+    (Mode::Aborted, "aborted"),
+    (Mode::DisconnectData, "disconnect-data"),
+    (Mode::DisconnectCsw, "disconnect-csw"),
+    (Mode::RandomCsw, "random-csw"),
+    (Mode::RandomLength, "random-length"),
+    (Mode::RandomSense, "random-sense"),
+];
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        NAMES
+            .iter()
+            .find(|(m, _)| *m == self)
+            .map_or("?", |(_, n)| n)
+    }
+
+    /// A mode the `fault` command can arm (the random-only ones cannot).
+    pub fn parse(s: &str) -> Option<Mode> {
+        NAMES
+            .iter()
+            .find(|(m, n)| *n == s && !m.random_only())
+            .map(|(m, _)| *m)
+    }
+
+    fn random_only(self) -> bool {
+        matches!(
+            self,
+            Mode::RandomCsw | Mode::RandomLength | Mode::RandomSense
+        )
+    }
+
+    /// Modes random mode draws from besides its own: all but silent-cbw (decided
+    /// before a CBW is read) and the disconnecting ones.
+    fn drawable(self) -> bool {
+        !matches!(
+            self,
+            Mode::SilentCbw | Mode::DisconnectData | Mode::DisconnectCsw
+        )
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Signature sent by `alt-signature`: "USBS" byte-swapped, that is the bytes
+/// `S B S U` on the wire (0x55534253 read little-endian, where the
+/// specification's 'USBS' is 0x53425355).
+pub const ALT_SIGNATURE_SWAPPED: u32 = 0x5553_4253;
+/// The Olympus signature "USBU" (0x55425355), which usb-storage learns.
+pub const ALT_SIGNATURE_OLYMPUS: u32 = 0x5542_5355;
+/// Signature sent by `bad-signature`: the bytes `B A D S`.
+pub const BAD_SIGNATURE: u32 = u32::from_le_bytes(*b"BADS");
+
+/// Data direction of a CBW (`None` when dCBWDataTransferLength is 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    None,
+    In,
+    Out,
+}
+
+impl Dir {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dir::None => "none",
+            Dir::In => "in",
+            Dir::Out => "out",
+        }
+    }
+}
+
+/// What the fault filters look at in a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CmdInfo {
+    pub seq: u64,
+    pub opcode: u8,
+    /// CDB byte 1 (the service action of SERVICE ACTION IN).
+    pub byte1: u8,
+    pub len: u32,
+    pub dir: Dir,
+}
+
+impl CmdInfo {
+    fn is_readcap(&self) -> bool {
+        self.opcode == op::READ_CAPACITY_10
+            || (self.opcode == op::SERVICE_ACTION_IN_16
+                && self.byte1 & 0x1f == op::SAI_READ_CAPACITY_16)
+    }
+
+    fn is_rw(&self) -> bool {
+        matches!(
+            self.opcode,
+            op::READ_10 | op::READ_16 | op::WRITE_10 | op::WRITE_16
+        )
+    }
+}
+
+/// The `op=` filter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpFilter {
+    Any,
+    Read,
+    Write,
+    Inquiry,
+    Tur,
+    Sense,
+    ReadCap,
+    ModeSense,
+    Sync,
+    Opcode(u8),
+}
+
+impl OpFilter {
+    fn parse(s: &str) -> Option<OpFilter> {
+        Some(match s {
+            "any" => OpFilter::Any,
+            "read" => OpFilter::Read,
+            "write" => OpFilter::Write,
+            "inquiry" => OpFilter::Inquiry,
+            "tur" => OpFilter::Tur,
+            "sense" => OpFilter::Sense,
+            "readcap" => OpFilter::ReadCap,
+            "modesense" => OpFilter::ModeSense,
+            "sync" => OpFilter::Sync,
+            _ => OpFilter::Opcode(parse_u8(s)?),
+        })
+    }
+
+    fn matches(self, c: &CmdInfo) -> bool {
+        match self {
+            OpFilter::Any => true,
+            OpFilter::Read => matches!(c.opcode, op::READ_10 | op::READ_16),
+            OpFilter::Write => matches!(c.opcode, op::WRITE_10 | op::WRITE_16),
+            OpFilter::Inquiry => c.opcode == op::INQUIRY,
+            OpFilter::Tur => c.opcode == op::TEST_UNIT_READY,
+            OpFilter::Sense => c.opcode == op::REQUEST_SENSE,
+            OpFilter::ReadCap => c.is_readcap(),
+            OpFilter::ModeSense => matches!(c.opcode, op::MODE_SENSE_6 | op::MODE_SENSE_10),
+            OpFilter::Sync => matches!(
+                c.opcode,
+                op::SYNCHRONIZE_CACHE_10 | op::SYNCHRONIZE_CACHE_16
+            ),
+            OpFilter::Opcode(o) => c.opcode == o,
+        }
+    }
+}
+
+impl fmt::Display for OpFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpFilter::Any => f.write_str("any"),
+            OpFilter::Read => f.write_str("read"),
+            OpFilter::Write => f.write_str("write"),
+            OpFilter::Inquiry => f.write_str("inquiry"),
+            OpFilter::Tur => f.write_str("tur"),
+            OpFilter::Sense => f.write_str("sense"),
+            OpFilter::ReadCap => f.write_str("readcap"),
+            OpFilter::ModeSense => f.write_str("modesense"),
+            OpFilter::Sync => f.write_str("sync"),
+            OpFilter::Opcode(o) => write!(f, "0x{o:02x}"),
+        }
+    }
+}
+
+/// Whether `mode` can act on command `c`. With the default `op=any`, the
+/// SCSI-status faults spare INQUIRY and REQUEST SENSE (which a unit answers even
+/// when it is not ready) and medium-error hits only READ/WRITE.
+pub fn applicable(mode: Mode, c: &CmdInfo, op: OpFilter) -> bool {
+    let data = c.len > 0;
+    let any = op == OpFilter::Any;
+    let spared = any && matches!(c.opcode, op::INQUIRY | op::REQUEST_SENSE);
+    match mode {
+        Mode::StallIn | Mode::ShortNoResidue | Mode::CswAsData => data && c.dir == Dir::In,
+        Mode::StallOut => data && c.dir == Dir::Out,
+        Mode::BogusResidue | Mode::DisconnectData | Mode::RandomLength => data,
+        Mode::CapacityZero | Mode::CapacityBs1 | Mode::CapacityBs1m | Mode::CapacityMaxLba => {
+            c.is_readcap()
+        }
+        Mode::MediumError => !any || c.is_rw(),
+        Mode::NotReady
+        | Mode::UnitAttention
+        | Mode::Aborted
+        | Mode::GarbageSense
+        | Mode::RandomSense => !spared,
+        _ => true,
+    }
+}
+
+fn parse_u64(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+fn parse_u8(s: &str) -> Option<u8> {
+    parse_u64(s).and_then(|v| u8::try_from(v).ok())
+}
+
+/// `count=`: a number of commands, or forever.
+fn parse_count(s: &str) -> Option<Option<u64>> {
+    if s == "forever" {
+        Some(None)
+    } else {
+        parse_u64(s).filter(|&n| n > 0).map(Some)
+    }
+}
+
+fn count_str(c: Option<u64>) -> String {
+    c.map_or("forever".into(), |n| n.to_string())
+}
+
+/// An armed fault.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    pub mode: Mode,
+    pub op: OpFilter,
+    pub skip: u64,
+    /// Commands left; `None` is forever.
+    pub count: Option<u64>,
+    /// CSW signature of alt-signature.
+    pub signature: u32,
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} op={} skip={} count={}",
+            self.mode,
+            self.op,
+            self.skip,
+            count_str(self.count)
+        )?;
+        if self.mode == Mode::AltSignature {
+            write!(f, " sig=0x{:08x}", self.signature)?;
+        }
+        Ok(())
+    }
+}
+
+/// One line of the control FIFO.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Control {
+    Fault(Fault),
+    Random { seed: u64, count: Option<u64> },
+    Clear,
+    List,
+    Disconnect,
+    Nothing,
+}
+
+/// Parses a control line; the error is a message for the log.
+pub fn parse_control(line: &str) -> Result<Control, String> {
+    let line = line.split('#').next().unwrap_or("");
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let Some((&cmd, mut rest)) = words.split_first() else {
+        return Ok(Control::Nothing);
+    };
+    let mut mode = None;
+    if cmd == "fault" {
+        let Some((&name, tail)) = rest.split_first() else {
+            return Err("fault needs a mode".into());
+        };
+        mode = Some(Mode::parse(name).ok_or(format!("unknown fault mode '{name}'"))?);
+        rest = tail;
+    }
+    let args: Vec<(&str, &str)> = rest
+        .iter()
+        .map(|w| w.split_once('=').ok_or(format!("'{w}' is not key=value")))
+        .collect::<Result<_, _>>()?;
+    let bad = |k: &str, v: &str| format!("bad {k}={v}");
+    match (cmd, mode) {
+        ("fault", Some(mode)) => {
+            let mut f = Fault {
+                mode,
+                op: OpFilter::Any,
+                skip: 0,
+                count: Some(1),
+                signature: ALT_SIGNATURE_SWAPPED,
+            };
+            for &(k, v) in &args {
+                match k {
+                    "op" => f.op = OpFilter::parse(v).ok_or(bad(k, v))?,
+                    "skip" => f.skip = parse_u64(v).ok_or(bad(k, v))?,
+                    "count" => f.count = parse_count(v).ok_or(bad(k, v))?,
+                    "sig" if mode == Mode::AltSignature => {
+                        f.signature = match v {
+                            "swapped" => ALT_SIGNATURE_SWAPPED,
+                            "olympus" => ALT_SIGNATURE_OLYMPUS,
+                            _ => parse_u64(v)
+                                .and_then(|s| u32::try_from(s).ok())
+                                .ok_or(bad(k, v))?,
+                        }
+                    }
+                    _ => return Err(format!("unknown argument {k}= for fault {mode}")),
+                }
+            }
+            if mode == Mode::SilentCbw && f.op != OpFilter::Any {
+                return Err("silent-cbw acts before the CBW is read: it takes no op=".into());
+            }
+            Ok(Control::Fault(f))
+        }
+        ("random", _) => {
+            let (mut seed, mut count) = (None, Some(1));
+            for &(k, v) in &args {
+                match k {
+                    "seed" => seed = Some(parse_u64(v).ok_or(bad(k, v))?),
+                    "count" => count = parse_count(v).ok_or(bad(k, v))?,
+                    _ => return Err(format!("unknown argument {k}= for random")),
+                }
+            }
+            let seed = seed.ok_or("random needs seed=")?;
+            Ok(Control::Random { seed, count })
+        }
+        ("clear" | "list" | "disconnect", _) if !args.is_empty() => {
+            Err(format!("{cmd} takes no arguments"))
+        }
+        ("clear", _) => Ok(Control::Clear),
+        ("list", _) => Ok(Control::List),
+        ("disconnect", _) => Ok(Control::Disconnect),
+        _ => Err(format!("unknown command '{cmd}'")),
+    }
+}
+
+/// SplitMix64: small, fast, and fully determined by its seed (no dependency
+/// whose algorithm could change under us).
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+
+    pub fn coin(&mut self) -> bool {
+        self.next_u64() & 1 == 1
+    }
+
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next_u64() as u8).collect()
+    }
+}
+
+/// Sense bytes that no parser may accept: 18 random bytes whose response code
+/// (byte 0, bits 6..0) is outside 0x70..=0x73.
+pub fn garbage_sense(rng: &mut Rng) -> Vec<u8> {
+    let mut b = rng.bytes(18);
+    while (0x70..=0x73).contains(&(b[0] & 0x7f)) {
+        b[0] = rng.next_u64() as u8;
+    }
+    b
+}
+
+/// The CSW fields random mode overrides (`None`: the correct value).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CswOverride {
+    pub signature: Option<u32>,
+    pub tag: Option<u32>,
+    pub residue: Option<u32>,
+    pub status: Option<u8>,
+}
+
+/// The fault chosen for one command, with its parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    pub mode: Mode,
+    /// alt-signature's signature.
+    pub signature: u32,
+    /// random-csw.
+    pub csw: CswOverride,
+    /// random-length: bytes of the data phase to move (at most the CBW's).
+    pub length: u32,
+    /// garbage-sense and random-sense: the sense data.
+    pub sense: Vec<u8>,
+}
+
+impl Applied {
+    pub fn new(mode: Mode) -> Applied {
+        Applied {
+            mode,
+            signature: ALT_SIGNATURE_SWAPPED,
+            csw: CswOverride::default(),
+            length: 0,
+            sense: Vec::new(),
+        }
+    }
+}
+
+/// What [`FaultTable::decide`] found for a command, with the lines to log.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Decision {
+    pub applied: Option<Applied>,
+    /// `fault done ...`, `random ...` lines.
+    pub log: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+struct Random {
+    seed: u64,
+    rng: Rng,
+    left: Option<u64>,
+}
+
+/// The armed faults, in arming order.
+#[derive(Clone, Debug, Default)]
+pub struct FaultTable {
+    faults: Vec<Fault>,
+    random: Option<Random>,
+}
+
+impl FaultTable {
+    pub fn arm(&mut self, f: Fault) {
+        self.faults.push(f);
+    }
+
+    pub fn arm_random(&mut self, seed: u64, count: Option<u64>) {
+        self.random = Some(Random {
+            seed,
+            rng: Rng::new(seed),
+            left: count,
+        });
+    }
+
+    pub fn clear(&mut self) {
+        self.faults.clear();
+        self.random = None;
+    }
+
+    pub fn describe(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.faults.iter().map(|f| f.to_string()).collect();
+        if let Some(r) = &self.random {
+            v.push(format!("random seed={} left={}", r.seed, count_str(r.left)));
+        }
+        v
+    }
+
+    /// Before a CBW is read: is a silent-cbw due (armed, nothing left to skip,
+    /// no earlier fault in the list still waiting)? Consumes one count.
+    pub fn take_silent_cbw(&mut self) -> Option<Vec<String>> {
+        let i = self
+            .faults
+            .iter()
+            .position(|f| f.mode == Mode::SilentCbw && f.skip == 0)?;
+        Some(self.consume(i))
+    }
+
+    fn consume(&mut self, i: usize) -> Vec<String> {
+        let f = &mut self.faults[i];
+        if let Some(n) = &mut f.count {
+            *n -= 1;
+            if *n == 0 {
+                let mode = f.mode;
+                self.faults.remove(i);
+                return vec![format!("fault done {mode}")];
+            }
+        }
+        Vec::new()
+    }
+
+    /// Chooses the fault for a command whose CBW was just read. Every armed
+    /// fault that matches the command (op filter and applicability) and still
+    /// has commands to skip counts it as skipped; the first matching one with
+    /// nothing left to skip acts. Random mode acts when no armed fault does.
+    pub fn decide(&mut self, c: &CmdInfo) -> Decision {
+        let mut chosen = None;
+        for (i, f) in self.faults.iter_mut().enumerate() {
+            if !f.op.matches(c) || !applicable(f.mode, c, f.op) {
+                continue;
+            }
+            if f.skip > 0 {
+                f.skip -= 1;
+            } else if chosen.is_none() && f.mode != Mode::SilentCbw {
+                chosen = Some(i);
+            }
+        }
+        if let Some(i) = chosen {
+            let f = &self.faults[i];
+            let mut a = Applied::new(f.mode);
+            a.signature = f.signature;
+            if a.mode == Mode::GarbageSense {
+                a.sense = garbage_sense(&mut Rng::new(0x6a72_6261_6765 ^ c.seq));
+            }
+            let log = self.consume(i);
+            return Decision {
+                applied: Some(a),
+                log,
+            };
+        }
+        self.decide_random(c)
+    }
+
+    fn decide_random(&mut self, c: &CmdInfo) -> Decision {
+        let Some(r) = &mut self.random else {
+            return Decision::default();
+        };
+        let rng = &mut r.rng;
+        let mut kinds: Vec<Option<Mode>> = vec![None];
+        kinds.extend(
+            NAMES
+                .iter()
+                .map(|(m, _)| *m)
+                .filter(|m| m.drawable() && applicable(*m, c, OpFilter::Any))
+                .map(Some),
+        );
+        let pick = kinds[rng.below(kinds.len() as u64) as usize];
+        let mut line = format!(
+            "random {} seed={} pick={}",
+            c.seq,
+            r.seed,
+            pick.map_or("none", Mode::name)
+        );
+        let applied = pick.map(|mode| {
+            let mut a = Applied::new(mode);
+            match mode {
+                Mode::AltSignature => {
+                    a.signature =
+                        [ALT_SIGNATURE_SWAPPED, ALT_SIGNATURE_OLYMPUS][rng.below(2) as usize];
+                    line += &format!(" sig=0x{:08x}", a.signature);
+                }
+                Mode::GarbageSense => a.sense = garbage_sense(rng),
+                Mode::RandomSense => {
+                    let (k, asc, ascq) = (
+                        rng.below(16) as u8,
+                        rng.next_u64() as u8,
+                        rng.next_u64() as u8,
+                    );
+                    a.sense = crate::scsi::Sense::new(k, asc, ascq).bytes();
+                    line += &format!(" key=0x{k:x} asc=0x{asc:02x} ascq=0x{ascq:02x}");
+                }
+                Mode::RandomLength => {
+                    a.length = rng.below(u64::from(c.len) + 1) as u32;
+                    line += &format!(" bytes={}", a.length);
+                }
+                Mode::RandomCsw => {
+                    let o = &mut a.csw;
+                    if rng.coin() {
+                        o.signature = Some(match rng.below(4) {
+                            0 => ALT_SIGNATURE_SWAPPED,
+                            1 => ALT_SIGNATURE_OLYMPUS,
+                            2 => BAD_SIGNATURE,
+                            _ => rng.next_u64() as u32,
+                        });
+                    }
+                    if rng.coin() {
+                        o.tag = Some(rng.next_u64() as u32);
+                    }
+                    if rng.coin() {
+                        o.residue = Some(if rng.coin() {
+                            rng.below(u64::from(c.len) + 1) as u32
+                        } else {
+                            rng.next_u64() as u32
+                        });
+                    }
+                    if rng.coin() {
+                        o.status = Some(if rng.coin() {
+                            rng.below(4) as u8
+                        } else {
+                            rng.next_u64() as u8
+                        });
+                    }
+                    let opt = |v: Option<u64>, hex: bool| match v {
+                        None => "ok".to_string(),
+                        Some(v) if hex => format!("0x{v:08x}"),
+                        Some(v) => v.to_string(),
+                    };
+                    line += &format!(
+                        " sig={} tag={} residue={} status={}",
+                        opt(o.signature.map(u64::from), true),
+                        opt(o.tag.map(u64::from), true),
+                        opt(o.residue.map(u64::from), false),
+                        opt(o.status.map(u64::from), false)
+                    );
+                }
+                _ => {}
+            }
+            a
+        });
+        let mut log = vec![line];
+        if let Some(n) = &mut r.left {
+            *n -= 1;
+            if *n == 0 {
+                self.random = None;
+                log.push("fault done random".into());
+            }
+        }
+        Decision { applied, log }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(seq: u64, opcode: u8, len: u32, dir: Dir) -> CmdInfo {
+        CmdInfo {
+            seq,
+            opcode,
+            byte1: 0,
+            len,
+            dir,
+        }
+    }
+
+    fn armed(line: &str) -> Fault {
+        match parse_control(line).unwrap() {
+            Control::Fault(f) => f,
+            c => panic!("{c:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_control_lines() {
+        assert_eq!(
+            armed("fault stall-in op=read skip=2 count=3"),
+            Fault {
+                mode: Mode::StallIn,
+                op: OpFilter::Read,
+                skip: 2,
+                count: Some(3),
+                signature: ALT_SIGNATURE_SWAPPED
+            }
+        );
+        let f = armed("  fault not-ready count=forever op=0x28  # comment");
+        assert_eq!((f.count, f.op), (None, OpFilter::Opcode(0x28)));
+        assert_eq!(
+            armed("fault alt-signature sig=olympus").signature,
+            ALT_SIGNATURE_OLYMPUS
+        );
+        assert_eq!(
+            armed("fault alt-signature sig=0x12345678").signature,
+            0x1234_5678
+        );
+        assert_eq!(
+            armed("fault capacity-zero").to_string(),
+            "capacity-zero op=any skip=0 count=1"
+        );
+        assert_eq!(
+            parse_control("random seed=42 count=10").unwrap(),
+            Control::Random {
+                seed: 42,
+                count: Some(10)
+            }
+        );
+        assert_eq!(parse_control("clear").unwrap(), Control::Clear);
+        assert_eq!(parse_control("disconnect").unwrap(), Control::Disconnect);
+        assert_eq!(parse_control("   ").unwrap(), Control::Nothing);
+        assert_eq!(parse_control("# x").unwrap(), Control::Nothing);
+        for bad in [
+            "fault",
+            "fault nonsense",
+            "fault random-csw",
+            "fault stall-in op=bogus",
+            "fault stall-in count=0",
+            "fault stall-in skip=-1",
+            "fault stall-in sig=olympus",
+            "fault silent-cbw op=read",
+            "fault stall-in extra",
+            "random count=3",
+            "clear now",
+            "frobnicate",
+        ] {
+            assert!(parse_control(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn op_filters() {
+        let rc16 = CmdInfo {
+            seq: 1,
+            opcode: 0x9e,
+            byte1: 0x10,
+            len: 32,
+            dir: Dir::In,
+        };
+        assert!(OpFilter::ReadCap.matches(&rc16));
+        assert!(OpFilter::ReadCap.matches(&cmd(1, 0x25, 8, Dir::In)));
+        assert!(!OpFilter::ReadCap.matches(&cmd(1, 0x9e, 8, Dir::In)));
+        assert!(OpFilter::Read.matches(&cmd(1, 0x88, 8, Dir::In)));
+        assert!(OpFilter::Write.matches(&cmd(1, 0x2a, 8, Dir::Out)));
+        assert!(OpFilter::Sync.matches(&cmd(1, 0x91, 0, Dir::None)));
+        assert!(OpFilter::ModeSense.matches(&cmd(1, 0x1a, 8, Dir::In)));
+        assert!(!OpFilter::Tur.matches(&cmd(1, 0x03, 8, Dir::In)));
+    }
+
+    #[test]
+    fn skip_count_and_done() {
+        let mut t = FaultTable::default();
+        t.arm(armed("fault stall-in op=read skip=1 count=2"));
+        let read = |s| cmd(s, 0x28, 4096, Dir::In);
+        // A write neither matches nor counts as skipped.
+        assert_eq!(t.decide(&cmd(1, 0x2a, 4096, Dir::Out)), Decision::default());
+        assert_eq!(t.decide(&read(2)).applied, None);
+        let d = t.decide(&read(3));
+        assert_eq!(d.applied.unwrap().mode, Mode::StallIn);
+        assert!(d.log.is_empty());
+        let d = t.decide(&read(4));
+        assert_eq!(d.applied.unwrap().mode, Mode::StallIn);
+        assert_eq!(d.log, ["fault done stall-in"]);
+        assert_eq!(t.decide(&read(5)), Decision::default());
+    }
+
+    #[test]
+    fn first_match_wins_and_applicability() {
+        let mut t = FaultTable::default();
+        t.arm(armed("fault stall-out"));
+        t.arm(armed("fault not-ready count=forever"));
+        t.arm(armed("fault wrong-tag"));
+        // INQUIRY is spared by not-ready (op=any) and not data-out: wrong-tag.
+        let d = t.decide(&cmd(1, 0x12, 36, Dir::In));
+        assert_eq!(d.applied.unwrap().mode, Mode::WrongTag);
+        assert_eq!(d.log, ["fault done wrong-tag"]);
+        // A read: stall-out does not apply, not-ready does.
+        let d = t.decide(&cmd(2, 0x28, 512, Dir::In));
+        assert_eq!(d.applied.unwrap().mode, Mode::NotReady);
+        // A write: stall-out first.
+        let d = t.decide(&cmd(3, 0x2a, 512, Dir::Out));
+        assert_eq!(d.applied.unwrap().mode, Mode::StallOut);
+        for s in 4..20 {
+            let d = t.decide(&cmd(s, 0x00, 0, Dir::None));
+            assert_eq!(d.applied.unwrap().mode, Mode::NotReady);
+        }
+        t.clear();
+        assert_eq!(t.decide(&cmd(30, 0x00, 0, Dir::None)), Decision::default());
+        // Explicit op: not-ready hits INQUIRY too; capacity faults only READ CAPACITY.
+        t.arm(armed("fault not-ready op=inquiry"));
+        t.arm(armed("fault capacity-bs1"));
+        assert_eq!(
+            t.decide(&cmd(31, 0x12, 36, Dir::In)).applied.unwrap().mode,
+            Mode::NotReady
+        );
+        assert_eq!(t.decide(&cmd(32, 0x00, 0, Dir::None)), Decision::default());
+        assert_eq!(
+            t.decide(&cmd(33, 0x25, 8, Dir::In)).applied.unwrap().mode,
+            Mode::CapacityBs1
+        );
+    }
+
+    #[test]
+    fn silent_cbw_is_taken_before_the_read() {
+        let mut t = FaultTable::default();
+        t.arm(armed("fault silent-cbw skip=1"));
+        assert_eq!(t.take_silent_cbw(), None);
+        assert_eq!(t.decide(&cmd(1, 0, 0, Dir::None)), Decision::default());
+        assert_eq!(
+            t.take_silent_cbw(),
+            Some(vec!["fault done silent-cbw".into()])
+        );
+        assert_eq!(t.take_silent_cbw(), None);
+    }
+
+    #[test]
+    fn garbage_sense_is_never_valid() {
+        let mut r = Rng::new(7);
+        for _ in 0..1000 {
+            let s = garbage_sense(&mut r);
+            assert_eq!(s.len(), 18);
+            assert!(scsi::sense::Sense::parse(&s).is_err());
+        }
+    }
+
+    fn random_run(seed: u64) -> Vec<(Option<Applied>, Vec<String>)> {
+        let mut t = FaultTable::default();
+        t.arm_random(seed, Some(200));
+        (1..=210)
+            .map(|s| {
+                let c = match s % 4 {
+                    0 => cmd(s, 0x28, 65536, Dir::In),
+                    1 => cmd(s, 0x2a, 4096, Dir::Out),
+                    2 => cmd(s, 0x00, 0, Dir::None),
+                    _ => cmd(s, 0x03, 18, Dir::In),
+                };
+                let d = t.decide(&c);
+                (d.applied, d.log)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn random_is_reproducible_from_the_seed() {
+        let a = random_run(1234);
+        assert_eq!(a, random_run(1234));
+        assert_ne!(a, random_run(1235));
+        // The known first values of SplitMix64 (seed 1234) pin the algorithm.
+        let mut r = Rng::new(1234);
+        let first = r.next_u64();
+        assert_eq!(Rng::new(1234).next_u64(), first);
+        // Every command is logged with the seed; random stops after its count.
+        assert!(a[0].1[0].starts_with("random 1 seed=1234 pick="));
+        assert_eq!(a[199].1.last().unwrap(), "fault done random");
+        assert!(a[200..].iter().all(|(x, l)| x.is_none() && l.is_empty()));
+        // Over 200 draws most kinds show up, and only applicable ones.
+        let picked: std::collections::HashSet<Mode> = a
+            .iter()
+            .filter_map(|(x, _)| x.as_ref().map(|a| a.mode))
+            .collect();
+        assert!(picked.len() > 15, "{picked:?}");
+        assert!(!picked.contains(&Mode::DisconnectData));
+        assert!(!picked.contains(&Mode::SilentCbw));
+        for (s, (x, _)) in a.iter().enumerate() {
+            let seq = s as u64 + 1;
+            if let Some(x) = x {
+                if seq % 4 == 2 {
+                    assert!(!matches!(
+                        x.mode,
+                        Mode::StallIn | Mode::StallOut | Mode::RandomLength
+                    ));
+                }
+                if seq % 4 == 3 {
+                    assert!(!matches!(x.mode, Mode::NotReady | Mode::RandomSense));
+                }
+                if x.mode == Mode::RandomLength {
+                    assert!(x.length <= if seq.is_multiple_of(4) { 65536 } else { 4096 });
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,302 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# A misbehaving device: selftests/bot-device (ub-bot-device) serves a RAM disk over
+# raw-gadget + dummy_hcd and misbehaves on command. Each test arms one misbehaviour
+# for one command, runs one 4 KiB direct read or write, and asserts the exact
+# outcome: the error the reader or writer gets (or none), the recovery step ub logs,
+# what the device saw (its log), the time taken, and that a known pattern elsewhere
+# on the disk is intact afterwards. Then: faults during probe (absurd capacities,
+# learned signature, bogus residues), a device that dies (all I/O fails in under
+# 10 s), a disconnect in the data stage, and the random-response mode for
+# UB_RANDOM_COMMANDS commands (10000 by default) with short timeouts.
+#
+# Guest devices: none from QEMU; the emulator runs on dummy_hcd in the guest.
+
+. "$(dirname "$0")/lib.sh"
+
+BOT=${UB_BOT_DEVICE:-$UB_REPO/target/release/ub-bot-device}
+W=/tmp/ub-faults
+CTL=$W/ctl
+DEVLOG=$W/dev.log
+random_commands=${UB_RANDOM_COMMANDS:-10000}
+
+# Single-command faults: "MODE OP rw EXPECT RECOVERY", where EXPECT is ok, EIO,
+# ENODATA or ETIMEDOUT for the dd, and RECOVERY is the ub log line it must cause
+# (a regular expression), or "-" for none.
+SINGLE_FAULTS=(
+	"silent-cbw    -      r ok      timeout in CBW stage; reset recovery: device answers again"
+	"silent-data   read   r ok      timeout in data stage; reset recovery: device answers again"
+	"silent-data   write  w ok      timeout in data stage; reset recovery: device answers again"
+	"silent-csw    read   r ok      timeout in CSW stage; reset recovery: device answers again"
+	"silent-csw    write  w ok      timeout in CSW stage; reset recovery: device answers again"
+	"stall-in      read   r ok      -"
+	"stall-out     write  w ok      -"
+	"stall-csw     read   r ok      -"
+	"bad-signature read   r ok      invalid CSW in CSW stage; reset recovery: device answers again"
+	"wrong-tag     read   r ok      CSW tag mismatch in CSW stage; reset recovery: device answers again"
+	"phase-error   write  w ok      phase error in CSW stage; reset recovery: device answers again"
+	"status-3      read   r ok      phase error in CSW stage; reset recovery: device answers again"
+	"residue-too-large read r ok    residue larger than the transfer in CSW stage; reset recovery"
+	"short-no-residue read r EIO    bytes not transferred"
+	"csw-as-data   read   r EIO     sent its CSW in place of data"
+	"zero-length-csw read r ok      -"
+	"zero-length-csw-only read r ok timeout in CSW stage; reset recovery: device answers again"
+	"garbage-sense read   r EIO     failed, no sense data"
+	"bogus-residue read   r EIO     bytes not transferred"
+	"not-ready     read   r ok      -"
+	"unit-attention write w ok      -"
+	"aborted       read   r ok      -"
+	"medium-error  read   r ENODATA sense MediumError 11/00"
+	"medium-error  write  w ENODATA sense MediumError 11/00"
+)
+
+# The plan: one test per single fault, then the named tests below.
+ktap_print_header
+ktap_set_plan $((${#SINGLE_FAULTS[@]} + 9))
+
+mkdir -p $W
+rm -f $W/*
+modprobe dummy_hcd || ktap_exit_fail_msg "no dummy_hcd"
+modprobe raw_gadget || ktap_exit_fail_msg "no raw_gadget"
+[ -x "$BOT" ] || ktap_exit_fail_msg "no $BOT (cargo build --release -p ub-bot-device)"
+
+# start_device [ub-bot-device options...]: start the emulator and wait for its ub
+# disk; sets DEV (ubX) and BOT_PID.
+start_device() {
+	DEV=""
+	"$BOT" --blocks 131072 --serial UBFAULT0 --control $CTL --log $DEVLOG "$@" &
+	BOT_PID=$!
+	wait_for 60 grep -q '^ready' $DEVLOG || { echo "device not configured"; return 1; }
+	local intf
+	wait_for 30 eval 'intf=$(interface_by_serial UBFAULT0)' || { echo "no interface"; return 1; }
+	wait_for 60 eval 'DEV=$(ls /sys/bus/usb/devices/$intf/block 2>/dev/null | head -n 1); [ -n "$DEV" ]' ||
+		{ echo "ub made no disk for $intf"; return 1; }
+}
+
+# stop_device: disconnect the emulator and wait until the disk is gone.
+stop_device() {
+	[ -n "${BOT_PID:-}" ] || return 0
+	kill -TERM "$BOT_PID" 2>/dev/null
+	wait "$BOT_PID" 2>/dev/null
+	BOT_PID=""
+	[ -z "$DEV" ] || wait_for 30 test ! -e "/sys/block/$DEV" || echo "$DEV still there after disconnect"
+	: >$DEVLOG
+}
+
+# A pattern at 1 MiB that every test checks afterwards.
+write_pattern() {
+	head -c 65536 /dev/urandom >$W/pat
+	dd if=$W/pat of=/dev/$DEV bs=64k seek=16 oflag=direct status=none
+}
+pattern_intact() {
+	dd if=/dev/$DEV of=$W/back bs=64k skip=16 count=1 iflag=direct status=none 2>/dev/null &&
+		cmp -s $W/pat $W/back
+}
+
+# io r|w BLOCK: one 4 KiB direct read or write of block BLOCK (4 KiB units); sets
+# GOT to ok or the errno name dd failed with, and IO_MS to the time it took.
+io() {
+	local t0 out rc
+	t0=$(now_ms)
+	if [ "$1" = r ]; then
+		out=$(timeout 120 dd if=/dev/$DEV of=$W/rd bs=4k skip="$2" count=1 iflag=direct status=none 2>&1)
+	else
+		out=$(timeout 120 dd if=$W/wr of=/dev/$DEV bs=4k seek="$2" count=1 oflag=direct status=none 2>&1)
+	fi
+	rc=$?
+	IO_MS=$(($(now_ms) - t0))
+	if [ $rc = 0 ]; then GOT=ok
+	elif [ $rc = 124 ]; then GOT=HANG
+	elif [[ $out == *"Input/output error"* ]]; then GOT=EIO
+	elif [[ $out == *"No data available"* ]]; then GOT=ENODATA
+	elif [[ $out == *"timed out"* ]]; then GOT=ETIMEDOUT
+	elif [[ $out == *"No such device"* ]]; then GOT=ENODEV
+	else GOT="other: $out"
+	fi
+}
+
+arm() {
+	local before
+	before=$(grep -c '^fault armed' $DEVLOG)
+	echo "$*" >$CTL
+	wait_for 10 test "$(grep -c '^fault armed' $DEVLOG)" -gt "$before" || echo "fault not armed: $*"
+}
+
+kmemleak_reset
+start_device || ktap_exit_fail_msg "the emulated device did not come up"
+write_pattern || ktap_exit_fail_msg "cannot write the pattern"
+head -c 4096 /dev/urandom >$W/wr
+
+block=100
+for spec in "${SINGLE_FAULTS[@]}"; do
+	read -r mode op rw expect recovery <<<"$spec"
+	block=$((block + 1))
+	test_begin "bot-device $mode on a $([ "$rw" = r ] && echo read || echo write): $expect"
+	# Known data in the block, so a read that passes can be checked.
+	dd if=$W/wr of=/dev/$DEV bs=4k seek=$block oflag=direct status=none || fail "setup write failed"
+	if [ "$op" = - ]; then arm "fault $mode"; else arm "fault $mode op=$op"; fi
+	io "$rw" $block
+	[ "$GOT" = "$expect" ] || fail "dd: $GOT, expected $expect"
+	if [ "$rw" = r ] && [ "$GOT" = ok ]; then
+		cmp -s $W/rd $W/wr || fail "the read returned wrong data"
+	fi
+	grep -q "^fault done $mode" $DEVLOG || fail "the device never acted on the fault"
+	if [ "$recovery" = - ]; then
+		test_dmesg | grep -q -E "reset recovery|port reset" && fail "unexpected reset: $(test_dmesg | grep ub: | tail -n 2)"
+	else
+		test_dmesg | grep -q -E "$recovery" || fail "no '$recovery' in the log: $(test_dmesg | grep ub: | tail -n 2)"
+	fi
+	test_dmesg | grep -q "not responding" && fail "the device was given up"
+	[ "$IO_MS" -lt 15000 ] || fail "took $IO_MS ms"
+	pattern_intact || fail "the pattern at 1 MiB changed or cannot be read"
+	io r 0
+	[ "$GOT" = ok ] || fail "the next read failed: $GOT"
+	test_end
+done
+
+test_begin "bot-device not ready for good: the read fails with EIO after bounded retries"
+arm "fault not-ready op=read count=forever"
+io r 7
+[ "$GOT" = EIO ] || fail "dd: $GOT, expected EIO"
+test_dmesg | grep -q "sense NotReady 04/01" || fail "no NOT READY line"
+[ "$IO_MS" -lt 5000 ] || fail "took $IO_MS ms"
+echo clear >$CTL
+sleep 0.5
+io r 7
+[ "$GOT" = ok ] || fail "read after the device became ready: $GOT"
+test_end
+
+test_begin "bot-device dead device: pending I/O fails in under 10 s, later I/O at once"
+arm "fault silent-data count=forever"
+( sleep 0.5; io r 9; echo "$GOT" >$W/bg1 ) &
+bg=$!
+io r 8
+t_dead=$IO_MS
+wait $bg
+[ "$GOT" = EIO ] || fail "dd: $GOT, expected EIO"
+[ "$(cat $W/bg1)" = EIO ] || fail "the queued read: $(cat $W/bg1), expected EIO"
+[ "$t_dead" -lt 10000 ] || fail "the dead device took $t_dead ms to fail the I/O"
+test_dmesg | grep -q "reset recovery" || fail "no reset recovery line"
+test_dmesg | grep -q "port reset" || fail "no port reset line"
+test_dmesg | grep -q "failing all I/O until it is unplugged" || fail "no 'dead' line"
+io r 10
+[ "$GOT" = EIO ] || fail "read after death: $GOT"
+[ "$IO_MS" -lt 1000 ] || fail "read after death took $IO_MS ms"
+ktap_print_msg "dead device failed its I/O after $t_dead ms"
+echo clear >$CTL
+stop_device
+test_end
+
+test_begin "bot-device disconnect in the data stage fails the write and removes the disk"
+start_device || fail "the emulated device did not come back"
+arm "fault disconnect-data op=write"
+io w 20
+[[ $GOT == EIO || $GOT == ENODEV ]] || fail "dd: $GOT, expected EIO or ENODEV"
+wait_for 30 test ! -e "/sys/block/$DEV" || fail "$DEV still there"
+test_dmesg | grep -q "released" || fail "no released line"
+wait "$BOT_PID" 2>/dev/null
+BOT_PID=""
+test_end
+
+# Probe-time faults: the emulator arms them before it connects.
+probe_fault() { # FAULT disk|nodisk|any LOGLINE
+	local intf
+	: >$DEVLOG
+	"$BOT" --blocks 131072 --serial UBFAULT0 --control $CTL --log $DEVLOG --arm "$1" &
+	BOT_PID=$!
+	wait_for 60 grep -q '^ready' $DEVLOG || { fail "device not configured"; return; }
+	wait_for 30 eval 'intf=$(interface_by_serial UBFAULT0)' || { fail "no interface"; return; }
+	DEV=""
+	if [ "$2" = disk ]; then
+		wait_for 60 eval 'DEV=$(ls /sys/bus/usb/devices/$intf/block 2>/dev/null | head -n 1); [ -n "$DEV" ]' ||
+			fail "no disk"
+	elif [ "$2" = any ]; then
+		wait_for 20 eval 'DEV=$(ls /sys/bus/usb/devices/$intf/block 2>/dev/null | head -n 1); [ -n "$DEV" ]' ||
+			ktap_print_msg "no disk made"
+	else
+		wait_for 30 eval 'test_dmesg | grep -q -E "$3"' || fail "no '$3' line"
+		[ -z "$(ls /sys/bus/usb/devices/$intf/block 2>/dev/null)" ] || fail "a disk was made"
+		[ "$(driver_of "$intf")" != ub ] || fail "ub stayed bound"
+	fi
+	[ -z "$3" ] || test_dmesg | grep -q -E "$3" || fail "no '$3' line"
+}
+
+test_begin "bot-device absurd capacities at probe are refused with a log line, no disk"
+for f in capacity-bs1 capacity-bs1m capacity-maxlba; do
+	probe_fault "fault $f count=forever" nodisk "unusable READ CAPACITY data"
+	stop_device >/dev/null
+done
+test_end
+
+test_begin "bot-device capacity zero at probe gives no usable disk and no crash"
+probe_fault "fault capacity-zero count=forever" any ""
+if [ -n "$DEV" ]; then
+	[ "$(cat /sys/block/$DEV/size)" = 0 ] || fail "size $(cat /sys/block/$DEV/size)"
+	io r 0
+	[ "$GOT" != ok ] || fail "read of an empty disk succeeded"
+fi
+stop_device >/dev/null
+test_end
+
+test_begin "bot-device a non-standard CSW signature from the first CSW is learned"
+probe_fault "fault alt-signature sig=olympus count=forever" disk "signs its CSWs 0x55425355"
+head -c 4096 /dev/urandom >$W/wr
+dd if=$W/wr of=/dev/$DEV bs=4k seek=3 oflag=direct status=none || fail "write failed"
+io r 3
+[ "$GOT" = ok ] && cmp -s $W/rd $W/wr || fail "read back failed: $GOT"
+stop_device >/dev/null
+test_end
+
+test_begin "bot-device bogus residue on INQUIRY: residues ignored, reads work"
+probe_fault "fault bogus-residue op=inquiry" disk "ignoring residues"
+arm "fault bogus-residue op=read"
+io r 2
+[ "$GOT" = ok ] || fail "read with a bogus residue failed: $GOT"
+stop_device >/dev/null
+test_end
+
+test_begin "bot-device random responses for $random_commands commands: no hang, device usable after"
+# Short timeouts so that the parked commands of the random mode cost little.
+rmmod ub || fail "rmmod"
+insmod "$UB_KO" cbw_timeout_ms=300 data_timeout_ms=500 csw_timeout_ms=500 ctrl_timeout_ms=200 || fail "insmod"
+start_device || fail "the emulated device did not come up"
+echo "random seed=${UB_RANDOM_SEED:-1} count=$random_commands" >$CTL
+ktap_print_msg "seed ${UB_RANDOM_SEED:-1}"
+t_end=$(($(date +%s) + 1200))
+seq0=$(grep -c '^cmd ' $DEVLOG)
+while :; do
+	done_cmds=$(($(grep -c '^cmd ' $DEVLOG) - seq0))
+	[ "$done_cmds" -lt "$random_commands" ] || break
+	[ "$(date +%s)" -lt "$t_end" ] || { fail "only $done_cmds commands in 20 minutes"; break; }
+	[ -e "/sys/block/$DEV" ] || { fail "the disk vanished"; break; }
+	if test_dmesg | tail -n 5 | grep -q "failing all I/O"; then
+		# Given up: rebinding probes the device afresh.
+		intf=$(interface_by_serial UBFAULT0)
+		echo "$intf" >/sys/bus/usb/drivers/ub/unbind
+		echo "$intf" >/sys/bus/usb/drivers/ub/bind
+		wait_for 60 eval 'DEV=$(ls /sys/bus/usb/devices/$intf/block 2>/dev/null | head -n 1); [ -n "$DEV" ]' ||
+			sleep 1
+		continue
+	fi
+	timeout 60 dd if=/dev/$DEV of=/dev/null bs=4k count=8 skip=$((RANDOM % 4000)) iflag=direct status=none 2>/dev/null
+	[ $? = 124 ] && { fail "a read hung for 60 s"; break; }
+	timeout 60 dd if=$W/wr of=/dev/$DEV bs=4k seek=$((256 + RANDOM % 4000)) count=1 oflag=direct status=none 2>/dev/null
+	[ $? = 124 ] && { fail "a write hung for 60 s"; break; }
+done
+ktap_print_msg "$done_cmds random commands, $(test_dmesg | grep -c 'reset recovery') reset recoveries, $(test_dmesg | grep -c 'port reset') port resets"
+echo clear >$CTL
+sleep 1
+if [ -e "/sys/block/$DEV" ] && ! test_dmesg | tail -n 3 | grep -q "failing all I/O"; then
+	write_pattern || fail "write after the random run failed"
+	pattern_intact || fail "read back after the random run failed"
+fi
+stop_device >/dev/null
+test_end
+
+test_begin "bot-device no leak after the fault tests (kmemleak)"
+leaks=$(kmemleak_report)
+[ -z "$leaks" ] || { echo "$leaks" | head -n 20 | while IFS= read -r l; do ktap_print_msg "$l"; done; fail "kmemleak reports"; }
+test_end
+
+ktap_finished

@@ -1,0 +1,110 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Hot unplug under I/O, through the QEMU monitor (the runner's agent): the disk
+# "plug" is pulled while fio writes and verifies; fio must end with an error within
+# seconds (no hang), the disk must go away (del_gendisk, worker stopped, released),
+# and the re-plugged device must come back as a working disk. Repeated
+# UB_UNPLUG_ITERATIONS times (10 here, 100 in the bench profile's soak run). Then
+# the same with an ext4 filesystem mounted and written: I/O errors, a clean umount,
+# and after re-plug the journal replays to a filesystem fsck finds clean. Finally no
+# object leaked (kmemleak).
+#
+# Guest devices: plug (usb-storage, 64 MiB).
+
+. "$(dirname "$0")/lib.sh"
+
+iterations=${UB_UNPLUG_ITERATIONS:-10}
+
+ktap_print_header
+ktap_set_plan 3
+
+load_ub_and_wait || ktap_exit_fail_msg "ub disks missing"
+kmemleak_reset
+
+# The ub disk of "plug" (waits for it to come back after a replug). By serial, not
+# by label: mkfs overwrites the label.
+plug_disk() {
+	wait_for 30 disk_by_serial UB0000 >/dev/null && disk_by_serial UB0000
+}
+
+# disk_writes_above DEV N: more than N write requests completed on DEV.
+disk_writes_above() {
+	local stat
+	read -r -a stat <"/sys/block/$1/stat" 2>/dev/null || return 1
+	[ "${stat[4]}" -gt "$2" ]
+}
+
+# unplug_and_check DEV PID: pull the device, then wait (bounded) for PID and the disk.
+unplug_and_check() { # DEV PID
+	local dev=$1 pid=$2 t0 t1
+	t0=$(now_ms)
+	monitor unplug plug >/dev/null || { fail "unplug failed"; return 1; }
+	local i=0
+	while kill -0 "$pid" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -lt 300 ] || { fail "I/O still running 30 s after the unplug"; kill -9 "$pid"; break; }
+		sleep 0.1
+	done
+	wait "$pid"
+	WAIT_RC=$?
+	wait_for 30 test ! -e "/sys/block/$dev" || fail "$dev still exists 30 s after the unplug"
+	t1=$(now_ms)
+	UNPLUG_MS=$((t1 - t0))
+}
+
+test_begin "hot unplug during fio verify fails the I/O and replug gives a working disk ($iterations times)"
+worst=0
+for i in $(seq "$iterations"); do
+	dev=$(plug_disk) || { fail "iteration $i: disk did not come back"; break; }
+	# allow_file_create=0: never write a regular file where the device node was.
+	fio --name=unplug --filename=/dev/$dev --allow_file_create=0 --direct=1 --ioengine=libaio --iodepth=16 \
+		--rw=randwrite --bsrange=4k-256k --size=32M --verify=crc32c --time_based --runtime=60 \
+		--output=/tmp/unplug-fio.log >/dev/null 2>&1 &
+	pid=$!
+	# Pull the plug only once fio's writes reach the disk, at a random moment.
+	wait_for 60 disk_writes_above "$dev" 64 || fail "iteration $i: fio did not start writing"
+	sleep "0.$((RANDOM % 9 + 1))"
+	unplug_and_check "$dev" "$pid" || break
+	[ "$WAIT_RC" != 0 ] || fail "iteration $i: fio reported success although the disk vanished"
+	[ "$UNPLUG_MS" -gt "$worst" ] && worst=$UNPLUG_MS
+	grep -q "released" <(test_dmesg) || fail "iteration $i: no 'released' line"
+	out=$(monitor replug plug)
+	[ -z "$out" ] || fail "iteration $i: replug: $out"
+done
+dev=$(plug_disk) || fail "disk missing after the last replug"
+[ -n "$dev" ] && { msg=$(write_readback "$dev" 1048576 1048576) || fail "after the unplugs: $msg"; }
+ktap_print_msg "slowest unplug to disk gone: $worst ms"
+test_end
+
+test_begin "hot unplug of a mounted ext4 gives I/O errors; after replug the journal replays clean"
+dev=$(plug_disk)
+mkfs.ext4 -q -F /dev/$dev || fail "mkfs failed"
+mkdir -p /mnt/plug
+mount /dev/$dev /mnt/plug || fail "mount failed"
+( i=0; while :; do
+	i=$((i + 1))
+	head -c 65536 /dev/urandom >/mnt/plug/f$((i % 64)) 2>/dev/null || exit 0
+	sync /mnt/plug/f$((i % 64)) 2>/dev/null || exit 0
+done ) &
+writer=$!
+wait_for 60 disk_writes_above "$dev" 200 || fail "the writer did not start"
+unplug_and_check "$dev" "$writer"
+umount /mnt/plug 2>/dev/null || umount -l /mnt/plug || fail "umount after the unplug failed"
+test_dmesg | grep -q -E "I/O error|Buffer I/O" || fail "the filesystem saw no I/O error"
+monitor replug plug >/dev/null
+dev=$(plug_disk) || fail "disk did not come back"
+if [ -n "$dev" ]; then
+	mount /dev/$dev /mnt/plug || fail "mount after replug failed"
+	ls /mnt/plug >/dev/null || fail "listing after replug failed"
+	umount /mnt/plug || fail "umount after replug failed"
+	out=$(e2fsck -f -n /dev/$dev 2>&1) || fail "fsck after journal replay: $(echo "$out" | tail -n 3)"
+fi
+test_end
+
+test_begin "no leak after the unplug cycles (kmemleak)"
+leaks=$(kmemleak_report)
+[ -z "$leaks" ] || { echo "$leaks" | head -n 20 | while IFS= read -r l; do ktap_print_msg "$l"; done; fail "kmemleak reports"; }
+test_end
+
+ktap_finished
