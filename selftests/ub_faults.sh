@@ -57,15 +57,20 @@ ktap_set_plan $((${#SINGLE_FAULTS[@]} + 9))
 
 mkdir -p $W
 rm -f $W/*
+# Never leave the device running: it would outlive the test.
+trap 'pkill -f "$BOT" 2>/dev/null' EXIT
 modprobe dummy_hcd || ktap_exit_fail_msg "no dummy_hcd"
 modprobe raw_gadget || ktap_exit_fail_msg "no raw_gadget"
+[ -d /sys/module/ub ] || insmod "$UB_KO" || ktap_exit_fail_msg "insmod ub failed"
 [ -x "$BOT" ] || ktap_exit_fail_msg "no $BOT (cargo build --release -p ub-bot-device)"
 
 # start_device [ub-bot-device options...]: start the emulator and wait for its ub
 # disk; sets DEV (ubX) and BOT_PID.
 start_device() {
 	DEV=""
-	"$BOT" --blocks 131072 --serial UBFAULT0 --control $CTL --log $DEVLOG "$@" &
+	# Its own output to a file: a background job holding the test's stdout would
+	# keep the runner's pipe open.
+	"$BOT" --blocks 131072 --serial UBFAULT0 --control $CTL --log $DEVLOG "$@" >>$W/bot.out 2>&1 &
 	BOT_PID=$!
 	wait_for 60 grep -q '^ready' $DEVLOG || { echo "device not configured"; return 1; }
 	local intf
@@ -203,7 +208,7 @@ test_end
 probe_fault() { # FAULT disk|nodisk|any LOGLINE
 	local intf
 	: >$DEVLOG
-	"$BOT" --blocks 131072 --serial UBFAULT0 --control $CTL --log $DEVLOG --arm "$1" &
+	"$BOT" --blocks 131072 --serial UBFAULT0 --control $CTL --log $DEVLOG --arm "$1" >>$W/bot.out 2>&1 &
 	BOT_PID=$!
 	wait_for 60 grep -q '^ready' $DEVLOG || { fail "device not configured"; return; }
 	wait_for 30 eval 'intf=$(interface_by_serial UBFAULT0)' || { fail "no interface"; return; }
@@ -265,31 +270,43 @@ echo "random seed=${UB_RANDOM_SEED:-1} count=$random_commands" >$CTL
 ktap_print_msg "seed ${UB_RANDOM_SEED:-1}"
 t_end=$(($(date +%s) + 1200))
 seq0=$(grep -c '^cmd ' $DEVLOG)
+intf=$(interface_by_serial UBFAULT0)
+deaths=0 rebinds=0
 while :; do
 	done_cmds=$(($(grep -c '^cmd ' $DEVLOG) - seq0))
 	[ "$done_cmds" -lt "$random_commands" ] || break
 	[ "$(date +%s)" -lt "$t_end" ] || { fail "only $done_cmds commands in 20 minutes"; break; }
-	[ -e "/sys/block/$DEV" ] || { fail "the disk vanished"; break; }
-	if test_dmesg | tail -n 5 | grep -q "failing all I/O"; then
-		# Given up: rebinding probes the device afresh.
-		intf=$(interface_by_serial UBFAULT0)
-		echo "$intf" >/sys/bus/usb/drivers/ub/unbind
-		echo "$intf" >/sys/bus/usb/drivers/ub/bind
-		wait_for 60 eval 'DEV=$(ls /sys/bus/usb/devices/$intf/block 2>/dev/null | head -n 1); [ -n "$DEV" ]' ||
-			sleep 1
+	kill -0 "$BOT_PID" 2>/dev/null || { fail "the device exited: $(tail -n 3 $W/bot.out)"; break; }
+	dead=$(test_dmesg | grep -c "failing all I/O")
+	if [ "$dead" -gt "$deaths" ] || [ -z "$DEV" ] || [ ! -e "/sys/block/$DEV" ]; then
+		# Given up, or a probe under random responses failed: bind again, which
+		# probes the device afresh (and may fail again; that is the point).
+		deaths=$dead
+		rebinds=$((rebinds + 1))
+		echo "$intf" >/sys/bus/usb/drivers/ub/unbind 2>/dev/null
+		echo "$intf" >/sys/bus/usb/drivers/ub/bind 2>/dev/null
+		DEV=$(ls /sys/bus/usb/devices/$intf/block 2>/dev/null | head -n 1)
 		continue
 	fi
-	timeout 60 dd if=/dev/$DEV of=/dev/null bs=4k count=8 skip=$((RANDOM % 4000)) iflag=direct status=none 2>/dev/null
-	[ $? = 124 ] && { fail "a read hung for 60 s"; break; }
-	timeout 60 dd if=$W/wr of=/dev/$DEV bs=4k seek=$((256 + RANDOM % 4000)) count=1 oflag=direct status=none 2>/dev/null
-	[ $? = 124 ] && { fail "a write hung for 60 s"; break; }
+	# A stream of commands without a process per command: fio keeps going on
+	# errors; 60 s of watchdog on top of its 15 s run catches a hang.
+	timeout 75 fio --name=random --filename=/dev/$DEV --allow_file_create=0 --direct=1 \
+		--ioengine=psync --rw=randrw --bs=4k --size=16M --time_based --runtime=15 \
+		--continue_on_error=all --output=/dev/null >/dev/null 2>&1
+	[ $? = 124 ] && { fail "I/O hung for 60 s"; break; }
 done
-ktap_print_msg "$done_cmds random commands, $(test_dmesg | grep -c 'reset recovery') reset recoveries, $(test_dmesg | grep -c 'port reset') port resets"
+ktap_print_msg "$done_cmds random commands in $(($(date +%s) - t_end + 1200)) s: $(test_dmesg | grep -c 'reset recovery') reset recoveries, $(test_dmesg | grep -c 'port reset') port resets, $rebinds rebinds"
+# Afterwards the device must be fully usable again.
 echo clear >$CTL
 sleep 1
-if [ -e "/sys/block/$DEV" ] && ! test_dmesg | tail -n 3 | grep -q "failing all I/O"; then
+echo "$intf" >/sys/bus/usb/drivers/ub/unbind 2>/dev/null
+echo "$intf" >/sys/bus/usb/drivers/ub/bind || fail "bind after the random run failed"
+DEV=$(ls /sys/bus/usb/devices/$intf/block 2>/dev/null | head -n 1)
+if [ -n "$DEV" ]; then
 	write_pattern || fail "write after the random run failed"
 	pattern_intact || fail "read back after the random run failed"
+else
+	fail "no disk after the random run"
 fi
 stop_device >/dev/null
 test_end

@@ -4,7 +4,7 @@
 //! behind [`BulkIo`], so the whole engine runs in unit tests against a scripted
 //! host.
 
-use crate::fault::{Applied, CmdInfo, Dir, FaultTable, Mode, BAD_SIGNATURE};
+use crate::fault::{Applied, CmdInfo, Dir, FaultTable, Mode, BAD_SIGNATURE, OUT_PACKET};
 use crate::log::Logger;
 use crate::scsi::{self, Data, Sense, Status, Target};
 use std::sync::{Arc, Mutex};
@@ -438,9 +438,18 @@ impl Engine {
                 if store.is_none() && hlen < dout {
                     status = 2;
                 }
+                // Less than the host sends is read in whole packets.
+                let packets = |n: u64| n.min(hlen) - n.min(hlen) % u64::from(OUT_PACKET);
                 let want = match mode {
-                    Some(Mode::RandomLength) => u64::from(a.as_ref().map_or(0, |a| a.length)),
-                    Some(Mode::DisconnectData) => hlen / 2,
+                    Some(Mode::RandomLength) => {
+                        let n = u64::from(a.as_ref().map_or(0, |a| a.length));
+                        if n >= hlen {
+                            hlen
+                        } else {
+                            packets(n)
+                        }
+                    }
+                    Some(Mode::DisconnectData) => packets(hlen / 2),
                     _ => hlen,
                 };
                 // Store what belongs to the command, take and drop the rest.
@@ -453,6 +462,11 @@ impl Engine {
                     self.log
                         .line(&format!("data {} dir=out bytes={got}", self.seq));
                     return Err(io.disconnect("disconnect-data"));
+                }
+                if mode == Some(Mode::RandomLength) && got < hlen {
+                    // Refuse the rest of the data (BOT 6.7.3, Ho > Do): left
+                    // flowing, it would arrive as the next CBW.
+                    self.halt(io, Ep::Out, false)?;
                 }
                 let processed = if store.is_some() { got.min(dout) } else { 0 };
                 if store.is_some() && processed < dout && mode != Some(Mode::RandomLength) {
@@ -1275,6 +1289,30 @@ mod tests {
                 "{m}"
             );
         }
+    }
+
+    #[test]
+    fn random_length_on_data_out_halts_bulk_out() {
+        let mut e = engine(100);
+        let mut a = Applied::new(Mode::RandomLength);
+        a.length = 1024;
+        let cbw = Cbw::parse(&raw_cbw(
+            1,
+            4096,
+            false,
+            cdb::write_10(0, 8).unwrap().as_bytes(),
+        ))
+        .unwrap();
+        let mut h = Host::default();
+        h.data.extend(pattern(8, 4096));
+        e.execute(&mut h, &cbw, Some(a)).unwrap();
+        assert_eq!(h.data.len(), 3072);
+        assert_eq!(h.evs[0], Ev::Halt(Ep::Out, false));
+        let Ev::In(c, _) = &h.evs[1] else { panic!() };
+        assert_eq!(Csw::parse(c).unwrap().residue, 3072);
+        // What arrived went to the command's own blocks.
+        assert_eq!(read(&mut e, 0, 2), pattern(8, 1024));
+        assert_eq!(read(&mut e, 2, 6), vec![0; 3072]);
     }
 
     fn random_session(seed: u64) -> (Vec<Vec<Ev>>, Vec<String>, Vec<u8>) {

@@ -126,6 +126,10 @@ pub const ALT_SIGNATURE_OLYMPUS: u32 = 0x5542_5355;
 /// Signature sent by `bad-signature`: the bytes `B A D S`.
 pub const BAD_SIGNATURE: u32 = u32::from_le_bytes(*b"BADS");
 
+/// Data-out is read in whole packets: a UDC fails a request with EOVERFLOW
+/// when the host's next packet does not fit in it.
+pub const OUT_PACKET: u32 = 512;
+
 /// Data direction of a CBW (`None` when dCBWDataTransferLength is 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dir {
@@ -618,6 +622,9 @@ impl FaultTable {
                 }
                 Mode::RandomLength => {
                     a.length = rng.below(u64::from(c.len) + 1) as u32;
+                    if c.dir == Dir::Out && a.length < c.len {
+                        a.length -= a.length % OUT_PACKET;
+                    }
                     line += &format!(" bytes={}", a.length);
                 }
                 Mode::RandomCsw => {
@@ -899,6 +906,9 @@ mod tests {
                 }
                 if x.mode == Mode::RandomLength {
                     assert!(x.length <= if seq.is_multiple_of(4) { 65536 } else { 4096 });
+                    if seq % 4 == 1 {
+                        assert!(x.length.is_multiple_of(OUT_PACKET), "{}", x.length);
+                    }
                 }
             }
         }

@@ -47,9 +47,8 @@ struct State {
     handles: Option<Handles>,
     /// The bulk thread is (about to be) blocked waiting for a CBW.
     waiting_cbw: bool,
-    /// Bumped when a silent-cbw fault is armed; `seen` is the bulk thread's copy.
-    faults_gen: u64,
-    seen_faults_gen: u64,
+    /// A silent-cbw fault is being armed: do not queue a CBW read meanwhile.
+    hold_cbw: bool,
     /// Endpoints the device halted since the last CBW (restored after the
     /// endpoint flush of a Bulk-Only reset).
     halted_in: bool,
@@ -437,17 +436,15 @@ impl Shared {
     pub fn control(&self, line: &str) {
         match parse_control(line) {
             Ok(Control::Fault(f)) => {
+                // A silent-cbw must hit the first CBW the host sends after the
+                // `fault armed` line, but the device normally has a read for it
+                // queued already: withdraw that read (SIGUSR1) and hold the next
+                // one back until the fault is in the table.
                 let silent = f.mode == Mode::SilentCbw;
-                {
-                    let mut t = self.faults.lock().unwrap_or_else(|e| e.into_inner());
-                    t.arm(f.clone());
-                    self.log.line(&format!("fault armed {f}"));
-                }
                 if silent {
                     let mut st = self.lock();
-                    st.faults_gen += 1;
-                    let fg = st.faults_gen;
-                    while st.waiting_cbw && st.seen_faults_gen < fg {
+                    st.hold_cbw = true;
+                    while st.waiting_cbw {
                         kick(&st);
                         st = self
                             .cond
@@ -455,6 +452,15 @@ impl Shared {
                             .unwrap_or_else(|e| e.into_inner())
                             .0;
                     }
+                }
+                {
+                    let mut t = self.faults.lock().unwrap_or_else(|e| e.into_inner());
+                    t.arm(f.clone());
+                    self.log.line(&format!("fault armed {f}"));
+                }
+                if silent {
+                    self.lock().hold_cbw = false;
+                    self.cond.notify_all();
                 }
             }
             Ok(Control::Random { seed, count }) => {
@@ -556,10 +562,12 @@ impl BulkIo for GadgetIo<'_> {
         loop {
             {
                 let mut st = self.sh.lock();
+                while st.hold_cbw && st.gen == self.gen {
+                    st = self.sh.cond.wait(st).unwrap_or_else(|e| e.into_inner());
+                }
                 if st.gen != self.gen {
                     return Err(Abort::Reset);
                 }
-                st.seen_faults_gen = st.faults_gen;
                 if let Some(lines) = silent() {
                     return Ok(CbwWait::Silent(lines));
                 }
