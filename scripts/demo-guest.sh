@@ -34,7 +34,8 @@ mount /dev/uba1 /mnt/usb
 df -h /mnt/usb | tail -n1
 
 step "write files and verify them after a remount"
-cp -a "$UB_REPO/scsi" /mnt/usb/
+# Source trees only (build output under target/ can be larger than the stick).
+cp -a "$UB_REPO/scsi/src" "$UB_REPO/drivers" "$UB_REPO/Documentation" /mnt/usb/
 head -c 16M /dev/urandom >/mnt/usb/random.bin
 (cd /mnt/usb && find . -type f ! -path './lost+found/*' -exec sha256sum {} + >/tmp/sums)
 umount /mnt/usb

@@ -196,3 +196,12 @@ now_ms() {
 	read -r up _ </proc/uptime
 	echo $((${up%.*} * 1000 + 10#${up#*.} * 10))
 }
+
+# kmemleak_check: fail the current test if kmemleak suspects a new leak.
+kmemleak_check() {
+	local leaks
+	leaks=$(kmemleak_report)
+	[ -z "$leaks" ] && return 0
+	echo "$leaks" | head -n 20 | while IFS= read -r l; do ktap_print_msg "$l"; done
+	fail "kmemleak reports"
+}

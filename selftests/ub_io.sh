@@ -117,7 +117,10 @@ wait_for 10 test -b /dev/${dev}1 || fail "/dev/${dev}1 did not appear"
 if [ -b /dev/${dev}1 ]; then
 	mkfs.ext4 -q -F /dev/${dev}1 || fail "mkfs.ext4 failed"
 	mount /dev/${dev}1 $mnt || fail "mount failed"
-	cp -a "$UB_REPO/scsi" "$UB_REPO/drivers" $mnt/ || fail "copy failed"
+	# Source trees only: build output (target/) would not fit a small disk.
+	mkdir -p $mnt/scsi
+	cp -a "$UB_REPO/scsi/src" "$UB_REPO/scsi/Cargo.toml" $mnt/scsi/ &&
+		cp -a "$UB_REPO/drivers" "$UB_REPO/Documentation" $mnt/ || fail "copy failed"
 	head -c $big /dev/urandom >$mnt/random.bin
 	(cd $mnt && find . -type f ! -path './lost+found/*' -exec sha256sum {} + | sort -k2) >/tmp/sums
 	umount $mnt || fail "umount failed"

@@ -617,6 +617,9 @@ impl BulkIo for GadgetIo<'_> {
             Ep::In => self.handles.bulk_in,
             Ep::Out => self.handles.bulk_out,
         };
+        // raw-gadget logs every refused attempt: back off, the host usually reads
+        // within a frame or two.
+        let mut backoff = Duration::from_millis(2);
         loop {
             self.current()?;
             let g = &self.sh.gadget;
@@ -635,7 +638,10 @@ impl BulkIo for GadgetIo<'_> {
                     return Ok(());
                 }
                 // dummy_hcd: bulk-in still holds data the host has not read.
-                Err(e) if errno(&e) == libc::EAGAIN => std::thread::sleep(Duration::from_millis(1)),
+                Err(e) if errno(&e) == libc::EAGAIN => {
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_millis(200));
+                }
                 Err(e) => return Err(self.fail(e, "halting an endpoint")),
             }
         }
