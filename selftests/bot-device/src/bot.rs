@@ -634,7 +634,7 @@ mod tests {
         let mut t = e.faults.lock().unwrap();
         match parse_control(line).unwrap() {
             Control::Fault(f) => t.arm(f),
-            Control::Random { seed, count } => t.arm_random(seed, count),
+            Control::Random(spec) => t.arm_random(spec),
             c => panic!("{c:?}"),
         }
     }

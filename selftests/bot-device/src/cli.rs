@@ -23,7 +23,7 @@ on command. Runs until SIGTERM/SIGINT or a `disconnect` on the control FIFO.
                           connects (repeatable), e.g. --arm 'fault capacity-zero'
 
 Control lines: fault MODE [op=..] [skip=N] [count=N|forever], random seed=S
-[count=N|forever], clear, list, disconnect. See README.md.
+[count=N|forever] [op=..] [rate=P], clear, list, disconnect. See README.md.
 ";
 
 #[derive(Clone, Debug, PartialEq, Eq)]

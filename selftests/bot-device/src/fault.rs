@@ -180,6 +180,8 @@ pub enum OpFilter {
     Any,
     Read,
     Write,
+    /// READ or WRITE (10/16).
+    ReadWrite,
     Inquiry,
     Tur,
     Sense,
@@ -195,6 +197,7 @@ impl OpFilter {
             "any" => OpFilter::Any,
             "read" => OpFilter::Read,
             "write" => OpFilter::Write,
+            "rw" => OpFilter::ReadWrite,
             "inquiry" => OpFilter::Inquiry,
             "tur" => OpFilter::Tur,
             "sense" => OpFilter::Sense,
@@ -210,6 +213,7 @@ impl OpFilter {
             OpFilter::Any => true,
             OpFilter::Read => matches!(c.opcode, op::READ_10 | op::READ_16),
             OpFilter::Write => matches!(c.opcode, op::WRITE_10 | op::WRITE_16),
+            OpFilter::ReadWrite => c.is_rw(),
             OpFilter::Inquiry => c.opcode == op::INQUIRY,
             OpFilter::Tur => c.opcode == op::TEST_UNIT_READY,
             OpFilter::Sense => c.opcode == op::REQUEST_SENSE,
@@ -230,6 +234,7 @@ impl fmt::Display for OpFilter {
             OpFilter::Any => f.write_str("any"),
             OpFilter::Read => f.write_str("read"),
             OpFilter::Write => f.write_str("write"),
+            OpFilter::ReadWrite => f.write_str("rw"),
             OpFilter::Inquiry => f.write_str("inquiry"),
             OpFilter::Tur => f.write_str("tur"),
             OpFilter::Sense => f.write_str("sense"),
@@ -318,11 +323,36 @@ impl fmt::Display for Fault {
     }
 }
 
+/// `random seed=S [count=N|forever] [op=OP] [rate=P]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RandomSpec {
+    pub seed: u64,
+    /// Matching commands left; `None` is forever.
+    pub count: Option<u64>,
+    /// Only commands that pass this filter draw (and count).
+    pub op: OpFilter,
+    /// Percentage of the drawing commands that misbehave at all (1..=100).
+    pub rate: u8,
+}
+
+impl fmt::Display for RandomSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "random seed={} count={} op={} rate={}",
+            self.seed,
+            count_str(self.count),
+            self.op,
+            self.rate
+        )
+    }
+}
+
 /// One line of the control FIFO.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Control {
     Fault(Fault),
-    Random { seed: u64, count: Option<u64> },
+    Random(RandomSpec),
     Clear,
     List,
     Disconnect,
@@ -381,16 +411,27 @@ pub fn parse_control(line: &str) -> Result<Control, String> {
             Ok(Control::Fault(f))
         }
         ("random", _) => {
-            let (mut seed, mut count) = (None, Some(1));
+            let (mut seed, mut count, mut op, mut rate) = (None, Some(1), OpFilter::Any, 100);
             for &(k, v) in &args {
                 match k {
                     "seed" => seed = Some(parse_u64(v).ok_or(bad(k, v))?),
                     "count" => count = parse_count(v).ok_or(bad(k, v))?,
+                    "op" => op = OpFilter::parse(v).ok_or(bad(k, v))?,
+                    "rate" => {
+                        rate = parse_u8(v)
+                            .filter(|r| (1..=100).contains(r))
+                            .ok_or(bad(k, v))?
+                    }
                     _ => return Err(format!("unknown argument {k}= for random")),
                 }
             }
             let seed = seed.ok_or("random needs seed=")?;
-            Ok(Control::Random { seed, count })
+            Ok(Control::Random(RandomSpec {
+                seed,
+                count,
+                op,
+                rate,
+            }))
         }
         ("clear" | "list" | "disconnect", _) if !args.is_empty() => {
             Err(format!("{cmd} takes no arguments"))
@@ -489,7 +530,7 @@ pub struct Decision {
 
 #[derive(Clone, Debug)]
 struct Random {
-    seed: u64,
+    spec: RandomSpec,
     rng: Rng,
     left: Option<u64>,
 }
@@ -506,11 +547,11 @@ impl FaultTable {
         self.faults.push(f);
     }
 
-    pub fn arm_random(&mut self, seed: u64, count: Option<u64>) {
+    pub fn arm_random(&mut self, spec: RandomSpec) {
         self.random = Some(Random {
-            seed,
-            rng: Rng::new(seed),
-            left: count,
+            spec,
+            rng: Rng::new(spec.seed),
+            left: spec.count,
         });
     }
 
@@ -522,7 +563,7 @@ impl FaultTable {
     pub fn describe(&self) -> Vec<String> {
         let mut v: Vec<String> = self.faults.iter().map(|f| f.to_string()).collect();
         if let Some(r) = &self.random {
-            v.push(format!("random seed={} left={}", r.seed, count_str(r.left)));
+            v.push(format!("{} left={}", r.spec, count_str(r.left)));
         }
         v
     }
@@ -586,6 +627,9 @@ impl FaultTable {
         let Some(r) = &mut self.random else {
             return Decision::default();
         };
+        if !r.spec.op.matches(c) {
+            return Decision::default();
+        }
         let rng = &mut r.rng;
         let mut kinds: Vec<Option<Mode>> = vec![None];
         kinds.extend(
@@ -595,11 +639,18 @@ impl FaultTable {
                 .filter(|m| m.drawable() && applicable(*m, c, OpFilter::Any))
                 .map(Some),
         );
-        let pick = kinds[rng.below(kinds.len() as u64) as usize];
+        // With the default rate of 100 there is no extra draw, so a seed gives
+        // the same decisions as before `rate=` existed.
+        let misbehave = r.spec.rate >= 100 || rng.below(100) < u64::from(r.spec.rate);
+        let pick = if misbehave {
+            kinds[rng.below(kinds.len() as u64) as usize]
+        } else {
+            None
+        };
         let mut line = format!(
             "random {} seed={} pick={}",
             c.seq,
-            r.seed,
+            r.spec.seed,
             pick.map_or("none", Mode::name)
         );
         let applied = pick.map(|mode| {
@@ -732,11 +783,20 @@ mod tests {
         );
         assert_eq!(
             parse_control("random seed=42 count=10").unwrap(),
-            Control::Random {
+            Control::Random(RandomSpec {
                 seed: 42,
-                count: Some(10)
-            }
+                count: Some(10),
+                op: OpFilter::Any,
+                rate: 100
+            })
         );
+        let Control::Random(r) =
+            parse_control("random seed=1 count=forever op=rw rate=20").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((r.count, r.op, r.rate), (None, OpFilter::ReadWrite, 20));
+        assert_eq!(r.to_string(), "random seed=1 count=forever op=rw rate=20");
         assert_eq!(parse_control("clear").unwrap(), Control::Clear);
         assert_eq!(parse_control("disconnect").unwrap(), Control::Disconnect);
         assert_eq!(parse_control("   ").unwrap(), Control::Nothing);
@@ -752,6 +812,9 @@ mod tests {
             "fault silent-cbw op=read",
             "fault stall-in extra",
             "random count=3",
+            "random seed=1 rate=0",
+            "random seed=1 rate=101",
+            "random seed=1 op=bogus",
             "clear now",
             "frobnicate",
         ] {
@@ -856,7 +919,12 @@ mod tests {
 
     fn random_run(seed: u64) -> Vec<(Option<Applied>, Vec<String>)> {
         let mut t = FaultTable::default();
-        t.arm_random(seed, Some(200));
+        t.arm_random(RandomSpec {
+            seed,
+            count: Some(200),
+            op: OpFilter::Any,
+            rate: 100,
+        });
         (1..=210)
             .map(|s| {
                 let c = match s % 4 {
@@ -869,6 +937,33 @@ mod tests {
                 (d.applied, d.log)
             })
             .collect()
+    }
+
+    #[test]
+    fn random_op_filter_and_rate() {
+        let mut t = FaultTable::default();
+        t.arm_random(RandomSpec {
+            seed: 3,
+            count: Some(1000),
+            op: OpFilter::ReadWrite,
+            rate: 10,
+        });
+        // Commands outside the filter neither draw nor count.
+        for s in 1..=50 {
+            assert_eq!(t.decide(&cmd(s, 0x00, 0, Dir::None)), Decision::default());
+        }
+        let faulted = (1..=1000)
+            .filter(|&s| {
+                let d = t.decide(&cmd(100 + s, 0x28, 4096, Dir::In));
+                assert_eq!(d.log.len(), 1 + usize::from(s == 1000));
+                d.applied.is_some()
+            })
+            .count();
+        assert!((50..=150).contains(&faulted), "{faulted}");
+        assert_eq!(
+            t.decide(&cmd(2000, 0x28, 4096, Dir::In)),
+            Decision::default()
+        );
     }
 
     #[test]

@@ -463,12 +463,10 @@ impl Shared {
                     self.cond.notify_all();
                 }
             }
-            Ok(Control::Random { seed, count }) => {
+            Ok(Control::Random(spec)) => {
                 let mut t = self.faults.lock().unwrap_or_else(|e| e.into_inner());
-                t.arm_random(seed, count);
-                let c = count.map_or("forever".into(), |n| n.to_string());
-                self.log
-                    .line(&format!("fault armed random seed={seed} count={c}"));
+                t.arm_random(spec);
+                self.log.line(&format!("fault armed {spec}"));
             }
             Ok(Control::Clear) => {
                 let mut t = self.faults.lock().unwrap_or_else(|e| e.into_inner());
