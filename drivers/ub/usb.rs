@@ -331,39 +331,40 @@ impl UsbDevice {
         }
     }
 
-    /// A class request to interface `index` on the default pipe, with `len` bytes
-    /// of `buf` as data stage (IN when `is_in`).
-    pub(crate) fn class_request(
+    /// A control request on the default pipe with, if `data` is given, its first
+    /// `len` bytes as data stage (IN when `is_in`); waits at most `timeout_ms`.
+    #[allow(clippy::too_many_arguments)]
+    fn control_msg(
         &self,
         is_in: bool,
         request: u8,
+        request_type: u8,
+        value: u16,
         index: u16,
-        buf: &mut DmaBuf,
-        len: usize,
+        data: Option<(&mut DmaBuf, usize)>,
         timeout_ms: u32,
     ) -> core::result::Result<usize, TransferError> {
-        let len = u16::try_from(len.min(buf.as_slice().len()))
-            .map_err(|_| TransferError::Other(EINVAL))?;
-        let dir = if is_in { bindings::USB_DIR_IN } else { 0 };
-        let request_type = (dir | bindings::USB_TYPE_CLASS | bindings::USB_RECIP_INTERFACE) as u8;
+        let (ptr, len) = match data {
+            Some((buf, len)) if len > 0 => {
+                let len = u16::try_from(len.min(buf.as_slice().len()))
+                    .map_err(|_| TransferError::Other(EINVAL))?;
+                (buf.as_mut_ptr(), len)
+            }
+            _ => (core::ptr::null_mut(), 0),
+        };
         // SAFETY: The device is valid; the helper only computes a number.
         let pipe = unsafe { crate::ffi::usb_sg_ctrl_pipe(self.as_raw(), is_in) };
-        let data = if len == 0 {
-            core::ptr::null_mut()
-        } else {
-            buf.as_mut_ptr()
-        };
-        // SAFETY: The device is valid; `data` is null or kmalloc memory of at least
-        // `len` bytes, borrowed for the call.
+        // SAFETY: The device is valid; `ptr` is null with `len` 0, or kmalloc memory
+        // of at least `len` bytes borrowed for the call.
         let ret = unsafe {
             bindings::usb_control_msg(
                 self.as_raw(),
                 pipe,
                 request,
                 request_type,
-                0,
+                value,
                 index,
-                data,
+                ptr,
                 len,
                 timeout_ms as ffi::c_int,
             )
@@ -377,6 +378,30 @@ impl UsbDevice {
         }
     }
 
+    /// A class request to interface `index` on the default pipe, with `len` bytes
+    /// of `buf` as data stage (IN when `is_in`).
+    pub(crate) fn class_request(
+        &self,
+        is_in: bool,
+        request: u8,
+        index: u16,
+        buf: &mut DmaBuf,
+        len: usize,
+        timeout_ms: u32,
+    ) -> core::result::Result<usize, TransferError> {
+        let dir = if is_in { bindings::USB_DIR_IN } else { 0 };
+        let request_type = (dir | bindings::USB_TYPE_CLASS | bindings::USB_RECIP_INTERFACE) as u8;
+        self.control_msg(
+            is_in,
+            request,
+            request_type,
+            0,
+            index,
+            Some((buf, len)),
+            timeout_ms,
+        )
+    }
+
     /// Clears a halt (stall) on a bulk pipe: CLEAR_FEATURE(ENDPOINT_HALT), waiting
     /// at most `timeout_ms` (`usb_clear_halt()` would wait 5 s), then a reset of the
     /// host side's data toggle, as `usb_clear_halt()` does.
@@ -385,32 +410,17 @@ impl UsbDevice {
         pipe: Pipe,
         timeout_ms: u32,
     ) -> core::result::Result<(), TransferError> {
-        // SAFETY: The device is valid; the helper only computes numbers.
-        let (ctrl, endpoint) = unsafe {
-            (
-                crate::ffi::usb_sg_ctrl_pipe(self.as_raw(), false),
-                crate::ffi::usb_sg_pipe_endpoint(pipe.raw),
-            )
-        };
-        // SAFETY: The device is valid; a request with no data stage.
-        let ret = unsafe {
-            bindings::usb_control_msg(
-                self.as_raw(),
-                ctrl,
-                bindings::USB_REQ_CLEAR_FEATURE as u8,
-                bindings::USB_RECIP_ENDPOINT as u8,
-                bindings::USB_ENDPOINT_HALT as u16,
-                endpoint.into(),
-                core::ptr::null_mut(),
-                0,
-                timeout_ms as ffi::c_int,
-            )
-        };
-        if ret == ETIMEDOUT.to_errno() {
-            return Err(TransferError::TimedOut);
-        } else if ret < 0 {
-            return Err(TransferError::from_errno(ret));
-        }
+        // SAFETY: The helper only computes a number.
+        let endpoint = unsafe { crate::ffi::usb_sg_pipe_endpoint(pipe.raw) };
+        self.control_msg(
+            false,
+            bindings::USB_REQ_CLEAR_FEATURE as u8,
+            bindings::USB_RECIP_ENDPOINT as u8,
+            bindings::USB_ENDPOINT_HALT as u16,
+            endpoint.into(),
+            None,
+            timeout_ms,
+        )?;
         // SAFETY: The device is valid; `usb_reset_endpoint` resets the toggle of an
         // endpoint of its current configuration and ignores unknown ones.
         unsafe { bindings::usb_reset_endpoint(self.as_raw(), endpoint.into()) };
