@@ -7,6 +7,8 @@
 #   make            build ub.ko against the cached test kernel (CLIPPY=1 for clippy)
 #   make test       setup + builds + host tests + every kselftest in QEMU
 #   make demo       setup + builds + boot a VM and show a USB disk bound to ub
+#   make bench      fio: ub against usb-storage, uas and virtio-blk (bench/results/)
+#   make bench-quick  a two-minute ub / usb-storage check for contributors
 #   make vm         a shell in a guest with the module built (HC=xhci|ehci|ohci|uhci)
 
 SHELL := /bin/bash
@@ -16,7 +18,7 @@ MO := $(CURDIR)/build/$(PROFILE)
 KDIR = $(shell scripts/build-kernel --dir $(PROFILE))
 KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) MO=$(MO) $(shell bash -c '. scripts/env.sh; echo "$${KMAKE_ARGS[@]}"')
 
-.PHONY: all module setup kernel test demo vm fmt clean
+.PHONY: all module setup kernel test demo bench bench-quick vm fmt clean
 
 all: module
 
@@ -38,6 +40,12 @@ test:
 
 demo:
 	@scripts/demo
+
+bench:
+	@scripts/bench
+
+bench-quick:
+	@scripts/bench --quick
 
 vm: module
 	@scripts/ubvm --profile $(PROFILE) --hc $(HC) --disk size=256M --interactive

@@ -1,0 +1,123 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The benchmark's guest half (run by scripts/bench inside the VM). One image is
+# exposed three ways: a usb-storage device (serial UBBENCH0) that is bound in turn
+# to ub and to usb-storage through sysfs, a usb-uas device bound to uas, and a
+# virtio-blk disk (serial UBBENCHV), the VM's ceiling. For each repetition every
+# driver runs every job, the drivers' order rotating between repetitions so that
+# drift in the host's speed spreads over all of them.
+#
+# Per run it leaves in $OUT: DRIVER.JOB.REP.json (fio's JSON) and DRIVER.JOB.REP.cpu
+# ("busy_jiffies all_jiffies" from /proc/stat around the run: the CPU the whole
+# guest spent, driver threads and interrupts included, which fio's own usr/sys
+# misses), plus setup.txt (the queue limits each driver got).
+#
+# Usage: guest.sh OUTDIR REPS RUNTIME DRIVERS... -- JOBS...
+#   a job is NAME:RW:BS:QD[:READ%], e.g. rand-read-4k-qd1:randread:4k:1
+
+. "$(dirname "$0")/../selftests/lib.sh"
+
+OUT=$1 REPS=$2 RUNTIME=$3
+shift 3
+DRIVERS=()
+while [ "$1" != -- ]; do DRIVERS+=("$1"); shift; done
+shift
+JOBS=("$@")
+mkdir -p "$OUT"
+# The region every job works on: prefilled on the host, so no read hits a hole.
+SIZE=${UB_BENCH_SIZE:-256M}
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+insmod "$UB_KO" 2>/dev/null || [ -d /sys/module/ub ] || die "insmod $UB_KO failed"
+# Explicit loads bypass the command line's blacklist (which keeps them off the stick
+# at boot). No settle delay: it only slows the rebinds.
+modprobe usb-storage delay_use=0 || die "modprobe usb-storage"
+modprobe uas || die "modprobe uas"
+
+wait_for 30 interface_by_serial UBBENCH0 >/dev/null || die "no usb-storage stick UBBENCH0"
+STICK=$(interface_by_serial UBBENCH0)
+# QEMU's usb-uas: interface class 08, subclass 06, protocol 0x62.
+UAS=$(find_interface 08 06 62 46f4) || UAS=""
+
+# The block device below a USB interface (ub's gendisk, or sd's through the SCSI host).
+disk_below() {
+	local b
+	b=$(find "/sys/bus/usb/devices/$1/" -maxdepth 7 -type d -name block 2>/dev/null | head -n1)
+	[ -n "$b" ] && ls "$b" | grep -m1 .
+}
+
+virtio_disk() {
+	local b
+	for b in /sys/block/vd*; do
+		[ "$(cat "$b/serial" 2>/dev/null)" = UBBENCHV ] && { basename "$b"; return 0; }
+	done
+	return 1
+}
+
+# bind_stick DRIVER: move the stick's interface to ub or usb-storage.
+bind_stick() {
+	local cur
+	cur=$(driver_of "$STICK")
+	if [ "$cur" != "$1" ]; then
+		[ -z "$cur" ] || echo "$STICK" >"/sys/bus/usb/drivers/$cur/unbind"
+		echo "$STICK" >"/sys/bus/usb/drivers/$1/bind" || die "bind $STICK to $1"
+	fi
+	wait_for 30 disk_below "$STICK" >/dev/null || die "$1 made no disk for $STICK"
+}
+
+# device_for DRIVER: the block device to run the jobs on, with the driver bound.
+device_for() {
+	case $1 in
+	ub | usb-storage) bind_stick "$1" && disk_below "$STICK" ;;
+	uas)
+		[ -n "$UAS" ] || die "no usb-uas device"
+		wait_for 30 disk_below "$UAS" >/dev/null || die "uas made no disk"
+		disk_below "$UAS"
+		;;
+	virtio) virtio_disk || die "no virtio disk" ;;
+	*) die "unknown driver $1" ;;
+	esac
+}
+
+cpu_jiffies() { # busy and all jiffies of the whole guest
+	awk '/^cpu / { all = 0; for (i = 2; i <= NF; i++) all += $i; print all - $5 - $6, all }' /proc/stat
+}
+
+{
+	echo "kernel $(uname -r)"
+	echo "fio $(fio --version)"
+	echo "controller $UB_HC"
+	echo "ncpu $(nproc)"
+	echo "speed $(cat "/sys/bus/usb/devices/${STICK%%:*}/speed") Mbit/s"
+} >"$OUT/setup.txt"
+
+for rep in $(seq 1 "$REPS"); do
+	n=${#DRIVERS[@]}
+	for k in $(seq 0 $((n - 1))); do
+		drv=${DRIVERS[$(((k + rep - 1) % n))]}
+		dev=$(device_for "$drv") || die "no device for $drv"
+		[ -b "/dev/$dev" ] || die "/dev/$dev for $drv is not a block device"
+		if [ "$rep" = 1 ]; then
+			q=/sys/block/$dev/queue
+			echo "$drv /dev/$dev max_sectors_kb $(cat $q/max_sectors_kb) max_hw_sectors_kb $(cat $q/max_hw_sectors_kb)" \
+				"scheduler $(sed 's/.*\[\(.*\)\].*/\1/' $q/scheduler) nr_requests $(cat $q/nr_requests)" >>"$OUT/setup.txt"
+		fi
+		for job in "${JOBS[@]}"; do
+			IFS=: read -r name rw bs qd mix <<<"$job"
+			base=$OUT/$drv.$name.$rep
+			before=$(cpu_jiffies)
+			fio --name="$name" --filename="/dev/$dev" --direct=1 --ioengine=io_uring --thread \
+				--rw="$rw" --bs="$bs" --iodepth="$qd" ${mix:+--rwmixread=$mix} --size="$SIZE" \
+				--time_based --runtime="$RUNTIME" --ramp_time=1 --norandommap --randrepeat=0 \
+				--output-format=json --output="$base.json" >/dev/null 2>"$base.err" ||
+				die "fio $name on $drv ($dev) failed: $(tail -n3 "$base.err")"
+			echo "$before $(cpu_jiffies)" >"$base.cpu"
+			echo "bench: rep $rep $drv $name done"
+		done
+	done
+done
+# The stick goes back to ub: what a user of this build gets.
+bind_stick ub
+echo "bench: all runs done"
