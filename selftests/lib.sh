@@ -197,6 +197,19 @@ now_ms() {
 	echo $((${up%.*} * 1000 + 10#${up#*.} * 10))
 }
 
+# kmemleak_test NAME: a whole test that fails if kmemleak suspects a new leak. The
+# bench kernel has no kmemleak: there the test is skipped (never passed unchecked);
+# a test kernel without it fails.
+kmemleak_test() {
+	if [ "$UB_PROFILE" = bench ] && [ ! -e /sys/kernel/debug/kmemleak ]; then
+		skip_test "$1 (the bench kernel has no kmemleak)"
+		return
+	fi
+	test_begin "$1"
+	kmemleak_check
+	test_end
+}
+
 # kmemleak_check: fail the current test if kmemleak suspects a new leak.
 kmemleak_check() {
 	local leaks

@@ -324,8 +324,6 @@ fi
 stop_device >/dev/null
 test_end
 
-test_begin "bot-device no leak after the fault tests (kmemleak)"
-kmemleak_check
-test_end
+kmemleak_test "bot-device no leak after the fault tests (kmemleak)"
 
 ktap_finished

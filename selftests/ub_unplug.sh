@@ -102,8 +102,6 @@ if [ -n "$dev" ]; then
 fi
 test_end
 
-test_begin "no leak after the unplug cycles (kmemleak)"
-kmemleak_check
-test_end
+kmemleak_test "no leak after the unplug cycles (kmemleak)"
 
 ktap_finished
