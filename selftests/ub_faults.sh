@@ -56,7 +56,7 @@ SINGLE_FAULTS=(
 
 # The plan: one test per single fault, then the named tests below.
 ktap_print_header
-ktap_set_plan $((${#SINGLE_FAULTS[@]} + 9))
+ktap_set_plan $((${#SINGLE_FAULTS[@]} + 22))
 
 mkdir -p $W
 rm -f $W/*
@@ -213,10 +213,10 @@ BOT_PID=""
 test_end
 
 # Probe-time faults: the emulator arms them before it connects.
-probe_fault() { # FAULT disk|nodisk|any LOGLINE
+probe_fault() { # FAULT disk|nodisk|any LOGLINE [emulator options]
 	local intf
 	: >$DEVLOG
-	"$BOT" --blocks 131072 --serial UBFAULT0 --control $CTL --log $DEVLOG --arm "$1" >>$W/bot.out 2>&1 &
+	"$BOT" --blocks 131072 --serial UBFAULT0 --control $CTL --log $DEVLOG --arm "$1" "${@:4}" >>$W/bot.out 2>&1 &
 	BOT_PID=$!
 	wait_for 60 grep -q '^ready' $DEVLOG || { fail "device not configured"; return; }
 	wait_for 30 eval 'intf=$(interface_by_serial UBFAULT0)' || { fail "no interface"; return; }
@@ -267,6 +267,169 @@ arm "fault bogus-residue op=read"
 io r 2
 [ "$GOT" = ok ] || fail "read with a bogus residue failed: $GOT"
 stop_device >/dev/null
+test_end
+
+test_begin "bot-device without Bulk-Only reset: a timeout at probe is recovered by a port reset"
+# The probe holds the USB device lock: the port reset must not wait for it.
+probe_fault "fault silent-csw op=inquiry" disk "INQUIRY .*timeout in CSW stage; port reset: device answers again" --no-bulk-reset
+grep -q '^event bulk-reset refused' $DEVLOG || fail "ub never tried the Bulk-Only reset"
+grep -q '^event port-reset' $DEVLOG || fail "the device saw no port reset"
+test_dmesg | grep -q "reset recovery: failed" || fail "no failed reset recovery line"
+test_dmesg | grep -q "not responding" && fail "the device was given up"
+if [ -n "$DEV" ]; then
+	write_pattern || fail "write after the probe-time reset failed"
+	pattern_intact || fail "read back after the probe-time reset failed"
+fi
+stop_device >/dev/null
+test_end
+
+# Quirks: ub.quirks names the emulator (its default id 1d6b:0104, bcdDevice
+# 0x0100) with usb-storage's letters; each test shows the behaviour the flag
+# names, next to the same device without it where the default would not show it.
+QUIRK_ID=1d6b:0104
+
+# quirk_device LETTERS [emulator options]: ub.quirks set to LETTERS for the
+# emulator ("" for none), then start_device; sets DEV.
+quirk_device() {
+	echo "${1:+$QUIRK_ID:$1}" >/sys/module/ub/parameters/quirks
+	shift
+	: >$DEVLOG
+	start_device "$@"
+}
+
+# cmds OPCODE: how many commands with this opcode (e.g. 0x1a) the device saw.
+cmds() {
+	grep -c "^cmd .* op=$1 " $DEVLOG
+}
+
+test_begin "bot-device quirk c (FIX_CAPACITY): the disk is one block smaller than reported"
+quirk_device c || fail "no disk"
+[ "$(cat /sys/block/$DEV/size 2>/dev/null)" = 131071 ] || fail "size $(cat /sys/block/$DEV/size 2>/dev/null), expected 131071"
+test_dmesg | grep -q "quirks 'c' (parameter)" || fail "no quirks line"
+stop_device >/dev/null
+test_end
+
+test_begin "bot-device quirk h (CAPACITY_HEURISTICS): an odd block count loses one, an even one does not"
+quirk_device h --blocks 131073 || fail "no disk"
+[ "$(cat /sys/block/$DEV/size 2>/dev/null)" = 131072 ] || fail "odd: size $(cat /sys/block/$DEV/size 2>/dev/null), expected 131072"
+stop_device >/dev/null
+quirk_device h --blocks 131072 || fail "no disk"
+[ "$(cat /sys/block/$DEV/size 2>/dev/null)" = 131072 ] || fail "even: size $(cat /sys/block/$DEV/size 2>/dev/null), expected 131072"
+stop_device >/dev/null
+test_end
+
+test_begin "bot-device quirk e (NO_READ_CAPACITY_16): a 2 TiB + 512 B disk is 2^32 blocks, no READ CAPACITY(16)"
+quirk_device "" --blocks 0x100000001 || fail "no disk"
+[ "$(cat /sys/block/$DEV/size 2>/dev/null)" = 4294967297 ] || fail "without: size $(cat /sys/block/$DEV/size 2>/dev/null)"
+[ "$(cmds 0x9e)" -ge 1 ] || fail "without the quirk, no READ CAPACITY(16)"
+stop_device >/dev/null
+quirk_device e --blocks 0x100000001 || fail "no disk"
+[ "$(cat /sys/block/$DEV/size 2>/dev/null)" = 4294967296 ] || fail "with: size $(cat /sys/block/$DEV/size 2>/dev/null)"
+[ "$(cmds 0x9e)" = 0 ] || fail "READ CAPACITY(16) sent despite the quirk"
+stop_device >/dev/null
+test_end
+
+test_begin "bot-device quirk i (IGNORE_DEVICE): ub does not bind, logs why"
+echo "$QUIRK_ID:i" >/sys/module/ub/parameters/quirks
+: >$DEVLOG
+"$BOT" --blocks 131072 --serial UBFAULT0 --control $CTL --log $DEVLOG >>$W/bot.out 2>&1 &
+BOT_PID=$!
+DEV=""
+wait_for 60 grep -q '^ready' $DEVLOG || fail "device not configured"
+wait_for 30 eval 'test_dmesg | grep -q "ignored (quirk)"' || fail "no 'ignored (quirk)' line"
+intf=$(interface_by_serial UBFAULT0)
+[ -n "$intf" ] && [ "$(driver_of "$intf")" != ub ] || fail "ub bound $intf"
+[ "$(grep -c '^cmd ' $DEVLOG)" = 0 ] || fail "ub sent commands to an ignored device"
+stop_device >/dev/null
+test_end
+
+test_begin "bot-device quirk m (MAX_SECTORS_64): 32 KiB per command, a 1 MiB read split"
+quirk_device m || fail "no disk"
+[ "$(cat /sys/block/$DEV/queue/max_hw_sectors_kb 2>/dev/null)" = 32 ] || fail "max_hw_sectors_kb $(cat /sys/block/$DEV/queue/max_hw_sectors_kb 2>/dev/null)"
+: >$DEVLOG
+dd if=/dev/$DEV of=/dev/null bs=1M count=1 iflag=direct status=none || fail "1 MiB read failed"
+reads=$(grep "^cmd .* op=0x28 " $DEVLOG | sed 's/.* blocks=\([0-9]*\) .*/\1/')
+[ "$(echo "$reads" | sort -n | tail -n 1)" -le 64 ] 2>/dev/null || fail "a read of more than 64 blocks: $(echo $reads)"
+[ "$(echo "$reads" | awk '{ s += $1 } END { print s }')" = 2048 ] || fail "the reads do not add up to 1 MiB: $(echo $reads)"
+stop_device >/dev/null
+test_end
+
+test_begin "bot-device quirk r (IGNORE_RESIDUE) and l (not for ub): a bogus residue does not fail the read"
+quirk_device lr || fail "no disk"
+test_dmesg | grep -q "quirk 'l' does not apply to ub" || fail "no line about l"
+head -c 4096 /dev/urandom >$W/wr
+dd if=$W/wr of=/dev/$DEV bs=4k seek=5 oflag=direct status=none || fail "write failed"
+arm "fault bogus-residue op=read"
+io r 5
+[ "$GOT" = ok ] || fail "read with a bogus residue: $GOT (without the quirk: EIO)"
+cmp -s $W/rd $W/wr || fail "the read returned wrong data"
+grep -q "^fault done bogus-residue" $DEVLOG || fail "the device never sent the bogus residue"
+stop_device >/dev/null
+test_end
+
+test_begin "bot-device built-in quirk of 0419:aaf5 (TrekStor i.Beat 115): residues ignored"
+: >$DEVLOG
+echo "" >/sys/module/ub/parameters/quirks
+start_device --vid 0x0419 --pid 0xaaf5 || fail "no disk"
+test_dmesg | grep -q "quirks 'r' (built-in)" || fail "no built-in quirks line"
+arm "fault bogus-residue op=read"
+io r 5
+[ "$GOT" = ok ] || fail "read with a bogus residue: $GOT"
+stop_device >/dev/null
+test_end
+
+test_begin "bot-device quirk s (SINGLE_LUN): no GET MAX LUN"
+quirk_device "" || fail "no disk"
+grep -q '^event get-max-lun' $DEVLOG || fail "without the quirk, no GET MAX LUN"
+stop_device >/dev/null
+quirk_device s || fail "no disk"
+grep -q '^event get-max-lun' $DEVLOG && fail "GET MAX LUN sent despite the quirk"
+stop_device >/dev/null
+test_end
+
+test_begin "bot-device quirk w (NO_WP_DETECT): a write-protected medium is not detected"
+quirk_device "" --write-protect || fail "no disk"
+[ "$(cat /sys/block/$DEV/ro 2>/dev/null)" = 1 ] || fail "without the quirk the disk is not read-only"
+stop_device >/dev/null
+quirk_device w --write-protect || fail "no disk"
+[ "$(cat /sys/block/$DEV/ro 2>/dev/null)" = 0 ] || fail "with the quirk the disk is read-only"
+# The device still refuses writes: the writer sees an error, not silence.
+io w 30
+[ "$GOT" != ok ] || fail "a write to the protected medium succeeded"
+test_dmesg | grep -q "sense DataProtect 27/00" || fail "no DATA PROTECT line: $(test_dmesg | grep ub: | tail -n 1)"
+stop_device >/dev/null
+test_end
+
+test_begin "bot-device quirk p (WRITE_CACHE): cache assumed on when MODE SENSE fails"
+quirk_device "" --write-cache off --arm "fault medium-error op=modesense count=forever" || fail "no disk"
+[ "$(cat /sys/block/$DEV/queue/write_cache 2>/dev/null)" = "write through" ] || fail "without: $(cat /sys/block/$DEV/queue/write_cache 2>/dev/null)"
+stop_device >/dev/null
+quirk_device p --write-cache off --arm "fault medium-error op=modesense count=forever" || fail "no disk"
+[ "$(cat /sys/block/$DEV/queue/write_cache 2>/dev/null)" = "write back" ] || fail "with: $(cat /sys/block/$DEV/queue/write_cache 2>/dev/null)"
+stop_device >/dev/null
+test_end
+
+test_begin "bot-device quirk y (ALWAYS_SYNC): no MODE SENSE, fsync sends SYNCHRONIZE CACHE"
+quirk_device y --write-cache off || fail "no disk"
+[ "$(cmds 0x1a)" = 0 ] || fail "MODE SENSE sent despite the quirk"
+[ "$(cat /sys/block/$DEV/queue/write_cache 2>/dev/null)" = "write back" ] || fail "write_cache: $(cat /sys/block/$DEV/queue/write_cache 2>/dev/null)"
+dd if=$W/wr of=/dev/$DEV bs=4k seek=6 conv=fsync status=none || fail "write + fsync failed"
+[ "$(cmds 0x35)" -ge 1 ] || fail "no SYNCHRONIZE CACHE after fsync"
+stop_device >/dev/null
+test_end
+
+test_begin "bot-device quirk P (ub: port reset first): a timeout is recovered by a port reset alone"
+quirk_device P || fail "no disk"
+dd if=$W/wr of=/dev/$DEV bs=4k seek=7 oflag=direct status=none || fail "write failed"
+arm "fault silent-csw op=read"
+io r 7
+[ "$GOT" = ok ] || fail "dd: $GOT"
+cmp -s $W/rd $W/wr || fail "the read returned wrong data"
+test_dmesg | grep -q "timeout in CSW stage; port reset: device answers again" || fail "no port reset line: $(test_dmesg | grep ub: | tail -n 1)"
+test_dmesg | grep -q "reset recovery" && fail "a Bulk-Only reset was tried"
+grep -q '^event bulk-reset' $DEVLOG && fail "the device saw a Bulk-Only reset"
+stop_device >/dev/null
+echo "" >/sys/module/ub/parameters/quirks
 test_end
 
 # UB_RANDOM_FILTER narrows the random mode (e.g. "op=rw rate=20": only READ and

@@ -22,6 +22,7 @@ use kernel::{
 use crate::{
     blk::{Op, QueueOps, Request, Status},
     kext::{default_queue, flush_work, NoIoScope},
+    quirks::Quirks,
     recovery::Recovery,
     scsi::{
         cdb::{self, Cdb},
@@ -230,6 +231,7 @@ impl UbDevice {
         bulk_in: Endpoint,
         bulk_out: Endpoint,
         timeouts: Timeouts,
+        quirks: Quirks,
         port_reset_first: bool,
     ) -> Result<Arc<Self>> {
         let udev = intf.usb_device();
@@ -240,8 +242,12 @@ impl UbDevice {
                 udev.bulk_pipe(bulk_in),
                 udev.bulk_pipe(bulk_out),
                 timeouts,
+                quirks.contains(Quirks::IGNORE_RESIDUE),
             )?,
-            rec: Recovery::new(port_reset_first, self_reset.clone()),
+            rec: Recovery::new(
+                port_reset_first || quirks.contains(Quirks::PORT_RESET_FIRST),
+                self_reset.clone(),
+            ),
             sg: SgTable::new(MAX_SEGMENTS.into())?,
             buf: DmaBuf::new(CMD_BUF_LEN)?,
         };
@@ -270,6 +276,12 @@ impl UbDevice {
     /// Runs `f` with the transport, for probing.
     pub(crate) fn with_io<R>(&self, f: impl FnOnce(&mut Io) -> R) -> R {
         f(&mut self.io.lock())
+    }
+
+    /// The probe is over: it no longer holds the USB device lock for the
+    /// transport (see [`Bot::port_reset`]).
+    pub(crate) fn probe_done(&self) {
+        self.io.lock().bot.probing = false;
     }
 
     /// Sets what the worker needs to know about LUN 0 before the disk is added.

@@ -10,12 +10,15 @@ use crate::{
     blk::{Disk, Limits},
     device::{UbDevice, MAX_SEGMENTS, QUEUE_DEPTH},
     probe::LunInfo,
+    quirks::Quirks,
     usb::{Endpoint, Interface},
 };
 
 /// Largest request in 512-byte sectors: 1 MiB. usb-storage sends 120 KiB on high
 /// speed for the sake of old devices; a quirk can lower this per device.
 const MAX_HW_SECTORS: u32 = 2048;
+/// The MAX_SECTORS_64 quirk's limit (32 KiB), as in usb-storage.
+const QUIRK_MAX_SECTORS: u32 = 64;
 /// What usb-storage asks of buffers (scsiglue.c): 512-byte alignment.
 const DMA_ALIGNMENT: u32 = 511;
 
@@ -26,6 +29,7 @@ pub(crate) fn add_disk(
     info: &LunInfo,
     bulk_in: Endpoint,
     bulk_out: Endpoint,
+    quirks: Quirks,
 ) -> Result<Disk> {
     let block_size = info.capacity.map_or(512, |c| c.block_size);
     let udev = intf.usb_device();
@@ -42,9 +46,13 @@ pub(crate) fn add_disk(
         physical_block_size: info.physical_block_size.max(block_size),
         // A request is mapped in one piece: never more than the controller's DMA
         // layer can map at once.
-        max_hw_sectors: MAX_HW_SECTORS
-            .min(u32::try_from(udev.dma_max_mapping_size() >> 9).unwrap_or(u32::MAX))
-            .max(8),
+        max_hw_sectors: if quirks.contains(Quirks::MAX_SECTORS_64) {
+            QUIRK_MAX_SECTORS
+        } else {
+            MAX_HW_SECTORS
+        }
+        .min(u32::try_from(udev.dma_max_mapping_size() >> 9).unwrap_or(u32::MAX))
+        .max(8),
         max_segments: MAX_SEGMENTS,
         virt_boundary_mask,
         dma_alignment: DMA_ALIGNMENT,

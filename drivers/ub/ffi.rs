@@ -53,4 +53,5 @@ extern "C" {
     pub(crate) fn ub_noio_save() -> ffi::c_uint;
     pub(crate) fn ub_noio_restore(flags: ffi::c_uint);
     pub(crate) fn ub_usb_port_reset(intf: *mut bindings::usb_interface) -> ffi::c_int;
+    pub(crate) fn ub_quirks_param(buf: *mut ffi::c_char, len: usize) -> usize;
 }

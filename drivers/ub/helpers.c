@@ -3,13 +3,17 @@
  * What the Rust side of ub cannot reach through bindgen: static inline block-layer
  * helpers, the blk_mq_alloc_disk() macro (it owns a lockdep class), the disk index
  * allocator, and the block_device_operations table (it needs THIS_MODULE so that an
- * open disk pins the module). Each is one line of forwarding; the logic is in Rust.
+ * open disk pins the module), and the string parameter `quirks` (the Rust module
+ * macro has integer and bool parameters only). Each is a line or two of
+ * forwarding; the logic is in Rust.
  */
 
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
 #include <linux/idr.h>
 #include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/string.h>
 #include <linux/sched/mm.h>
 #include <linux/usb.h>
 
@@ -104,4 +108,25 @@ int ub_usb_port_reset(struct usb_interface *intf)
 	ret = usb_reset_device(udev);
 	usb_unlock_device(udev);
 	return ret;
+}
+
+/*
+ * usb-storage's quirks syntax, VID:PID:letters[,...]; parsed in drivers/ub/quirks.rs
+ * at each probe, so a change applies to the next device bound.
+ */
+static char ub_quirks[256];
+module_param_string(quirks, ub_quirks, sizeof(ub_quirks), 0644);
+MODULE_PARM_DESC(quirks, "Quirks per device: VID:PID:letters[,...] (usb-storage's letters, see Documentation/ub.rst)");
+
+/* Copies the quirks parameter into buf (NUL-terminated); returns its length. */
+size_t ub_quirks_param(char *buf, size_t len)
+{
+	ssize_t n;
+
+	if (!len)
+		return 0;
+	kernel_param_lock(THIS_MODULE);
+	n = strscpy(buf, ub_quirks, len);
+	kernel_param_unlock(THIS_MODULE);
+	return n < 0 ? len - 1 : n;
 }

@@ -32,5 +32,6 @@ void ub_limits_set_write_cache(struct queue_limits *lim);
 unsigned int ub_noio_save(void);
 void ub_noio_restore(unsigned int flags);
 int ub_usb_port_reset(struct usb_interface *intf);
+size_t ub_quirks_param(char *buf, size_t len);
 
 #endif

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Small extensions of the kernel crate that are neither USB nor block specific:
-//! the default unbound workqueue, waiting for a work item to finish, and a no-I/O
-//! allocation scope.
+//! the default unbound workqueue, waiting for a work item to finish, a no-I/O
+//! allocation scope, and the module's string parameter.
 
 use kernel::workqueue::{Queue, Work};
 
@@ -45,4 +45,15 @@ impl Drop for NoIoScope {
         // `Send`: it holds a raw flag value tied to this task by construction).
         unsafe { c::ub_noio_restore(self.0) };
     }
+}
+
+/// The `quirks` module parameter (declared in helpers.c: the module macro has no
+/// string parameters), copied into `buf` under the parameter lock so that a
+/// concurrent write through sysfs cannot tear it. Truncated to `buf`'s length
+/// less one.
+pub(crate) fn quirks_param(buf: &mut [u8]) -> &[u8] {
+    // SAFETY: `buf` is writable for its length; the helper writes at most that many
+    // bytes (NUL included) and returns the length of the string it wrote.
+    let n = unsafe { c::ub_quirks_param(buf.as_mut_ptr().cast(), buf.len()) };
+    buf.get(..n).unwrap_or(&[])
 }

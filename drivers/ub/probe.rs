@@ -2,7 +2,8 @@
 
 //! LUN discovery: INQUIRY, TEST UNIT READY until ready, READ CAPACITY(10) and (16)
 //! when (10) says the disk is too large for it, MODE SENSE for write protection
-//! and the caching page. Runs before the disk exists, under the I/O lock.
+//! and the caching page, each as the device's quirks allow. Runs before the disk
+//! exists, under the I/O lock.
 
 use kernel::{
     prelude::*,
@@ -12,6 +13,7 @@ use kernel::{
 
 use crate::{
     device::{CmdError, Io},
+    quirks::Quirks,
     scsi::{
         capacity::{Capacity, CapacityError, ReadCapacity10, ReadCapacity16},
         cdb::{self, PageControl, MODE_PAGE_ALL, MODE_PAGE_CACHING},
@@ -111,7 +113,7 @@ fn log_fail(name: &CStr, what: &str, e: &CmdError) -> Error {
 }
 
 /// Probes `lun`. Errors are logged; `name` is the interface name.
-pub(crate) fn probe_lun(io: &mut Io, lun: u8, name: &CStr) -> Result<LunInfo> {
+pub(crate) fn probe_lun(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Result<LunInfo> {
     let n = io
         .data_in(
             lun,
@@ -141,15 +143,19 @@ pub(crate) fn probe_lun(io: &mut Io, lun: u8, name: &CStr) -> Result<LunInfo> {
 
     let medium = wait_ready(io, lun, name)?;
     let (capacity, physical_block_size) = if medium {
-        let (cap, phys) = read_capacity(io, lun, name)?;
+        let (cap, phys) = read_capacity(io, lun, name, quirks)?;
         (Some(cap), phys)
     } else {
         (None, 512)
     };
-    let (read_only, write_cache) = if medium {
-        mode_sense(io, lun)
-    } else {
+    let (read_only, write_cache) = if !medium {
         (false, false)
+    } else if quirks.contains(Quirks::ALWAYS_SYNC) {
+        // usb-storage skips MODE SENSE for these devices, and flushes always.
+        (false, true)
+    } else {
+        let (ro, wce) = mode_sense(io, lun, quirks);
+        (ro, wce.unwrap_or(quirks.contains(Quirks::WRITE_CACHE)))
     };
     Ok(LunInfo {
         ident,
@@ -181,8 +187,26 @@ fn wait_ready(io: &mut Io, lun: u8, name: &CStr) -> Result<bool> {
     Err(ETIMEDOUT)
 }
 
-/// READ CAPACITY(10), and (16) when (10) cannot express the size.
-fn read_capacity(io: &mut Io, lun: u8, name: &CStr) -> Result<(Capacity, u32)> {
+/// READ CAPACITY(10), and (16) when (10) cannot express the size, then the
+/// capacity quirks.
+fn read_capacity(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Result<(Capacity, u32)> {
+    let (mut cap, phys) = read_capacity_raw(io, lun, name, quirks)?;
+    let odd = cap.blocks % 2 == 1;
+    if cap.blocks > 1
+        && (quirks.contains(Quirks::FIX_CAPACITY)
+            || (quirks.contains(Quirks::CAPACITY_HEURISTICS) && odd))
+    {
+        cap.blocks -= 1;
+        pr_info!(
+            "{}: capacity quirk: using {} blocks, one fewer than reported\n",
+            name,
+            cap.blocks
+        );
+    }
+    Ok((cap, phys))
+}
+
+fn read_capacity_raw(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Result<(Capacity, u32)> {
     let bad = |e: CapacityError| {
         pr_err!("{}: unusable READ CAPACITY data: {:?}\n", name, e);
         EIO
@@ -193,6 +217,16 @@ fn read_capacity(io: &mut Io, lun: u8, name: &CStr) -> Result<(Capacity, u32)> {
     let rc10 = ReadCapacity10::parse(io.buf.as_slice().get(..n).unwrap_or(&[])).map_err(bad)?;
     match rc10.capacity() {
         Ok(cap) => Ok((cap, cap.block_size)),
+        Err(CapacityError::Needs16) if quirks.contains(Quirks::NO_READ_CAPACITY_16) => {
+            // What sd does without READ CAPACITY(16): the largest size (10) names.
+            let cap = rc10.capacity_without_16().map_err(bad)?;
+            pr_info!(
+                "{}: no READ CAPACITY(16) (quirk): using {} blocks\n",
+                name,
+                cap.blocks
+            );
+            Ok((cap, cap.block_size))
+        }
         Err(CapacityError::Needs16) => {
             let n = io
                 .data_in(lun, &cdb::read_capacity_16(32), 32)
@@ -210,12 +244,14 @@ fn read_capacity(io: &mut Io, lun: u8, name: &CStr) -> Result<(Capacity, u32)> {
     }
 }
 
-/// MODE SENSE(6): (write protected, write cache enabled). A device that fails it
-/// is taken as writable without a cache, as sd assumes.
-fn mode_sense(io: &mut Io, lun: u8) -> (bool, bool) {
+/// MODE SENSE(6): (write protected, write cache enabled if the caching page
+/// says). A device that fails it is taken as writable, as sd assumes; with the
+/// NO_WP_DETECT quirk only the caching page is asked for.
+fn mode_sense(io: &mut Io, lun: u8, quirks: Quirks) -> (bool, Option<bool>) {
     let mut read_only = false;
     let mut wce = None;
-    for page in [MODE_PAGE_ALL, MODE_PAGE_CACHING] {
+    let skip = usize::from(quirks.contains(Quirks::NO_WP_DETECT));
+    for page in [MODE_PAGE_ALL, MODE_PAGE_CACHING].into_iter().skip(skip) {
         let Ok(cdb) = cdb::mode_sense_6(false, PageControl::Current, page, 0, MODE_SENSE_LEN)
         else {
             continue;
@@ -224,12 +260,12 @@ fn mode_sense(io: &mut Io, lun: u8) -> (bool, bool) {
             continue;
         };
         if let Ok(md) = ModeData::parse_6(io.buf.as_slice().get(..n).unwrap_or(&[])) {
-            read_only |= md.header.write_protected();
+            read_only |= skip == 0 && md.header.write_protected();
             if let Some(c) = md.caching() {
                 wce = Some(c.wce);
                 break;
             }
         }
     }
-    (read_only, wce.unwrap_or(false))
+    (read_only, wce)
 }

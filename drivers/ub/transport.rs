@@ -178,6 +178,10 @@ pub(crate) struct Bot {
     ignore_residue: bool,
     /// Recovery gave up on the device.
     pub(crate) dead: bool,
+    /// The probe holds the USB device lock and waits for this transport's
+    /// commands (set from creation until the probe's end): a port reset must not
+    /// take the lock, it would only time out.
+    pub(crate) probing: bool,
     cbw: DmaBuf,
     csw: DmaBuf,
     req: Pin<KBox<SgRequest>>,
@@ -212,6 +216,7 @@ impl Bot {
         bulk_in: Pipe,
         bulk_out: Pipe,
         timeouts: Timeouts,
+        ignore_residue: bool,
     ) -> Result<Self> {
         Ok(Self {
             intf: intf.get_ref(),
@@ -224,8 +229,9 @@ impl Bot {
             tag: 0,
             learned_signature: None,
             csw_seen: false,
-            ignore_residue: false,
+            ignore_residue,
             dead: false,
+            probing: true,
             cbw: DmaBuf::new(CBW_LEN)?,
             csw: DmaBuf::new(CSW_LEN)?,
             req: KBox::pin_init(SgRequest::new(), GFP_KERNEL)?,
@@ -492,7 +498,15 @@ impl Bot {
     /// A USB port reset of the device (the driver's `pre_reset`/`post_reset` run
     /// meanwhile and must not wait for the caller).
     pub(crate) fn port_reset(&mut self) -> Result {
-        self.intf.port_reset()
+        if self.probing {
+            // SAFETY: While `probing` is set, the probe holds the device lock (the
+            // driver core takes it around probe) and either runs this itself or
+            // waits for it: it clears `probing` under the transport lock, which the
+            // caller holds, before it returns.
+            unsafe { self.intf.port_reset_locked() }
+        } else {
+            self.intf.port_reset()
+        }
     }
 }
 

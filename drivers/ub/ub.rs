@@ -18,6 +18,7 @@ mod disk;
 mod ffi;
 mod kext;
 mod probe;
+mod quirks;
 mod recovery;
 mod transport;
 mod usb;
@@ -72,6 +73,16 @@ impl usb::Driver for UbDriver {
             return Err(ENODEV);
         };
         let udev = intf.usb_device();
+        let quirks = quirks::lookup(udev.vendor_id(), udev.product_id(), udev.release(), name);
+        if quirks.contains(quirks::Quirks::IGNORE_DEVICE) {
+            pr_info!(
+                "{}: {:04x}:{:04x} ignored (quirk)\n",
+                name,
+                udev.vendor_id(),
+                udev.product_id()
+            );
+            return Err(ENODEV);
+        }
         pr_info!(
             "bound {:04x}:{:04x} {} bulk-in {:#04x} bulk-out {:#04x} maxpacket {} ({})\n",
             udev.vendor_id(),
@@ -100,13 +111,20 @@ impl usb::Driver for UbDriver {
                     .value()
                     .max(MIN_TIMEOUT_MS),
             },
+            quirks,
             module_parameters::port_reset_first.value(),
         )?;
         let (max_lun, info) = dev.with_io(|io| {
-            let max_lun = io.bot.get_max_lun(&mut io.buf);
-            probe::probe_lun(io, 0, name).map(|info| (max_lun, info))
+            let max_lun = if quirks.contains(quirks::Quirks::SINGLE_LUN) {
+                0
+            } else {
+                io.bot.get_max_lun(&mut io.buf)
+            };
+            probe::probe_lun(io, 0, name, quirks).map(|info| (max_lun, info))
         })?;
-        let disk = disk::add_disk(&dev, intf, &info, bulk_in, bulk_out)?;
+        let disk = disk::add_disk(&dev, intf, &info, bulk_in, bulk_out, quirks)?;
+        // From here on the device lock is not held for the worker any more.
+        dev.probe_done();
         match info.capacity {
             Some(cap) => pr_info!(
                 "{}: {} {} {} ({}), {} {}-byte blocks ({} MiB){}{}{}, {} LUN(s)\n",

@@ -135,20 +135,40 @@ impl<T: Driver + 'static> Adapter<T> {
         T::disconnect(iface, data);
     }
 
-    extern "C" fn pre_reset_callback(intf: *mut bindings::usb_interface) -> ffi::c_int {
-        // SAFETY: The USB core calls pre_reset with a valid interface bound to us.
+    /// The driver data of `intf`, or `None` while its probe has not stored it yet.
+    ///
+    /// # Safety
+    ///
+    /// `intf` must be bound to this driver and the caller a USB core callback for
+    /// it other than probe and disconnect (which do not run concurrently with it).
+    unsafe fn bound_data<'a>(intf: *mut bindings::usb_interface) -> Option<Pin<&'a T::Data>> {
+        // SAFETY: As required of the caller, `intf` and its embedded `dev` are valid.
+        if unsafe { bindings::dev_get_drvdata(&raw mut (*intf).dev) }.is_null() {
+            return None;
+        }
+        // SAFETY: As required of the caller.
         let dev = unsafe { Self::core_device(intf) };
-        // SAFETY: The interface is bound, so probe stored a `T::Data`, and it is not
-        // dropped before disconnect, which the USB core does not run concurrently.
-        T::pre_reset(unsafe { dev.drvdata_borrow::<T::Data>() });
+        // SAFETY: Non-NULL driver data of an interface bound to us is the `T::Data`
+        // probe stored with `set_drvdata`; it is not dropped before disconnect, which
+        // the USB core does not run concurrently with this callback.
+        Some(unsafe { dev.drvdata_borrow::<T::Data>() })
+    }
+
+    extern "C" fn pre_reset_callback(intf: *mut bindings::usb_interface) -> ffi::c_int {
+        // A reset while the probe has not finished is the probe's own (it holds the
+        // device lock): there is nothing to stop yet.
+        // SAFETY: The USB core calls pre_reset with a valid interface bound to us.
+        if let Some(data) = unsafe { Self::bound_data(intf) } {
+            T::pre_reset(data);
+        }
         0
     }
 
     extern "C" fn post_reset_callback(intf: *mut bindings::usb_interface) -> ffi::c_int {
         // SAFETY: As in `pre_reset_callback`.
-        let dev = unsafe { Self::core_device(intf) };
-        // SAFETY: As in `pre_reset_callback`.
-        T::post_reset(unsafe { dev.drvdata_borrow::<T::Data>() });
+        if let Some(data) = unsafe { Self::bound_data(intf) } {
+            T::post_reset(data);
+        }
         0
     }
 }
@@ -217,6 +237,23 @@ impl Interface {
         // SAFETY: The interface is valid; the helper takes and drops the device lock
         // itself and does not keep the pointer.
         to_result(unsafe { crate::ffi::ub_usb_port_reset(self.as_raw()) })
+    }
+
+    /// [`Interface::port_reset`] without taking the device lock, for a driver
+    /// whose probe holds it (the driver core takes it around probe, so the locking
+    /// variant could only time out). The driver's own reset callbacks run without
+    /// driver data then.
+    ///
+    /// # Safety
+    ///
+    /// The USB device's lock must be held for the whole call, by the caller or by
+    /// a thread that waits for the caller to return (the probe, waiting for the I/O
+    /// it started).
+    pub(crate) unsafe fn port_reset_locked(&self) -> Result {
+        let udev = self.usb_device().as_raw();
+        // SAFETY: `udev` is valid while its interface is; the caller guarantees the
+        // device lock `usb_reset_device` requires.
+        to_result(unsafe { bindings::usb_reset_device(udev) })
     }
 
     /// The interface's device name, such as `1-1:1.0`.
@@ -436,6 +473,11 @@ impl UsbDevice {
     /// `idVendor` from the device descriptor.
     pub(crate) fn vendor_id(&self) -> u16 {
         u16::from_le(self.descriptor().idVendor)
+    }
+
+    /// `bcdDevice`: the device's release number.
+    pub(crate) fn release(&self) -> u16 {
+        u16::from_le(self.descriptor().bcdDevice)
     }
 
     /// `idProduct` from the device descriptor.

@@ -99,6 +99,13 @@ impl ReadCapacity10 {
         }
         Capacity::from_last_lba(u64::from(self.last_lba), self.block_len)
     }
+
+    /// The capacity for a device that must not get READ CAPACITY(16): what the
+    /// data names, taking `0xffffffff` ("use (16)") as the last LBA itself, as sd
+    /// does for such devices.
+    pub fn capacity_without_16(&self) -> Result<Capacity, CapacityError> {
+        Capacity::from_last_lba(u64::from(self.last_lba), self.block_len)
+    }
 }
 
 /// READ CAPACITY(16) data.
@@ -187,6 +194,13 @@ mod tests {
     fn read_capacity_10_special_values() {
         let needs16 = ReadCapacity10::parse(&[0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 2, 0]).unwrap();
         assert_eq!(needs16.capacity(), Err(CapacityError::Needs16));
+        assert_eq!(
+            needs16.capacity_without_16(),
+            Ok(Capacity {
+                blocks: 1 << 32,
+                block_size: 512
+            })
+        );
         let empty = ReadCapacity10::parse(&[0; 8]).unwrap();
         assert_eq!(empty.capacity(), Err(CapacityError::Empty));
         let one = ReadCapacity10::parse(&[0, 0, 0, 0, 0, 0, 0x10, 0]).unwrap();

@@ -622,6 +622,7 @@ mod tests {
             serial: "UBFAULT0".into(),
             removable: false,
             write_cache: true,
+            write_protect: false,
         };
         Engine::new(
             Target::new(cfg, RamDisk::new(blocks, 512)),

@@ -18,6 +18,11 @@ on command. Runs until SIGTERM/SIGINT or a `disconnect` on the control FIFO.
   --log PATH              event log to append to (required)
   --write-cache on|off    WCE in the caching mode page (default on)
   --removable             set RMB in INQUIRY
+  --write-protect         the medium is write-protected (WP in MODE SENSE,
+                          writes fail with DATA PROTECT 27/00)
+  --no-bulk-reset         stall the Bulk-Only Mass Storage Reset request (as
+                          devices that do not implement it do); a port reset
+                          still resets the device
   --raw-gadget PATH       raw-gadget device (default /dev/raw-gadget)
   --arm LINE              a control line carried out before the device
                           connects (repeatable), e.g. --arm 'fault capacity-zero'
@@ -41,6 +46,9 @@ pub struct Options {
     pub log: String,
     pub write_cache: bool,
     pub removable: bool,
+    pub write_protect: bool,
+    /// Stall the Bulk-Only Mass Storage Reset request instead of carrying it out.
+    pub no_bulk_reset: bool,
     pub raw_gadget: String,
     /// Control lines (`--arm`) carried out before the device connects.
     pub arm: Vec<String>,
@@ -70,6 +78,8 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, Option<
         log: String::new(),
         write_cache: true,
         removable: false,
+        no_bulk_reset: false,
+        write_protect: false,
         raw_gadget: "/dev/raw-gadget".into(),
         arm: Vec::new(),
     };
@@ -84,6 +94,14 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, Option<
         }
         if name == "--removable" {
             o.removable = true;
+            continue;
+        }
+        if name == "--write-protect" {
+            o.write_protect = true;
+            continue;
+        }
+        if name == "--no-bulk-reset" {
+            o.no_bulk_reset = true;
             continue;
         }
         let value = match inline.or_else(|| it.next()) {
@@ -160,7 +178,7 @@ mod tests {
             (o.serial.as_str(), o.product.as_str()),
             ("UBFAULT0", "BOT FAULTS")
         );
-        assert!(o.write_cache && !o.removable);
+        assert!(o.write_cache && !o.removable && !o.no_bulk_reset && !o.write_protect);
         let o = p(&[
             "--blocks=0x200000000",
             "--block-size",
@@ -173,6 +191,8 @@ mod tests {
             "--write-cache",
             "off",
             "--removable",
+            "--no-bulk-reset",
+            "--write-protect",
             "--control",
             "c",
             "--log",
@@ -191,7 +211,7 @@ mod tests {
         assert_eq!(o.product, "X Y");
         assert_eq!(o.udc_device, "dummy_udc.1");
         assert_eq!(o.arm, ["fault capacity-zero", "clear"]);
-        assert!(!o.write_cache && o.removable);
+        assert!(!o.write_cache && o.removable && o.no_bulk_reset && o.write_protect);
     }
 
     #[test]

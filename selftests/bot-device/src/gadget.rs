@@ -62,6 +62,8 @@ pub struct Shared {
     pub log: Arc<Logger>,
     pub faults: Arc<Mutex<FaultTable>>,
     identity: Identity,
+    /// Stall the Bulk-Only Mass Storage Reset (`--no-bulk-reset`).
+    no_bulk_reset: bool,
     descs: OnceLock<Descriptors>,
     state: Mutex<State>,
     cond: Condvar,
@@ -149,12 +151,14 @@ impl Shared {
         log: Arc<Logger>,
         faults: Arc<Mutex<FaultTable>>,
         identity: Identity,
+        no_bulk_reset: bool,
     ) -> Shared {
         Shared {
             gadget,
             log,
             faults,
             identity,
+            no_bulk_reset,
             descs: OnceLock::new(),
             state: Mutex::new(State::default()),
             cond: Condvar::new(),
@@ -332,6 +336,14 @@ impl Shared {
                 if st.configured && !st.ready_logged {
                     st.ready_logged = true;
                     self.log.line("ready");
+                }
+            }
+            Ep0Action::BulkReset if self.no_bulk_reset => {
+                // Like a device without the class request: the reset is refused
+                // and changes nothing (a parked command stays parked).
+                self.log.line("event bulk-reset refused");
+                if let Err(e) = self.gadget.ep0_stall() {
+                    self.ep0_error("ep0 stall", &e);
                 }
             }
             Ep0Action::BulkReset => {

@@ -86,6 +86,7 @@ fn main() {
             serial: opts.serial.clone(),
             removable: opts.removable,
             write_cache: opts.write_cache,
+            write_protect: opts.write_protect,
         },
         disk,
     );
@@ -107,7 +108,13 @@ fn main() {
         rawgadget::USB_SPEED_HIGH,
     )
     .unwrap_or_else(|e| fail(Some(&log), &format!("USB_RAW_IOCTL_INIT: {e}")));
-    let shared = Arc::new(gadget::Shared::new(raw, log.clone(), faults, identity));
+    let shared = Arc::new(gadget::Shared::new(
+        raw,
+        log.clone(),
+        faults,
+        identity,
+        opts.no_bulk_reset,
+    ));
 
     log.line(&format!(
         "start pid={} blocks={} block-size={} serial={} udc={}",

@@ -33,6 +33,7 @@ pub mod key {
     pub const MEDIUM_ERROR: u8 = 0x3;
     pub const ILLEGAL_REQUEST: u8 = 0x5;
     pub const UNIT_ATTENTION: u8 = 0x6;
+    pub const DATA_PROTECT: u8 = 0x7;
     pub const ABORTED_COMMAND: u8 = 0xb;
 }
 
@@ -89,6 +90,8 @@ pub const SENSE_INVALID_FIELD: Sense = Sense::new(key::ILLEGAL_REQUEST, 0x24, 0x
 pub const SENSE_LUN_NOT_SUPPORTED: Sense = Sense::new(key::ILLEGAL_REQUEST, 0x25, 0x00);
 pub const SENSE_BECOMING_READY: Sense = Sense::new(key::NOT_READY, 0x04, 0x01);
 pub const SENSE_MEDIUM_MAY_HAVE_CHANGED: Sense = Sense::new(key::UNIT_ATTENTION, 0x28, 0x00);
+/// DATA PROTECT, WRITE PROTECTED: a write to a write-protected medium.
+pub const SENSE_WRITE_PROTECTED: Sense = Sense::new(key::DATA_PROTECT, 0x27, 0x00);
 pub const SENSE_ABORTED: Sense = Sense::new(key::ABORTED_COMMAND, 0x00, 0x00);
 /// ABORTED COMMAND, DATA PHASE ERROR: set when a stall fault fails a command.
 pub const SENSE_DATA_PHASE_ERROR: Sense = Sense::new(key::ABORTED_COMMAND, 0x4b, 0x00);
@@ -141,6 +144,9 @@ pub struct TargetConfig {
     pub serial: String,
     pub removable: bool,
     pub write_cache: bool,
+    /// The medium is write-protected: WP in the mode parameter header, writes
+    /// fail with DATA PROTECT.
+    pub write_protect: bool,
 }
 
 /// Decoded addressing of a command, for the log and the fault filters.
@@ -275,6 +281,10 @@ impl Target {
                     return self.fail(SENSE_LBA_OUT_OF_RANGE);
                 }
                 let (lba, blocks) = (a.lba, a.blocks);
+                let write = c[0] == op::WRITE_10 || c[0] == op::WRITE_16;
+                if write && self.config.write_protect {
+                    return self.fail(SENSE_WRITE_PROTECTED);
+                }
                 Response::good(if c[0] == op::READ_10 || c[0] == op::READ_16 {
                     Data::Read { lba, blocks }
                 } else {
@@ -344,13 +354,14 @@ impl Target {
             (0x3f, 0 | 0xff) => self.caching_page(pc),
             _ => return self.fail(SENSE_INVALID_FIELD),
         };
-        // No block descriptors; WP (bit 7 of the device-specific byte) clear.
+        // No block descriptors; WP is bit 7 of the device-specific byte.
+        let wp = if self.config.write_protect { 0x80 } else { 0 };
         let mut d = if ten {
             let len = (6 + pages.len()) as u16;
             let l = len.to_be_bytes();
-            vec![l[0], l[1], 0, 0, 0, 0, 0, 0]
+            vec![l[0], l[1], 0, wp, 0, 0, 0, 0]
         } else {
-            vec![(3 + pages.len()) as u8, 0, 0, 0]
+            vec![(3 + pages.len()) as u8, 0, wp, 0]
         };
         d.extend(pages);
         d.truncate(alloc);
@@ -372,6 +383,7 @@ mod tests {
                 serial: "UBFAULT0".into(),
                 removable: false,
                 write_cache: wc,
+                write_protect: false,
             },
             RamDisk::new(blocks, 512),
         )
@@ -532,6 +544,30 @@ mod tests {
         let mut t = target(1000, true);
         let c = cdb::mode_sense_6(false, cdb::PageControl::Current, 0x1c, 0, 192).unwrap();
         assert_eq!(run(&mut t, c.as_bytes()).status, Status::CheckCondition);
+    }
+
+    #[test]
+    fn write_protected_medium() {
+        let mut t = target(1000, false);
+        t.config.write_protect = true;
+        for c in [
+            cdb::mode_sense_6(false, cdb::PageControl::Current, 0x3f, 0, 192).unwrap(),
+            cdb::mode_sense_10(false, cdb::PageControl::Current, 0x3f, 0, 512).unwrap(),
+        ] {
+            let d = data_in(run(&mut t, c.as_bytes()));
+            let m = if d.len() > 4 && c.opcode() == 0x5a {
+                mode::ModeData::parse_10(&d).unwrap()
+            } else {
+                mode::ModeData::parse_6(&d).unwrap()
+            };
+            assert!(m.header.write_protected());
+        }
+        let w = cdb::write(0, 1).unwrap();
+        let r = run(&mut t, w.as_bytes());
+        assert_eq!(r.status, Status::CheckCondition);
+        assert_eq!(t.sense, Some(SENSE_WRITE_PROTECTED));
+        let rd = cdb::read(0, 1).unwrap();
+        assert_eq!(run(&mut t, rd.as_bytes()).status, Status::Good);
     }
 
     #[test]

@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Per-device quirks: the flags, the built-in table, and the `quirks` module
+//! parameter, which takes usb-storage's syntax (`VID:PID:letters`, entries separated
+//! by commas) and overrides the table for the devices it names.
+//!
+//! usb-storage's letters that make sense for a Bulk-Only disk driven without the
+//! SCSI midlayer are honoured; the others are accepted with a log line saying they
+//! do not apply (Documentation/ub.rst lists each and why). Upper-case letters are
+//! `ub`'s own, so that they never collide with a future usb-storage letter.
+
+use kernel::prelude::*;
+
+use crate::kext::quirks_param;
+
+/// A set of quirk flags.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Quirks(u32);
+
+impl Quirks {
+    /// `c`: the device reports one block more than it has.
+    pub(crate) const FIX_CAPACITY: Self = Self(1 << 0);
+    /// `e`: never send READ CAPACITY(16); a disk that READ CAPACITY(10) cannot
+    /// describe is taken as 2^32 blocks.
+    pub(crate) const NO_READ_CAPACITY_16: Self = Self(1 << 1);
+    /// `h`: an odd block count is one too many.
+    pub(crate) const CAPACITY_HEURISTICS: Self = Self(1 << 2);
+    /// `i`: do not bind the device.
+    pub(crate) const IGNORE_DEVICE: Self = Self(1 << 3);
+    /// `m`: at most 64 sectors (32 KiB) per command.
+    pub(crate) const MAX_SECTORS_64: Self = Self(1 << 4);
+    /// `p`: the write cache is on unless the caching mode page says otherwise.
+    pub(crate) const WRITE_CACHE: Self = Self(1 << 5);
+    /// `r`: the device's residues are bogus: ignore them from the first command.
+    pub(crate) const IGNORE_RESIDUE: Self = Self(1 << 6);
+    /// `s`: one LUN; do not send GET MAX LUN.
+    pub(crate) const SINGLE_LUN: Self = Self(1 << 7);
+    /// `w`: do not ask whether the medium is write-protected (MODE SENSE of all
+    /// pages); take it as writable.
+    pub(crate) const NO_WP_DETECT: Self = Self(1 << 8);
+    /// `y`: no MODE SENSE at all; flushes always send SYNCHRONIZE CACHE.
+    pub(crate) const ALWAYS_SYNC: Self = Self(1 << 9);
+    /// `o`: trust the reported capacity. `ub` always does; accepted so that
+    /// usb-storage quirk strings carry over.
+    pub(crate) const CAPACITY_OK: Self = Self(1 << 10);
+    /// `b`: at most 18 bytes of sense data. `ub` never asks for more; accepted so
+    /// that usb-storage quirk strings carry over.
+    pub(crate) const BAD_SENSE: Self = Self(1 << 11);
+    /// `P` (`ub` only): recover with a USB port reset before trying the
+    /// Bulk-Only Mass Storage Reset, as usb-storage does for every device.
+    pub(crate) const PORT_RESET_FIRST: Self = Self(1 << 12);
+
+    /// The empty set.
+    pub(crate) const fn empty() -> Self {
+        Self(0)
+    }
+
+    /// Whether every flag of `other` is set.
+    pub(crate) const fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    const fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    /// The flag a letter stands for; `Err(true)` for a usb-storage letter that
+    /// does not apply to `ub`, `Err(false)` for an unknown one.
+    fn from_letter(c: u8) -> Result<Self, bool> {
+        Ok(match c {
+            b'b' => Self::BAD_SENSE,
+            b'c' => Self::FIX_CAPACITY,
+            b'e' => Self::NO_READ_CAPACITY_16,
+            b'h' => Self::CAPACITY_HEURISTICS,
+            b'i' => Self::IGNORE_DEVICE,
+            b'm' => Self::MAX_SECTORS_64,
+            b'o' => Self::CAPACITY_OK,
+            b'p' => Self::WRITE_CACHE,
+            b'r' => Self::IGNORE_RESIDUE,
+            b's' => Self::SINGLE_LUN,
+            b'w' => Self::NO_WP_DETECT,
+            b'y' => Self::ALWAYS_SYNC,
+            b'P' => Self::PORT_RESET_FIRST,
+            // SANE_SENSE, NO_READ_DISC_INFO, NO_REPORT_OPCODES, MAX_SECTORS_240,
+            // NO_REPORT_LUNS, NO_SAME, NOT_LOCKABLE, INITIAL_READ10, NO_ATA_1X,
+            // IGNORE_UAS: commands `ub` never sends, or uas only.
+            b'a' | b'd' | b'f' | b'g' | b'j' | b'k' | b'l' | b'n' | b't' | b'u' => {
+                return Err(true)
+            }
+            _ => return Err(false),
+        })
+    }
+
+    /// Lower-case letters of the set, usb-storage's order, then `ub`'s own.
+    fn letters(self, out: &mut [u8; 16]) -> &str {
+        const ORDER: &[u8] = b"bcehimoprswyP";
+        let mut n = 0;
+        for &c in ORDER {
+            if let Ok(q) = Self::from_letter(c) {
+                if self.contains(q) && n < out.len() {
+                    out[n] = c;
+                    n += 1;
+                }
+            }
+        }
+        core::str::from_utf8(&out[..n]).unwrap_or("")
+    }
+}
+
+/// A built-in entry: vendor, product, the `bcdDevice` range it covers, flags.
+struct Entry {
+    vid: u16,
+    pid: u16,
+    bcd: (u16, u16),
+    quirks: Quirks,
+}
+
+/// Built-in quirks: usb-storage's unusual_devs.h entries for Bulk-Only devices
+/// whose flags `ub` honours, with their flags that apply (NOT_LOCKABLE has no
+/// meaning here: `ub` never locks the medium).
+const TABLE: &[Entry] = &[
+    // HP PhotoSmart R707 (firmware 2.00.23/24): one block too many.
+    Entry {
+        vid: 0x03f0,
+        pid: 0x4002,
+        bcd: (0x0001, 0x0001),
+        quirks: Quirks::FIX_CAPACITY,
+    },
+    // TrekStor i.Beat 115 2.0: bogus residues (and NOT_LOCKABLE).
+    Entry {
+        vid: 0x0419,
+        pid: 0xaaf5,
+        bcd: (0x0100, 0x0100),
+        quirks: Quirks::IGNORE_RESIDUE,
+    },
+    // Nokia 3250: bogus residues, one block too many.
+    Entry {
+        vid: 0x0421,
+        pid: 0x042e,
+        bcd: (0x0100, 0x0100),
+        quirks: Quirks::IGNORE_RESIDUE.union(Quirks::FIX_CAPACITY),
+    },
+    // Nokia 5300: at most 64 sectors per command.
+    Entry {
+        vid: 0x0421,
+        pid: 0x04b9,
+        bcd: (0x0350, 0x0350),
+        quirks: Quirks::MAX_SECTORS_64,
+    },
+];
+
+/// Bytes of the `quirks` parameter read at probe (the C side's buffer size).
+const PARAM_LEN: usize = 256;
+
+/// Parses one `VID:PID:letters` entry.
+fn parse_entry(entry: &[u8]) -> Option<(u16, u16, &[u8])> {
+    let mut it = entry.splitn(3, |&c| c == b':');
+    let hex = |s: &[u8]| {
+        if s.is_empty() || s.len() > 4 {
+            return None;
+        }
+        s.iter().try_fold(0u16, |acc, &c| {
+            let d = (c as char).to_digit(16)?;
+            Some((acc << 4) | d as u16)
+        })
+    };
+    let vid = hex(it.next()?)?;
+    let pid = hex(it.next()?)?;
+    Some((vid, pid, it.next()?))
+}
+
+/// The quirks of device `vid:pid` (release `bcd`): the `quirks` parameter's
+/// entry if it names the device (it replaces the table's, as in usb-storage),
+/// else the table's, else none. `name` names the interface in log lines.
+pub(crate) fn lookup(vid: u16, pid: u16, bcd: u16, name: &CStr) -> Quirks {
+    let mut buf = [0u8; PARAM_LEN];
+    let param = quirks_param(&mut buf);
+    for entry in param.split(|&c| c == b',') {
+        let entry = entry.trim_ascii();
+        if entry.is_empty() {
+            continue;
+        }
+        let Some((v, p, letters)) = parse_entry(entry) else {
+            pr_warn!(
+                "{}: ignoring malformed quirks entry '{}'\n",
+                name,
+                kernel::str::BStr::from_bytes(entry)
+            );
+            continue;
+        };
+        if (v, p) != (vid, pid) {
+            continue;
+        }
+        let mut q = Quirks::empty();
+        for &c in letters {
+            match Quirks::from_letter(c) {
+                Ok(f) => q = q.union(f),
+                Err(true) => pr_info!(
+                    "{}: quirk '{}' does not apply to ub; ignored\n",
+                    name,
+                    c as char
+                ),
+                Err(false) => pr_warn!("{}: unknown quirk '{}'; ignored\n", name, c as char),
+            }
+        }
+        return log_quirks(q, name, "parameter");
+    }
+    TABLE
+        .iter()
+        .find(|e| (e.vid, e.pid) == (vid, pid) && (e.bcd.0..=e.bcd.1).contains(&bcd))
+        .map_or(Quirks::empty(), |e| log_quirks(e.quirks, name, "built-in"))
+}
+
+fn log_quirks(q: Quirks, name: &CStr, from: &str) -> Quirks {
+    let mut out = [0u8; 16];
+    pr_info!("{}: quirks '{}' ({})\n", name, q.letters(&mut out), from);
+    q
+}
