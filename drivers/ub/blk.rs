@@ -15,7 +15,7 @@ use core::{
     ptr::NonNull,
     sync::atomic::{AtomicBool, Ordering},
 };
-use kernel::{bindings, error::to_result, ffi, prelude::*, types::Opaque};
+use kernel::{bindings, error::to_result, ffi, prelude::*, sync::Arc, types::Opaque};
 
 use crate::{
     ffi as c,
@@ -127,10 +127,174 @@ impl Drop for Request {
     }
 }
 
-/// What a disk's owner does with the requests of its queue.
+/// What a disk's owner does with the requests of its queue and with the disk's
+/// block device operations.
 pub(crate) trait QueueOps: Sync {
     /// Takes a started request, to complete now or later; must not sleep.
     fn queue_rq(&self, rq: Request);
+
+    /// The disk is being opened (`ndelay`: with `O_NDELAY`, which must succeed
+    /// without a medium). May sleep. An error fails the open.
+    fn open(&self, disk: &DiskHandle, ndelay: bool) -> Result;
+
+    /// Polls for a media change (the block layer's disk events, removable disks
+    /// only). May sleep. `true` when the medium changed since the last call.
+    fn media_changed(&self) -> bool;
+
+    /// The `CDROMEJECT` ioctl: eject the medium. May sleep.
+    fn eject(&self) -> Result;
+
+    /// The `CDROM_LOCKDOOR` ioctl: prevent (`lock`) or allow medium removal.
+    /// May sleep.
+    fn lock_door(&self, lock: bool) -> Result;
+}
+
+/// A disk as its owner's callbacks see it.
+///
+/// # Invariants
+///
+/// `self.0` is a live, added gendisk.
+pub(crate) struct DiskHandle(NonNull<bindings::gendisk>);
+
+impl DiskHandle {
+    /// Asks the disk events code whether the medium changed (through
+    /// [`QueueOps::media_changed`]); if it did, the block device's cached data is
+    /// dropped and the partitions will be rescanned: the caller must revalidate
+    /// the capacity.
+    pub(crate) fn check_media_change(&self) -> bool {
+        // SAFETY: The disk is live (type invariant); called from `open`, where the
+        // block layer allows it.
+        unsafe { bindings::disk_check_media_change(self.0.as_ptr()) }
+    }
+
+    /// Sets the capacity in 512-byte sectors.
+    pub(crate) fn set_capacity(&self, sectors: u64) {
+        // SAFETY: The disk is live (type invariant).
+        unsafe { bindings::set_capacity(self.0.as_ptr(), sectors) };
+    }
+
+    /// Sets or clears the read-only flag.
+    pub(crate) fn set_read_only(&self, ro: bool) {
+        // SAFETY: The disk is live (type invariant).
+        unsafe { bindings::set_disk_ro(self.0.as_ptr(), ro) };
+    }
+}
+
+/// The callbacks of `ub_fops` (helpers.c) for one disk, reached through its
+/// `private_data`: `struct ub_disk_hooks` in helpers.h. It holds a reference to the
+/// disk's owner, so that a block device still open after the disk was deleted (an
+/// unplugged stick) never calls into freed memory; the gendisk's `free_disk`
+/// releases both.
+#[repr(C)]
+struct Hooks {
+    owner: *const ffi::c_void,
+    open: unsafe extern "C" fn(*const ffi::c_void, *mut bindings::gendisk, bool) -> ffi::c_int,
+    check_events: unsafe extern "C" fn(*const ffi::c_void) -> ffi::c_uint,
+    eject: unsafe extern "C" fn(*const ffi::c_void) -> ffi::c_int,
+    lock_door: unsafe extern "C" fn(*const ffi::c_void, bool) -> ffi::c_int,
+    release: unsafe extern "C" fn(*mut Hooks),
+}
+
+impl Hooks {
+    /// Allocates the hooks of a disk owned by `owner`; the returned pointer owns
+    /// the allocation and the reference.
+    fn alloc<T: QueueOps + Send>(owner: Arc<T>) -> Result<NonNull<Hooks>> {
+        let owner = Arc::into_raw(owner);
+        let hooks = KBox::new(
+            Self {
+                owner: owner.cast(),
+                open: HooksTable::<T>::open,
+                check_events: HooksTable::<T>::check_events,
+                eject: HooksTable::<T>::eject,
+                lock_door: HooksTable::<T>::lock_door,
+                release: HooksTable::<T>::release,
+            },
+            GFP_KERNEL,
+        );
+        match hooks {
+            Ok(h) => Ok(NonNull::from(KBox::leak(h))),
+            Err(e) => {
+                // SAFETY: `owner` came from `Arc::into_raw` just above.
+                drop(unsafe { Arc::from_raw(owner) });
+                Err(e.into())
+            }
+        }
+    }
+}
+
+struct HooksTable<T>(PhantomData<T>);
+
+impl<T: QueueOps + Send> HooksTable<T> {
+    /// Frees `hooks` and drops its reference to the owner.
+    ///
+    /// # Safety
+    ///
+    /// `hooks` comes from [`Hooks::alloc`] for this `T` and is not used after.
+    unsafe extern "C" fn release(hooks: *mut Hooks) {
+        // SAFETY: By the function's contract, `hooks` is the leaked box of
+        // `alloc`, whose `owner` is an `Arc<T>` turned into a raw pointer.
+        unsafe {
+            let hooks = KBox::from_raw(hooks);
+            drop(Arc::from_raw(hooks.owner.cast::<T>()));
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `owner` is the `T` of a live disk and `disk` that disk.
+    unsafe extern "C" fn open(
+        owner: *const ffi::c_void,
+        disk: *mut bindings::gendisk,
+        ndelay: bool,
+    ) -> ffi::c_int {
+        // SAFETY: By the function's contract.
+        let owner = unsafe { &*owner.cast::<T>() };
+        let Some(disk) = NonNull::new(disk) else {
+            return EINVAL.to_errno();
+        };
+        // INVARIANT: The block layer opens live disks only.
+        match owner.open(&DiskHandle(disk), ndelay) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `owner` is the `T` of a live disk.
+    unsafe extern "C" fn check_events(owner: *const ffi::c_void) -> ffi::c_uint {
+        // SAFETY: By the function's contract.
+        let owner = unsafe { &*owner.cast::<T>() };
+        if owner.media_changed() {
+            bindings::DISK_EVENT_MEDIA_CHANGE
+        } else {
+            0
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `owner` is the `T` of a live disk.
+    unsafe extern "C" fn eject(owner: *const ffi::c_void) -> ffi::c_int {
+        // SAFETY: By the function's contract.
+        let owner = unsafe { &*owner.cast::<T>() };
+        match owner.eject() {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `owner` is the `T` of a live disk.
+    unsafe extern "C" fn lock_door(owner: *const ffi::c_void, lock: bool) -> ffi::c_int {
+        // SAFETY: By the function's contract.
+        let owner = unsafe { &*owner.cast::<T>() };
+        match owner.lock_door(lock) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
 }
 
 struct OpsTable<T>(PhantomData<T>);
@@ -180,14 +344,18 @@ pub(crate) struct Limits {
     pub(crate) write_cache: bool,
 }
 
-/// A blk-mq disk: tag set, gendisk, and its index for the name.
+/// A blk-mq disk: tag set, gendisk, its callbacks and its index for the name.
 ///
 /// # Invariants
 ///
-/// `disk` is a gendisk allocated on `set`; `added` tells whether `add_disk`
-/// succeeded.
+/// `disk` is a gendisk allocated on `set` whose `private_data` is `hooks`, owned
+/// by the disk once it was added (its `free_disk` releases them) and by this
+/// struct before; `added` tells whether the disk is added and not deleted yet,
+/// `registered` whether it was ever added.
 pub(crate) struct Disk {
     set: Pin<KBox<Opaque<bindings::blk_mq_tag_set>>>,
+    hooks: NonNull<Hooks>,
+    registered: bool,
     disk: NonNull<bindings::gendisk>,
     index: ffi::c_int,
     added: AtomicBool,
@@ -220,18 +388,24 @@ fn disk_name(index: u32, out: &mut [ffi::c_char; 32]) {
 }
 
 impl Disk {
-    /// Allocates a disk with queue depth `depth` whose requests go to `owner`.
-    ///
-    /// # Safety
-    ///
-    /// `owner` must stay valid until the returned disk is dropped.
-    pub(crate) unsafe fn new<T: QueueOps>(
-        owner: *const T,
+    /// Allocates a disk with queue depth `depth` whose requests and block device
+    /// operations go to `owner`; the disk keeps `owner` until it is freed. A
+    /// `removable` disk says so in sysfs and reports media changes through the
+    /// block layer's disk events.
+    pub(crate) fn new<T: QueueOps + Send>(
+        owner: Arc<T>,
         depth: u32,
         lim: &Limits,
         capacity_sectors: u64,
         read_only: bool,
+        removable: bool,
     ) -> Result<Self> {
+        let owner_ptr = Arc::as_ptr(&owner);
+        let hooks = Hooks::alloc(owner)?;
+        let free_hooks = |hooks: NonNull<Hooks>| {
+            // SAFETY: The hooks were allocated above and no disk refers to them.
+            unsafe { ((*hooks.as_ptr()).release)(hooks.as_ptr()) }
+        };
         let set = KBox::pin_init(
             Opaque::try_ffi_init(|set: *mut bindings::blk_mq_tag_set| {
                 // SAFETY: `set` is valid for writes; a zeroed tag set is valid input.
@@ -246,7 +420,8 @@ impl Disk {
                 }
             }),
             GFP_KERNEL,
-        )?;
+        )
+        .inspect_err(|_| free_hooks(hooks))?;
         let free_set = |set: &Pin<KBox<Opaque<bindings::blk_mq_tag_set>>>| {
             // SAFETY: Allocated above and not used by any queue.
             unsafe { bindings::blk_mq_free_tag_set(set.get()) }
@@ -264,12 +439,15 @@ impl Disk {
             // SAFETY: `ql` is a valid local.
             unsafe { c::ub_limits_set_write_cache(&mut ql) };
         }
-        // SAFETY: The tag set is allocated; `owner` outlives the disk (contract).
-        let disk = unsafe { c::ub_blk_mq_alloc_disk(set.get(), &mut ql, owner as *mut _) };
+        // SAFETY: The tag set is allocated; the hooks keep `owner` alive until the
+        // disk is freed, and the queue goes with it.
+        let disk =
+            unsafe { c::ub_blk_mq_alloc_disk(set.get(), &mut ql, owner_ptr.cast_mut().cast()) };
         let disk = match kernel::error::from_err_ptr(disk) {
             Ok(d) => d,
             Err(e) => {
                 free_set(&set);
+                free_hooks(hooks);
                 return Err(e);
             }
         };
@@ -279,19 +457,28 @@ impl Disk {
             // SAFETY: The disk was never added.
             unsafe { bindings::put_disk(disk) };
             free_set(&set);
+            free_hooks(hooks);
             return Err(Error::from_errno(index));
         }
         // SAFETY: `disk` is a freshly allocated gendisk that nothing else uses yet.
         unsafe {
             disk_name(index as u32, &mut (*disk).disk_name);
             (*disk).fops = c::ub_disk_fops();
+            (*disk).private_data = hooks.as_ptr().cast();
             bindings::set_capacity(disk, capacity_sectors);
             if read_only {
                 bindings::set_disk_ro(disk, true);
             }
+            if removable {
+                (*disk).flags |= bindings::GENHD_FL_REMOVABLE as ffi::c_int;
+                (*disk).events = bindings::DISK_EVENT_MEDIA_CHANGE as u16;
+                (*disk).event_flags = bindings::DISK_EVENT_FLAG_UEVENT as u16;
+            }
         }
         Ok(Self {
             set,
+            hooks,
+            registered: false,
             // SAFETY: `from_err_ptr` returned a non-error pointer, never null here.
             disk: unsafe { NonNull::new_unchecked(disk) },
             index,
@@ -307,6 +494,7 @@ impl Disk {
         to_result(unsafe {
             bindings::device_add_disk(parent, self.disk.as_ptr(), core::ptr::null_mut())
         })?;
+        self.registered = true;
         self.added.store(true, Ordering::Release);
         Ok(())
     }
@@ -331,11 +519,16 @@ impl Drop for Disk {
     fn drop(&mut self) {
         self.delete();
         // SAFETY: The disk is deleted (or never added); this drops our reference,
-        // after which the queue is gone and the tag set can be freed.
+        // after which no request reaches the queue and the tag set can be freed.
+        // An added disk releases the hooks from its `free_disk` (now, or when the
+        // last opener closes it); one never added does not call it.
         unsafe {
             bindings::put_disk(self.disk.as_ptr());
             bindings::blk_mq_free_tag_set(self.set.get());
             c::ub_disk_index_free(self.index);
+            if !self.registered {
+                ((*self.hooks.as_ptr()).release)(self.hooks.as_ptr());
+            }
         }
     }
 }

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! One USB device bound to `ub`: its transport behind the I/O lock, the block
-//! requests waiting for it, the worker that runs them one at a time (BOT allows one
-//! command in flight per device), the mapping of each outcome to a block status,
-//! and teardown.
+//! requests of all its LUNs waiting for it, the worker that runs them one at a time
+//! (BOT allows one command in flight per device, whatever the LUN), the mapping of
+//! each outcome to a block status, and teardown.
 //!
-//! `queue_rq` (atomic context) only appends the request to [`Pending`] and kicks
-//! the worker, a work item on the default unbound workqueue that is never run twice
-//! at once; the worker builds the CDB, maps the data and runs the command.
+//! Each LUN's disk queues into a [`LunQueue`]; its `queue_rq` (atomic context) only
+//! appends the request, tagged with the LUN, to [`Pending`] and kicks the worker, a
+//! work item on the default unbound workqueue that is never run twice at once; the
+//! worker builds the CDB, maps the data and runs the command.
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::{
@@ -20,8 +21,9 @@ use kernel::{
 };
 
 use crate::{
-    blk::{Op, QueueOps, Request, Status},
+    blk::{DiskHandle, Op, QueueOps, Request, Status},
     kext::{default_queue, flush_work, NoIoScope},
+    probe::{self, LunInfo},
     quirks::Quirks,
     recovery::Recovery,
     scsi::{
@@ -35,8 +37,10 @@ use crate::{
 
 /// Scatterlist entries per request: 1 MiB in 4 KiB pages.
 pub(crate) const MAX_SEGMENTS: u16 = 256;
-/// Requests blk-mq may hand us before we complete one.
+/// Requests blk-mq may hand us per LUN before we complete one.
 pub(crate) const QUEUE_DEPTH: u32 = 64;
+/// LUNs a Bulk-Only device may have (GET MAX LUN answers at most 15).
+pub(crate) const MAX_LUNS: usize = 16;
 /// Bytes of the buffer for commands the driver issues itself (INQUIRY, sense...).
 const CMD_BUF_LEN: usize = 512;
 /// Fixed-format sense data length asked for (SPC-4 4.5.3).
@@ -56,6 +60,10 @@ pub(crate) struct Io {
     pub(crate) sg: SgTable,
     /// DMA-able buffer for internal commands' data.
     pub(crate) buf: DmaBuf,
+    /// Someone else is resetting the device (between `pre_reset` and
+    /// `post_reset`): commands from outside the worker (media polling, eject)
+    /// must wait for the next chance.
+    pub(crate) foreign_reset: bool,
 }
 
 /// Why a command the driver issues did not deliver its data.
@@ -136,10 +144,51 @@ enum State {
     Failing(Status),
 }
 
-/// Block requests waiting for the worker.
+/// Block requests waiting for the worker, each with its LUN.
 pub(crate) struct Pending {
-    requests: KVec<Request>,
+    requests: KVec<(Request, u8)>,
     state: State,
+}
+
+/// What the worker needs to know about a LUN to build its commands, and the
+/// state of its medium.
+struct LunParams {
+    /// log2 of the logical block size.
+    block_shift: AtomicU32,
+    /// A volatile write cache: flushes become SYNCHRONIZE CACHE.
+    write_cache: AtomicBool,
+    /// The medium is removable (INQUIRY RMB): its disk polls for changes.
+    removable: AtomicBool,
+    /// A medium is present, as far as the driver knows.
+    medium: AtomicBool,
+    /// The medium changed (UNIT ATTENTION 28/00, or appeared or went) since the
+    /// disk events code last asked.
+    changed: AtomicBool,
+}
+
+impl LunParams {
+    fn new() -> Self {
+        Self {
+            block_shift: AtomicU32::new(9),
+            write_cache: AtomicBool::new(false),
+            removable: AtomicBool::new(false),
+            medium: AtomicBool::new(false),
+            changed: AtomicBool::new(false),
+        }
+    }
+
+    /// Records what a command learned about the medium.
+    fn saw(&self, retry: Retry) {
+        match retry {
+            Retry::NoMedium => {
+                if self.medium.swap(false, Ordering::AcqRel) {
+                    self.changed.store(true, Ordering::Release);
+                }
+            }
+            Retry::MediaChanged => self.changed.store(true, Ordering::Release),
+            _ => {}
+        }
+    }
 }
 
 /// One bound USB mass-storage device.
@@ -153,10 +202,10 @@ pub(crate) struct UbDevice {
     pending: SpinLock<Pending>,
     #[pin]
     work: Work<UbDevice>,
-    /// log2 of LUN 0's logical block size.
-    block_shift: AtomicU32,
-    /// LUN 0 has a volatile write cache: flushes become SYNCHRONIZE CACHE.
-    write_cache: AtomicBool,
+    /// Per LUN, set before its disk is added.
+    luns: [LunParams; MAX_LUNS],
+    /// The device's quirks, for revalidating a LUN after a media change.
+    quirks: Quirks,
     /// The worker is resetting the device itself: the reset callbacks must not
     /// wait for it.
     self_reset: Arc<AtomicBool>,
@@ -182,35 +231,146 @@ impl WorkItem for UbDevice {
                     Err(_) => break,
                 }
             };
+            let (rq, lun) = rq;
             let status = match state {
                 State::Failing(status) => status,
-                _ => this.run_request(&rq),
+                _ => this.run_request(&rq, lun),
             };
             rq.end(status);
         }
     }
 }
 
-impl QueueOps for UbDevice {
+/// The queue of one LUN's disk: where its requests enter the device.
+pub(crate) struct LunQueue {
+    dev: Arc<UbDevice>,
+    lun: u8,
+}
+
+impl LunQueue {
+    /// The queue of `lun` of `dev`.
+    pub(crate) fn new(dev: &Arc<UbDevice>, lun: u8) -> Result<Arc<Self>> {
+        Ok(Arc::new(
+            Self {
+                dev: dev.clone(),
+                lun,
+            },
+            GFP_KERNEL,
+        )?)
+    }
+}
+
+impl QueueOps for LunQueue {
+    fn open(&self, disk: &DiskHandle, ndelay: bool) -> Result {
+        let Some(p) = self.dev.luns.get(usize::from(self.lun)) else {
+            return Err(ENODEV);
+        };
+        if !p.removable.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        // As sd does: a changed medium is revalidated at open, and a removable
+        // disk without one can only be opened with O_NDELAY (eject, polling).
+        if disk.check_media_change() {
+            self.dev.revalidate(self.lun, disk);
+        }
+        if !p.medium.load(Ordering::Acquire) && !ndelay {
+            return Err(ENOMEDIUM);
+        }
+        Ok(())
+    }
+
+    fn media_changed(&self) -> bool {
+        let Some(p) = self.dev.luns.get(usize::from(self.lun)) else {
+            return false;
+        };
+        if !p.removable.load(Ordering::Acquire) || self.dev.is_failing() {
+            return false;
+        }
+        let present = self.dev.with_io(|io| {
+            if io.bot.dead || io.foreign_reset {
+                return None;
+            }
+            match io.data_in(self.lun, &cdb::test_unit_ready(), 0) {
+                Ok(_) => Some(true),
+                Err(CmdError::Sense(Some(s))) => {
+                    let retry = s.retry();
+                    p.saw(retry);
+                    (retry == Retry::NoMedium).then_some(false)
+                }
+                Err(_) => None,
+            }
+        });
+        if present == Some(true) && !p.medium.swap(true, Ordering::AcqRel) {
+            p.changed.store(true, Ordering::Release);
+        }
+        p.changed.swap(false, Ordering::AcqRel)
+    }
+
+    fn eject(&self) -> Result {
+        let lun = self.lun;
+        if self.dev.is_failing() {
+            return Err(ENODEV);
+        }
+        self.dev.with_io(|io| {
+            if io.bot.dead || io.foreign_reset {
+                return Err(EBUSY);
+            }
+            // Devices that lock their medium refuse the eject until unlocked.
+            let _ = io.data_in(lun, &cdb::prevent_allow_medium_removal(false), 0);
+            io.data_in(lun, &cdb::start_stop_unit(false, true, false), 0)
+                .map(|_| ())
+                .map_err(|e| {
+                    pr_err!("{}: eject failed: {:?}\n", Who(&self.dev.name, lun), e);
+                    EIO
+                })
+        })
+    }
+
+    fn lock_door(&self, lock: bool) -> Result {
+        let lun = self.lun;
+        if self.dev.is_failing() {
+            return Err(ENODEV);
+        }
+        self.dev.with_io(|io| {
+            if io.bot.dead || io.foreign_reset {
+                return Err(EBUSY);
+            }
+            io.data_in(lun, &cdb::prevent_allow_medium_removal(lock), 0)
+                .map(|_| ())
+                .map_err(|_| EIO)
+        })
+    }
+
     fn queue_rq(&self, rq: Request) {
-        let mut p = self.pending.lock();
+        let dev = &self.dev;
+        let mut p = dev.pending.lock();
         if let State::Failing(status) = p.state {
             drop(p);
             rq.end(status);
             return;
         }
-        if let Err(err) = p.requests.push_within_capacity(rq) {
+        if let Err(err) = p.requests.push_within_capacity((rq, self.lun)) {
             drop(p);
-            // Cannot happen: the queue has room for every tag.
-            err.0.end(Status::Resource);
+            // Cannot happen: the list has room for every tag of every LUN.
+            err.0 .0.end(Status::Resource);
             return;
         }
         drop(p);
-        // SAFETY: `self` lives in an `Arc` (devices are only created by `new`), and
-        // the queue data pointer is that `Arc`'s.
-        let this: Arc<UbDevice> = unsafe { ArcBorrow::from_raw(self) }.into();
         // Already queued: it will see our request.
-        let _ = default_queue().enqueue(this);
+        let _ = default_queue().enqueue(dev.clone());
+    }
+}
+
+/// Who a log line is about: the interface, and the LUN unless it is 0.
+struct Who<'a>(&'a CStr, u8);
+
+impl kernel::fmt::Display for Who<'_> {
+    fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+        kernel::fmt::Display::fmt(self.0, f)?;
+        match self.1 {
+            0 => Ok(()),
+            lun => kernel::fmt::Display::fmt(&format_args!(" LUN {lun}"), f),
+        }
     }
 }
 
@@ -250,6 +410,7 @@ impl UbDevice {
             ),
             sg: SgTable::new(MAX_SEGMENTS.into())?,
             buf: DmaBuf::new(CMD_BUF_LEN)?,
+            foreign_reset: false,
         };
         Arc::pin_init(
             try_pin_init!(Self {
@@ -260,8 +421,8 @@ impl UbDevice {
                     state: State::Running,
                 }),
                 work <- new_work!("UbDevice::work"),
-                block_shift: AtomicU32::new(9),
-                write_cache: AtomicBool::new(false),
+                luns: core::array::from_fn(|_| LunParams::new()),
+                quirks,
                 self_reset,
             }),
             GFP_KERNEL,
@@ -284,18 +445,94 @@ impl UbDevice {
         self.io.lock().bot.probing = false;
     }
 
-    /// Sets what the worker needs to know about LUN 0 before the disk is added.
-    pub(crate) fn set_lun_params(&self, block_size: u32, write_cache: bool) {
-        self.block_shift
-            .store(block_size.trailing_zeros(), Ordering::Relaxed);
-        self.write_cache.store(write_cache, Ordering::Relaxed);
+    /// Whether queued and new requests fail (teardown, unplug, dead device).
+    fn is_failing(&self) -> bool {
+        matches!(self.pending.lock().state, State::Failing(_))
+    }
+
+    /// Probes `lun` again after its medium changed and updates its disk.
+    fn revalidate(&self, lun: u8, disk: &DiskHandle) {
+        let Some(p) = self.luns.get(usize::from(lun)) else {
+            return;
+        };
+        let who = Who(&self.name, lun);
+        let info = self.with_io(|io| {
+            if io.foreign_reset {
+                return Err(EBUSY);
+            }
+            probe::probe_lun(io, lun, &self.name, self.quirks)
+        });
+        let shift = p.block_shift.load(Ordering::Relaxed);
+        match info.map(|i| (i.capacity, i.read_only)) {
+            Ok((Some(cap), ro)) if cap.block_size.trailing_zeros() == shift => {
+                disk.set_capacity(cap.bytes() >> 9);
+                disk.set_read_only(ro);
+                p.medium.store(true, Ordering::Release);
+                pr_info!(
+                    "{}: new medium: {} {}-byte blocks ({} MiB){}\n",
+                    who,
+                    cap.blocks,
+                    cap.block_size,
+                    cap.bytes() >> 20,
+                    if ro { ", read-only" } else { "" }
+                );
+            }
+            Ok((Some(cap), _)) => {
+                // The queue limits are fixed while the disk exists.
+                disk.set_capacity(0);
+                p.medium.store(false, Ordering::Release);
+                pr_warn!(
+                    "{}: the new medium has {}-byte blocks, the disk {}: unbind and bind the device to use it\n",
+                    who,
+                    cap.block_size,
+                    1u32 << shift
+                );
+            }
+            Ok((None, _)) => {
+                disk.set_capacity(0);
+                p.medium.store(false, Ordering::Release);
+                pr_info!("{}: no medium\n", who);
+            }
+            Err(e) => {
+                disk.set_capacity(0);
+                p.medium.store(false, Ordering::Release);
+                pr_err!(
+                    "{}: the new medium cannot be used (error {})\n",
+                    who,
+                    e.to_errno()
+                );
+            }
+        }
+    }
+
+    /// Makes room for the requests of `luns` disks; called before any disk exists.
+    pub(crate) fn reserve_luns(&self, luns: usize) -> Result {
+        let room = KVec::with_capacity(QUEUE_DEPTH as usize * luns, GFP_KERNEL)?;
+        let mut p = self.pending.lock();
+        if p.requests.is_empty() {
+            p.requests = room;
+        }
+        Ok(())
+    }
+
+    /// Sets what the worker needs to know about `lun` before its disk is added.
+    pub(crate) fn set_lun_params(&self, lun: u8, block_size: u32, info: &LunInfo) {
+        if let Some(l) = self.luns.get(usize::from(lun)) {
+            l.block_shift
+                .store(block_size.trailing_zeros(), Ordering::Relaxed);
+            l.write_cache.store(info.write_cache, Ordering::Relaxed);
+            l.removable.store(info.removable, Ordering::Relaxed);
+            l.medium.store(info.capacity.is_some(), Ordering::Relaxed);
+            l.changed.store(false, Ordering::Relaxed);
+        }
     }
 
     /// Fails everything queued and everything that comes, then waits for the
     /// worker to finish. The disk must be deleted before this is called.
     pub(crate) fn shutdown(&self) {
         self.pending.lock().state = State::Failing(Status::Offline);
-        // SAFETY: see `queue_rq`: `self` lives in an `Arc`.
+        // SAFETY: `self` lives in an `Arc`: devices are only created by `new`, which
+        // returns one.
         let this: Arc<UbDevice> = unsafe { ArcBorrow::from_raw(self) }.into();
         // Let the worker drain (and fail) whatever is still queued.
         let _ = default_queue().enqueue(this);
@@ -316,6 +553,7 @@ impl UbDevice {
             }
         }
         flush_work(&self.work);
+        self.io.lock().foreign_reset = true;
     }
 
     /// The reset is over. After someone else's reset the device starts afresh,
@@ -327,6 +565,7 @@ impl UbDevice {
         {
             let mut io = self.io.lock();
             io.bot.dead = false;
+            io.foreign_reset = false;
             io.rec.succeeded();
         }
         {
@@ -335,7 +574,8 @@ impl UbDevice {
                 p.state = State::Running;
             }
         }
-        // SAFETY: see `queue_rq`: `self` lives in an `Arc`.
+        // SAFETY: `self` lives in an `Arc`: devices are only created by `new`, which
+        // returns one.
         let this: Arc<UbDevice> = unsafe { ArcBorrow::from_raw(self) }.into();
         let _ = default_queue().enqueue(this);
     }
@@ -349,10 +589,14 @@ impl UbDevice {
         }
     }
 
-    /// Runs one block request and returns its status.
-    fn run_request(&self, rq: &Request) -> Status {
+    /// Runs one block request of `lun` and returns its status.
+    fn run_request(&self, rq: &Request, lun: u8) -> Status {
         let op = rq.op();
-        let shift = self.block_shift.load(Ordering::Relaxed);
+        let who = Who(&self.name, lun);
+        let Some(params) = self.luns.get(usize::from(lun)) else {
+            return Status::IoErr;
+        };
+        let shift = params.block_shift.load(Ordering::Relaxed);
         let (cdb, is_read) = match op {
             Op::Read | Op::Write => {
                 let lba = rq.sector() >> (shift - 9);
@@ -367,7 +611,7 @@ impl UbDevice {
                     Err(_) => return Status::IoErr,
                 }
             }
-            Op::Flush if self.write_cache.load(Ordering::Relaxed) => {
+            Op::Flush if params.write_cache.load(Ordering::Relaxed) => {
                 (cdb::synchronize_cache_10(0, 0, false), false)
             }
             Op::Flush => return Status::Ok,
@@ -378,7 +622,7 @@ impl UbDevice {
         for attempt in 1..=MAX_TRIES {
             let Io { bot, sg, .. } = &mut *io;
             let out = if op == Op::Flush {
-                bot.command(0, &cdb, Data::None, 0)
+                bot.command(lun, &cdb, Data::None, 0)
             } else {
                 let seg = match rq.map_sg(sg) {
                     Ok(seg) => seg,
@@ -389,7 +633,7 @@ impl UbDevice {
                 } else {
                     Data::Out(seg)
                 };
-                bot.command(0, &cdb, data, rq.bytes())
+                bot.command(lun, &cdb, data, rq.bytes())
             };
             let last = attempt == MAX_TRIES;
             if out.is_ok() {
@@ -400,7 +644,7 @@ impl UbDevice {
                 Ok(Outcome::Passed { residue }) => {
                     pr_err!(
                         "{}: {} at sector {}: {} of {} bytes not transferred\n",
-                        &*self.name,
+                        who,
                         op_name(op),
                         rq.sector(),
                         residue,
@@ -409,15 +653,16 @@ impl UbDevice {
                     return Status::IoErr;
                 }
                 Ok(Outcome::Failed { .. }) => {
-                    let Some(sense) = io.request_sense(0) else {
+                    let Some(sense) = io.request_sense(lun) else {
                         pr_err!(
                             "{}: {} at sector {} failed, no sense data\n",
-                            &*self.name,
+                            who,
                             op_name(op),
                             rq.sector()
                         );
                         return Status::IoErr;
                     };
+                    params.saw(sense.retry());
                     let retry = match sense.retry() {
                         Retry::Yes | Retry::MediaChanged => true,
                         Retry::Delayed => {
@@ -429,7 +674,7 @@ impl UbDevice {
                     if !retry || last {
                         pr_err!(
                             "{}: {} at sector {} failed: sense {:?} {:02x}/{:02x}\n",
-                            &*self.name,
+                            who,
                             op_name(op),
                             rq.sector(),
                             sense.key,
@@ -441,7 +686,7 @@ impl UbDevice {
                 }
                 Err(e) => {
                     let Io { bot, rec, .. } = &mut *io;
-                    let recovered = rec.recover(bot, 0, &cdb, rq.bytes(), e);
+                    let recovered = rec.recover(bot, lun, &cdb, rq.bytes(), e);
                     match recovered {
                         Err(TransportError::Gone) => {
                             self.fail_all(Status::Offline);
@@ -454,7 +699,7 @@ impl UbDevice {
                         Ok(()) if last => {
                             pr_err!(
                                 "{}: {} at sector {} failed {} times; giving up on it\n",
-                                &*self.name,
+                                who,
                                 op_name(op),
                                 rq.sector(),
                                 MAX_TRIES

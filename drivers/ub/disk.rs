@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! One LUN as a block device: its queue limits, derived from the LUN and the host
-//! controller, and the gendisk (`/dev/uba`) whose requests go to the device's
-//! worker.
+//! controller, and the gendisk (`/dev/uba`) whose requests go through the LUN's
+//! queue to the device's worker.
 
 use kernel::{prelude::*, sync::Arc};
 
 use crate::{
     blk::{Disk, Limits},
-    device::{UbDevice, MAX_SEGMENTS, QUEUE_DEPTH},
+    device::{LunQueue, UbDevice, MAX_SEGMENTS, QUEUE_DEPTH},
     probe::LunInfo,
     quirks::Quirks,
     usb::{Endpoint, Interface},
@@ -22,9 +22,10 @@ const QUIRK_MAX_SECTORS: u32 = 64;
 /// What usb-storage asks of buffers (scsiglue.c): 512-byte alignment.
 const DMA_ALIGNMENT: u32 = 511;
 
-/// Creates and adds the disk for LUN 0 of `dev`.
+/// Creates and adds the disk for `lun` of `dev`.
 pub(crate) fn add_disk(
     dev: &Arc<UbDevice>,
+    lun: u8,
     intf: &Interface,
     info: &LunInfo,
     bulk_in: Endpoint,
@@ -59,11 +60,16 @@ pub(crate) fn add_disk(
         write_cache: info.write_cache,
     };
     let sectors = info.capacity.map_or(0, |c| c.bytes() >> 9);
-    dev.set_lun_params(block_size, info.write_cache);
-    // SAFETY: The disk is dropped before `dev` (the binding owns both, disk first),
-    // so the queue data pointer outlives the queue.
-    let mut disk =
-        unsafe { Disk::new(Arc::as_ptr(dev), QUEUE_DEPTH, &lim, sectors, info.read_only)? };
+    dev.set_lun_params(lun, block_size, info);
+    let queue = LunQueue::new(dev, lun)?;
+    let mut disk = Disk::new(
+        queue,
+        QUEUE_DEPTH,
+        &lim,
+        sectors,
+        info.read_only,
+        info.removable,
+    )?;
     disk.add(intf.raw_device())?;
     Ok(disk)
 }

@@ -10,6 +10,7 @@
 
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
+#include <linux/cdrom.h>
 #include <linux/idr.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
@@ -31,8 +32,51 @@ void ub_disk_index_free(int index)
 	ida_free(&ub_disk_ida, index);
 }
 
+static int ub_open(struct gendisk *disk, blk_mode_t mode)
+{
+	const struct ub_disk_hooks *h = disk->private_data;
+
+	return h->open(h->owner, disk, mode & BLK_OPEN_NDELAY);
+}
+
+static unsigned int ub_check_events(struct gendisk *disk, unsigned int clearing)
+{
+	const struct ub_disk_hooks *h = disk->private_data;
+
+	return h->check_events(h->owner);
+}
+
+static int ub_ioctl(struct block_device *bdev, blk_mode_t mode, unsigned int cmd,
+		    unsigned long arg)
+{
+	const struct ub_disk_hooks *h = bdev->bd_disk->private_data;
+
+	switch (cmd) {
+	case CDROMEJECT:
+		return h->eject(h->owner);
+	case CDROM_LOCKDOOR:
+		/* eject(1) unlocks first and gives up on this method if that fails. */
+		return h->lock_door(h->owner, arg != 0);
+	default:
+		return -ENOTTY;
+	}
+}
+
+/* The last reference to an added disk is gone: drop the hooks and their owner. */
+static void ub_free_disk(struct gendisk *disk)
+{
+	struct ub_disk_hooks *h = disk->private_data;
+
+	h->release(h);
+}
+
 static const struct block_device_operations ub_fops = {
 	.owner = THIS_MODULE,
+	.open = ub_open,
+	.check_events = ub_check_events,
+	.ioctl = ub_ioctl,
+	.compat_ioctl = blkdev_compat_ptr_ioctl,
+	.free_disk = ub_free_disk,
 };
 
 const struct block_device_operations *ub_disk_fops(void)

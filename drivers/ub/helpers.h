@@ -19,6 +19,19 @@ struct usb_interface;
 
 int ub_disk_index_alloc(void);
 void ub_disk_index_free(int index);
+/*
+ * A disk's private_data: the Rust owner of the disk and its callbacks (struct Hooks
+ * in drivers/ub/blk.rs, which must match).
+ */
+struct ub_disk_hooks {
+	const void *owner;
+	int (*open)(const void *owner, struct gendisk *disk, bool ndelay);
+	unsigned int (*check_events)(const void *owner);
+	int (*eject)(const void *owner);
+	int (*lock_door)(const void *owner, bool lock);
+	void (*release)(struct ub_disk_hooks *hooks);
+};
+
 const struct block_device_operations *ub_disk_fops(void);
 struct gendisk *ub_blk_mq_alloc_disk(struct blk_mq_tag_set *set,
 				     struct queue_limits *lim, void *queuedata);

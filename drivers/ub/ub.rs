@@ -50,10 +50,9 @@ kernel::usb_device_table!(
     )]
 );
 
-/// One bound Bulk-Only interface: its disk and its device. The disk is declared
-/// first so that it is dropped first: its queue points into the device.
+/// One bound Bulk-Only interface: a disk per LUN and the device.
 struct UbBinding {
-    disk: blk::Disk,
+    disks: KVec<blk::Disk>,
     dev: Arc<UbDevice>,
 }
 
@@ -114,53 +113,51 @@ impl usb::Driver for UbDriver {
             quirks,
             module_parameters::port_reset_first.value(),
         )?;
-        let (max_lun, info) = dev.with_io(|io| {
-            let max_lun = if quirks.contains(quirks::Quirks::SINGLE_LUN) {
-                0
-            } else {
-                io.bot.get_max_lun(&mut io.buf)
-            };
-            probe::probe_lun(io, 0, name, quirks).map(|info| (max_lun, info))
-        })?;
-        let disk = disk::add_disk(&dev, intf, &info, bulk_in, bulk_out, quirks)?;
+        let max_lun = if quirks.contains(quirks::Quirks::SINGLE_LUN) {
+            0
+        } else {
+            dev.with_io(|io| io.bot.get_max_lun(&mut io.buf))
+        };
+        let luns = usize::from(max_lun) + 1;
+        dev.reserve_luns(luns)?;
+        let mut disks = KVec::with_capacity(luns, GFP_KERNEL)?;
+        let mut first_err = None;
+        for lun in 0..=max_lun {
+            // One LUN that cannot be used (not a disk, broken) does not cost the
+            // others their disks; the device is refused only if none is usable.
+            let added = dev
+                .with_io(|io| probe::probe_lun(io, lun, name, quirks))
+                .and_then(|info| {
+                    let d = disk::add_disk(&dev, lun, intf, &info, bulk_in, bulk_out, quirks)?;
+                    log_disk(&d, &info, name, lun, luns);
+                    Ok(d)
+                })
+                // Room for every LUN was reserved: this push does not allocate.
+                .and_then(|d| disks.push(d, GFP_KERNEL).map_err(Error::from));
+            match added {
+                Ok(()) => {}
+                Err(e) => {
+                    if luns > 1 {
+                        pr_warn!("{}: LUN {}: no disk (error {})\n", name, lun, e.to_errno());
+                    }
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        if disks.is_empty() {
+            return Err(first_err.unwrap_or(ENODEV));
+        }
         // From here on the device lock is not held for the worker any more.
         dev.probe_done();
-        match info.capacity {
-            Some(cap) => pr_info!(
-                "{}: {} {} {} ({}), {} {}-byte blocks ({} MiB){}{}{}, {} LUN(s)\n",
-                disk.name(),
-                info.ident.vendor(),
-                info.ident.product(),
-                info.ident.revision(),
-                name,
-                cap.blocks,
-                cap.block_size,
-                cap.bytes() >> 20,
-                if info.read_only { ", read-only" } else { "" },
-                if info.write_cache {
-                    ", write cache"
-                } else {
-                    ", no write cache"
-                },
-                if info.removable { ", removable" } else { "" },
-                u32::from(max_lun) + 1
-            ),
-            None => pr_info!(
-                "{}: {} {} {} ({}), no medium\n",
-                disk.name(),
-                info.ident.vendor(),
-                info.ident.product(),
-                info.ident.revision(),
-                name
-            ),
-        }
-        Ok(UbBinding { disk, dev })
+        Ok(UbBinding { disks, dev })
     }
 
     fn disconnect(_intf: &usb::Interface, data: Pin<&UbBinding>) {
-        // Delete the disk first: that drains what blk-mq has in flight while the
+        // Delete the disks first: that drains what blk-mq has in flight while the
         // worker still serves it; then stop the worker.
-        data.disk.delete();
+        for d in data.disks.iter() {
+            d.delete();
+        }
         data.dev.shutdown();
         pr_info!("released {}\n", data.dev.name());
     }
@@ -171,6 +168,42 @@ impl usb::Driver for UbDriver {
 
     fn post_reset(data: Pin<&UbBinding>) {
         data.dev.post_reset();
+    }
+}
+
+/// Logs what a new disk is: one line per LUN.
+fn log_disk(disk: &blk::Disk, info: &probe::LunInfo, name: &CStr, lun: u8, luns: usize) {
+    match info.capacity {
+        Some(cap) => pr_info!(
+            "{}: {} {} {} ({} LUN {}), {} {}-byte blocks ({} MiB){}{}{}, {} LUN(s)\n",
+            disk.name(),
+            info.ident.vendor(),
+            info.ident.product(),
+            info.ident.revision(),
+            name,
+            lun,
+            cap.blocks,
+            cap.block_size,
+            cap.bytes() >> 20,
+            if info.read_only { ", read-only" } else { "" },
+            if info.write_cache {
+                ", write cache"
+            } else {
+                ", no write cache"
+            },
+            if info.removable { ", removable" } else { "" },
+            luns
+        ),
+        None => pr_info!(
+            "{}: {} {} {} ({} LUN {}), no medium{}\n",
+            disk.name(),
+            info.ident.vendor(),
+            info.ident.product(),
+            info.ident.revision(),
+            name,
+            lun,
+            if info.removable { ", removable" } else { "" },
+        ),
     }
 }
 

@@ -1,0 +1,114 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Multi-LUN: a card reader, that is one Bulk-Only device (QEMU usb-bot) with four
+# LUNs of different sizes, block sizes and caches, one of them without a medium.
+# ub must make one disk per LUN below the one interface, each with its LUN's
+# geometry, keep the LUNs' data apart while I/O to several of them interleaves on
+# the device's single pipe pair, and release and re-create all of them on unbind
+# and bind.
+#
+# Guest devices: card0 (usb-bot, LUN 0, no medium), card1 (LUN 1, 32 MiB,
+# 512-byte blocks), card2 (LUN 2, 16 MiB, 4096-byte blocks), card3 (LUN 3, 16 MiB,
+# write cache off). The LUN without a medium is LUN 0 because QEMU answers REQUEST
+# SENSE on other LUNs with LOGICAL UNIT NOT SUPPORTED whenever sense is pending.
+
+. "$(dirname "$0")/lib.sh"
+
+# The card sits behind the runner's full-speed hub: small sizes everywhere.
+case $UB_HC in
+ohci | uhci) fio_size=512K ;;
+*) fio_size=2M ;;
+esac
+
+ktap_print_header
+ktap_set_plan 6
+
+kmemleak_reset
+load_ub_and_wait || ktap_exit_fail_msg "$(count_ub_disks) ub disks for: $UB_DISKS"
+card1=$(disk_by_label card1) || ktap_exit_fail_msg "no disk for card1"
+intf=$(basename "$(readlink -f /sys/block/$card1/device)")
+[ -f "/sys/bus/usb/devices/$intf/bInterfaceClass" ] || ktap_exit_fail_msg "$card1 is not below a USB interface"
+
+# The disk of LUN N: the one whose log line names "(INTERFACE LUN N)".
+lun_disk() {
+	dmesg | sed -n "s/.*ub: \(ub[a-z]*\): .* ($intf LUN $1), .*/\1/p" | tail -n 1
+}
+
+test_begin "card reader (usb-bot, 4 LUNs): one disk per LUN below one interface"
+n=$(ls /sys/bus/usb/devices/$intf/block 2>/dev/null | wc -l)
+[ "$n" = 4 ] || fail "$n disks below $intf, expected 4: $(ls /sys/bus/usb/devices/$intf/block 2>/dev/null)"
+for l in 0 1 2 3; do
+	d=$(lun_disk $l)
+	[ -n "$d" ] && [ -e "/sys/bus/usb/devices/$intf/block/$d" ] || fail "no disk line for LUN $l"
+done
+for l in 1 2 3; do
+	[ "$(lun_disk $l)" = "$(disk_by_label card$l)" ] || fail "LUN $l is $(lun_disk $l), not the card$l image"
+done
+dmesg | grep -q "ub: .*($intf LUN 1), .*, 4 LUN(s)" || fail "no '4 LUN(s)' line"
+test_end
+
+# geometry ID: the disk of ID has the image's size and block size.
+geometry() {
+	local dev bytes lbs
+	dev=$(disk_by_label "$1") || { fail "no disk for $1"; return; }
+	bytes=$(disk_field "$1" 2)
+	lbs=$(disk_field "$1" 3)
+	[ "$(($(cat /sys/block/$dev/size) * 512))" = "$bytes" ] ||
+		fail "$1 ($dev): $(($(cat /sys/block/$dev/size) * 512)) bytes, image has $bytes"
+	[ "$(cat /sys/block/$dev/queue/logical_block_size)" = "$lbs" ] ||
+		fail "$1 ($dev): block size $(cat /sys/block/$dev/queue/logical_block_size), image has $lbs"
+}
+
+test_begin "each LUN has its own capacity, block size and write cache"
+geometry card1
+geometry card2
+geometry card3
+[ "$(cat /sys/block/$card1/queue/write_cache)" = "write back" ] || fail "card1: $(cat /sys/block/$card1/queue/write_cache)"
+c3=$(disk_by_label card3)
+[ "$(cat /sys/block/$c3/queue/write_cache)" = "write through" ] || fail "card3: $(cat /sys/block/$c3/queue/write_cache)"
+test_end
+
+test_begin "a LUN without a medium still gets a disk, of size 0"
+d0=$(lun_disk 0)
+[ -n "$d0" ] || fail "no disk for LUN 0"
+[ "$(cat /sys/block/$d0/size 2>/dev/null)" = 0 ] || fail "$d0: size $(cat /sys/block/$d0/size 2>/dev/null)"
+dmesg | grep -q "ub: $d0: .*($intf LUN 0), no medium, removable" || fail "no 'no medium, removable' line for $d0"
+test_end
+
+test_begin "I/O to three LUNs at once interleaves on one device and each LUN keeps its own data"
+# Same offsets on every LUN: a command sent to the wrong LUN would show as another
+# LUN's pattern.
+for id in card1 card2 card3; do
+	head -c 65536 /dev/urandom >/tmp/lun.$id
+	dd if=/tmp/lun.$id of=/dev/$(disk_by_label $id) bs=64k seek=8 oflag=direct status=none || fail "write to $id failed"
+done
+pids=""
+for id in card1 card2 card3; do
+	fio --name=lun-$id --filename=/dev/$(disk_by_label $id) --allow_file_create=0 --direct=1 \
+		--ioengine=io_uring --iodepth=8 --rw=randwrite --bs=4k --offset=1M --size=$fio_size \
+		--verify=crc32c --verify_fatal=1 --output=/tmp/fio.$id >/dev/null 2>&1 &
+	pids="$pids $!"
+done
+for p in $pids; do wait $p || fail "a fio verify job failed: $(grep -h -i -m1 error /tmp/fio.card* 2>/dev/null)"; done
+for id in card1 card2 card3; do
+	dd if=/dev/$(disk_by_label $id) of=/tmp/lun.back bs=64k skip=8 count=1 iflag=direct status=none &&
+		cmp -s /tmp/lun.$id /tmp/lun.back || fail "$id: the pattern at 512 KiB changed"
+done
+test_end
+
+test_begin "unbind releases every LUN's disk, bind brings all four back with their data"
+echo "$intf" >/sys/bus/usb/drivers/ub/unbind || fail "unbind failed"
+wait_for 30 test -z "$(ls /sys/bus/usb/devices/$intf/block 2>/dev/null)" || fail "disks left after unbind"
+echo "$intf" >/sys/bus/usb/drivers/ub/bind || fail "bind failed"
+wait_for 60 test "$(ls /sys/bus/usb/devices/$intf/block 2>/dev/null | wc -l)" = 4 || fail "not four disks after bind"
+for id in card1 card2 card3; do
+	dev=$(disk_by_label $id) || { fail "no disk for $id after bind"; continue; }
+	dd if=/dev/$dev of=/tmp/lun.back bs=64k skip=8 count=1 iflag=direct status=none &&
+		cmp -s /tmp/lun.$id /tmp/lun.back || fail "$id: pattern lost across unbind and bind"
+done
+test_end
+
+kmemleak_test "card reader: no leak after LUN probing, I/O and rebinding (kmemleak)"
+
+ktap_finished
