@@ -54,4 +54,14 @@ extern "C" {
     pub(crate) fn ub_noio_restore(flags: ffi::c_uint);
     pub(crate) fn ub_usb_port_reset(intf: *mut bindings::usb_interface) -> ffi::c_int;
     pub(crate) fn ub_quirks_param(buf: *mut ffi::c_char, len: usize) -> usize;
+    pub(crate) fn ub_ident_attr_groups() -> *mut *const bindings::attribute_group;
+    pub(crate) fn ub_ident_set(
+        intf: *mut bindings::usb_interface,
+        vendor: *const ffi::c_char,
+        vlen: usize,
+        model: *const ffi::c_char,
+        mlen: usize,
+        rev: *const ffi::c_char,
+        rlen: usize,
+    ) -> ffi::c_int;
 }

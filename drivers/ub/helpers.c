@@ -3,8 +3,9 @@
  * What the Rust side of ub cannot reach through bindgen: static inline block-layer
  * helpers, the blk_mq_alloc_disk() macro (it owns a lockdep class), the disk index
  * allocator, and the block_device_operations table (it needs THIS_MODULE so that an
- * open disk pins the module), and the string parameter `quirks` (the Rust module
- * macro has integer and bool parameters only). Each is a line or two of
+ * open disk pins the module), the string parameter `quirks` (the Rust module
+ * macro has integer and bool parameters only), and the identification attributes
+ * of a bound interface (sysfs show functions). Each is a line or two of
  * forwarding; the logic is in Rust.
  */
 
@@ -173,4 +174,78 @@ size_t ub_quirks_param(char *buf, size_t len)
 	n = strscpy(buf, ub_quirks, len);
 	kernel_param_unlock(THIS_MODULE);
 	return n < 0 ? len - 1 : n;
+}
+
+/*
+ * What INQUIRY and the device descriptor say, as the bound interface's sysfs
+ * attributes vendor, model, rev and serial: /sys/block/uba/device/model is where
+ * lsblk and other tools look without udev, as for sd's scsi_device. The strings
+ * live in a devres of the interface, added by probe; the driver core creates the
+ * attributes (usb_driver.dev_groups) after probe and removes them at unbind before
+ * the devres goes, so a show function always finds it.
+ */
+struct ub_ident {
+	char vendor[9];
+	char model[17];
+	char rev[5];
+	char serial[128];
+};
+
+static void ub_ident_release(struct device *dev, void *res)
+{
+}
+
+#define UB_IDENT_ATTR(field)							\
+static ssize_t field##_show(struct device *dev, struct device_attribute *attr,	\
+			    char *buf)						\
+{										\
+	struct ub_ident *id = devres_find(dev, ub_ident_release, NULL, NULL);	\
+										\
+	return id ? sysfs_emit(buf, "%s\n", id->field) : -ENODEV;		\
+}										\
+static DEVICE_ATTR_RO(field)
+
+UB_IDENT_ATTR(vendor);
+UB_IDENT_ATTR(model);
+UB_IDENT_ATTR(rev);
+UB_IDENT_ATTR(serial);
+
+static struct attribute *ub_ident_attrs[] = {
+	&dev_attr_vendor.attr,
+	&dev_attr_model.attr,
+	&dev_attr_rev.attr,
+	&dev_attr_serial.attr,
+	NULL,
+};
+
+static const struct attribute_group ub_ident_group = {
+	.attrs = ub_ident_attrs,
+};
+
+static const struct attribute_group *ub_ident_groups[] = {
+	&ub_ident_group,
+	NULL,
+};
+
+const struct attribute_group **ub_ident_attr_groups(void)
+{
+	return ub_ident_groups;
+}
+
+/* Records the identification of intf (lengths in bytes, not NUL-terminated). */
+int ub_ident_set(struct usb_interface *intf, const char *vendor, size_t vlen,
+		 const char *model, size_t mlen, const char *rev, size_t rlen)
+{
+	struct usb_device *udev = interface_to_usbdev(intf);
+	struct ub_ident *id;
+
+	id = devres_alloc(ub_ident_release, sizeof(*id), GFP_KERNEL);
+	if (!id)
+		return -ENOMEM;
+	memcpy(id->vendor, vendor, min(vlen, sizeof(id->vendor) - 1));
+	memcpy(id->model, model, min(mlen, sizeof(id->model) - 1));
+	memcpy(id->rev, rev, min(rlen, sizeof(id->rev) - 1));
+	strscpy(id->serial, udev->serial ?: "", sizeof(id->serial));
+	devres_add(&intf->dev, id);
+	return 0;
 }

@@ -46,5 +46,8 @@ unsigned int ub_noio_save(void);
 void ub_noio_restore(unsigned int flags);
 int ub_usb_port_reset(struct usb_interface *intf);
 size_t ub_quirks_param(char *buf, size_t len);
+const struct attribute_group **ub_ident_attr_groups(void);
+int ub_ident_set(struct usb_interface *intf, const char *vendor, size_t vlen,
+		 const char *model, size_t mlen, const char *rev, size_t rlen);
 
 #endif

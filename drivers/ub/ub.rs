@@ -128,6 +128,15 @@ impl usb::Driver for UbDriver {
             let added = dev
                 .with_io(|io| probe::probe_lun(io, lun, name, quirks))
                 .and_then(|info| {
+                    if disks.is_empty() {
+                        // The interface's vendor/model/rev/serial: those of the first
+                        // LUN with a disk.
+                        intf.set_ident(
+                            info.ident.vendor(),
+                            info.ident.product(),
+                            info.ident.revision(),
+                        )?;
+                    }
                     let d = disk::add_disk(&dev, lun, intf, &info, bulk_in, bulk_out, quirks)?;
                     log_disk(&d, &info, name, lun, luns);
                     Ok(d)

@@ -77,6 +77,8 @@ unsafe impl<T: Driver + 'static> RegistrationOps for Adapter<T> {
             (*drv).pre_reset = Some(Self::pre_reset_callback);
             (*drv).post_reset = Some(Self::post_reset_callback);
             (*drv).id_table = T::ID_TABLE.as_ptr();
+            // The identification attributes that `Interface::set_ident` fills.
+            (*drv).dev_groups = crate::ffi::ub_ident_attr_groups();
         }
         // SAFETY: `drv` is valid and, by this function's contract, stays pinned until
         // `unregister`.
@@ -254,6 +256,26 @@ impl Interface {
         // SAFETY: `udev` is valid while its interface is; the caller guarantees the
         // device lock `usb_reset_device` requires.
         to_result(unsafe { bindings::usb_reset_device(udev) })
+    }
+
+    /// Records the device's identification (INQUIRY vendor, product, revision;
+    /// the USB serial number) for the interface's sysfs attributes `vendor`,
+    /// `model`, `rev` and `serial`, which the driver core adds once probe has
+    /// succeeded. Call from probe; the record goes when the interface is unbound.
+    pub(crate) fn set_ident(&self, vendor: &[u8], model: &[u8], rev: &[u8]) -> Result {
+        // SAFETY: The interface is valid; the helper copies the bytes (at most the
+        // given lengths) into a devres of the interface.
+        to_result(unsafe {
+            crate::ffi::ub_ident_set(
+                self.as_raw(),
+                vendor.as_ptr().cast(),
+                vendor.len(),
+                model.as_ptr().cast(),
+                model.len(),
+                rev.as_ptr().cast(),
+                rev.len(),
+            )
+        })
     }
 
     /// The interface's device name, such as `1-1:1.0`.
