@@ -15,10 +15,11 @@
 
 . "$(dirname "$0")/lib.sh"
 
-# The card sits behind the runner's full-speed hub: small sizes everywhere.
+# The card sits behind the runner's full-speed hub, where a command takes tens of
+# milliseconds under TCG: a few hundred commands per LUN show the interleaving.
 case $UB_HC in
-ohci | uhci) fio_size=512K ;;
-*) fio_size=2M ;;
+ohci | uhci) fio_size=128K ;;
+*) fio_size=256K ;;
 esac
 
 ktap_print_header
@@ -109,6 +110,12 @@ for id in card1 card2 card3; do
 done
 test_end
 
-kmemleak_test "card reader: no leak after LUN probing, I/O and rebinding (kmemleak)"
+# A kmemleak scan costs over a minute under TCG: one controller is enough for a
+# leak in LUN probing and teardown, which do not depend on the controller.
+if [ "$UB_HC" = xhci ]; then
+	kmemleak_test "card reader: no leak after LUN probing, I/O and rebinding (kmemleak)"
+else
+	skip_test "card reader: no leak after LUN probing, I/O and rebinding (kmemleak, checked in the xhci boot)"
+fi
 
 ktap_finished
