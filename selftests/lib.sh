@@ -218,3 +218,13 @@ kmemleak_check() {
 	echo "$leaks" | head -n 20 | while IFS= read -r l; do ktap_print_msg "$l"; done
 	fail "kmemleak reports"
 }
+
+# ub_stat DISK NAME: counter NAME of the device behind ub disk DISK (uba).
+ub_stat() {
+	cat "/sys/block/$1/device/ub_stats/$2" 2>/dev/null || echo "?"
+}
+
+# The USB device directory (for its power/ attributes) of ub disk DISK.
+usb_dev_of() {
+	readlink -f "/sys/block/$1/device/.."
+}

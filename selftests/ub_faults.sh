@@ -24,34 +24,35 @@ DEVLOG=$W/dev.log
 random_commands=${UB_RANDOM_COMMANDS:-2000}
 random_seconds=${UB_RANDOM_SECONDS:-300}
 
-# Single-command faults: "MODE OP rw EXPECT RECOVERY", where EXPECT is ok, EIO,
-# ENODATA or ETIMEDOUT for the dd, and RECOVERY is the ub log line it must cause
-# (a regular expression), or "-" for none.
+# Single-command faults: "MODE OP rw EXPECT COUNTER RECOVERY", where EXPECT is ok,
+# EIO, ENODATA or ETIMEDOUT for the dd, COUNTER the ub_stats counter the fault must
+# raise (or "-"), and RECOVERY is the ub log line it must cause (a regular
+# expression), or "-" for none; a recovery also raises the recoveries counter.
 SINGLE_FAULTS=(
-	"silent-cbw    -      r ok      timeout in CBW stage; reset recovery: device answers again"
-	"silent-data   read   r ok      timeout in data stage; reset recovery: device answers again"
-	"silent-data   write  w ok      timeout in data stage; reset recovery: device answers again"
-	"silent-csw    read   r ok      timeout in CSW stage; reset recovery: device answers again"
-	"silent-csw    write  w ok      timeout in CSW stage; reset recovery: device answers again"
-	"stall-in      read   r ok      -"
-	"stall-out     write  w ok      -"
-	"stall-csw     read   r ok      -"
-	"bad-signature read   r ok      invalid CSW in CSW stage; reset recovery: device answers again"
-	"wrong-tag     read   r ok      CSW tag mismatch in CSW stage; reset recovery: device answers again"
-	"phase-error   write  w ok      phase error in CSW stage; reset recovery: device answers again"
-	"status-3      read   r ok      phase error in CSW stage; reset recovery: device answers again"
-	"residue-too-large read r ok    residue larger than the transfer in CSW stage; reset recovery"
-	"short-no-residue read r EIO    bytes not transferred"
-	"csw-as-data   read   r EIO     sent its CSW in place of data"
-	"zero-length-csw read r ok      -"
-	"zero-length-csw-only read r ok timeout in CSW stage; reset recovery: device answers again"
-	"garbage-sense read   r EIO     failed, no sense data"
-	"bogus-residue read   r EIO     bytes not transferred"
-	"not-ready     read   r ok      -"
-	"unit-attention write w ok      -"
-	"aborted       read   r ok      -"
-	"medium-error  read   r ENODATA sense MediumError 11/00"
-	"medium-error  write  w ENODATA sense MediumError 11/00"
+	"silent-cbw           -     r ok      timeouts         timeout in CBW stage; reset recovery: device answers again"
+	"silent-data          read  r ok      timeouts         timeout in data stage; reset recovery: device answers again"
+	"silent-data          write w ok      timeouts         timeout in data stage; reset recovery: device answers again"
+	"silent-csw           read  r ok      timeouts         timeout in CSW stage; reset recovery: device answers again"
+	"silent-csw           write w ok      timeouts         timeout in CSW stage; reset recovery: device answers again"
+	"stall-in             read  r ok      stalls           -"
+	"stall-out            write w ok      stalls           -"
+	"stall-csw            read  r ok      stalls           -"
+	"bad-signature        read  r ok      bad_csws         invalid CSW in CSW stage; reset recovery: device answers again"
+	"wrong-tag            read  r ok      tag_mismatches   CSW tag mismatch in CSW stage; reset recovery: device answers again"
+	"phase-error          write w ok      phase_errors     phase error in CSW stage; reset recovery: device answers again"
+	"status-3             read  r ok      phase_errors     phase error in CSW stage; reset recovery: device answers again"
+	"residue-too-large    read  r ok      bad_residues     residue larger than the transfer in CSW stage; reset recovery"
+	"short-no-residue     read  r EIO     residues         bytes not transferred"
+	"csw-as-data          read  r EIO     residues         sent its CSW in place of data"
+	"zero-length-csw      read  r ok      -                -"
+	"zero-length-csw-only read  r ok      timeouts         timeout in CSW stage; reset recovery: device answers again"
+	"garbage-sense        read  r EIO     check_conditions failed, no sense data"
+	"bogus-residue        read  r EIO     residues         bytes not transferred"
+	"not-ready            read  r ok      check_conditions -"
+	"unit-attention       write w ok      check_conditions -"
+	"aborted              read  r ok      check_conditions -"
+	"medium-error         read  r ENODATA check_conditions sense MediumError 11/00"
+	"medium-error         write w ENODATA check_conditions sense MediumError 11/00"
 )
 
 # The plan: one test per single fault, then the named tests below.
@@ -138,11 +139,13 @@ head -c 4096 /dev/urandom >$W/wr
 
 block=100
 for spec in "${SINGLE_FAULTS[@]}"; do
-	read -r mode op rw expect recovery <<<"$spec"
+	read -r mode op rw expect counter recovery <<<"$spec"
 	block=$((block + 1))
 	test_begin "bot-device $mode on a $([ "$rw" = r ] && echo read || echo write): $expect"
 	# Known data in the block, so a read that passes can be checked.
 	dd if=$W/wr of=/dev/$DEV bs=4k seek=$block oflag=direct status=none || fail "setup write failed"
+	[ "$counter" = - ] || c0=$(ub_stat $DEV $counter)
+	rec0=$(ub_stat $DEV recoveries)
 	if [ "$op" = - ]; then arm "fault $mode"; else arm "fault $mode op=$op"; fi
 	io "$rw" $block
 	[ "$GOT" = "$expect" ] || fail "dd: $GOT, expected $expect"
@@ -156,6 +159,15 @@ for spec in "${SINGLE_FAULTS[@]}"; do
 		test_dmesg | grep -q -E "$recovery" || fail "no '$recovery' in the log: $(test_dmesg | grep ub: | tail -n 2)"
 	fi
 	test_dmesg | grep -q "not responding" && fail "the device was given up"
+	if [ "$counter" != - ] && ! [ "$(ub_stat $DEV $counter)" -gt "$c0" ]; then
+		fail "ub_stats/$counter stayed at $c0"
+	fi
+	rec=$(ub_stat $DEV recoveries)
+	if [ "$recovery" = - ] || [[ $recovery != *reset* ]]; then
+		[ "$rec" = "$rec0" ] || fail "ub_stats/recoveries went from $rec0 to $rec"
+	else
+		[ "$rec" -gt "$rec0" ] || fail "ub_stats/recoveries stayed at $rec0"
+	fi
 	[ "$IO_MS" -lt 15000 ] || fail "took $IO_MS ms"
 	pattern_intact || fail "the pattern at 1 MiB changed or cannot be read"
 	io r 0
@@ -421,9 +433,12 @@ test_end
 test_begin "bot-device quirk P (ub: port reset first): a timeout is recovered by a port reset alone"
 quirk_device P || fail "no disk"
 dd if=$W/wr of=/dev/$DEV bs=4k seek=7 oflag=direct status=none || fail "write failed"
+p0=$(ub_stat $DEV port_resets) b0=$(ub_stat $DEV bulk_resets)
 arm "fault silent-csw op=read"
 io r 7
 [ "$GOT" = ok ] || fail "dd: $GOT"
+[ "$(ub_stat $DEV port_resets)" = $((p0 + 1)) ] || fail "ub_stats/port_resets: $p0 -> $(ub_stat $DEV port_resets)"
+[ "$(ub_stat $DEV bulk_resets)" = "$b0" ] || fail "ub_stats/bulk_resets: $b0 -> $(ub_stat $DEV bulk_resets)"
 cmp -s $W/rd $W/wr || fail "the read returned wrong data"
 test_dmesg | grep -q "timeout in CSW stage; port reset: device answers again" || fail "no port reset line: $(test_dmesg | grep ub: | tail -n 1)"
 test_dmesg | grep -q "reset recovery" && fail "a Bulk-Only reset was tried"

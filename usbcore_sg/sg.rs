@@ -211,6 +211,18 @@ pub(crate) enum TransferError {
 }
 
 impl TransferError {
+    /// The errno this stands for (for log and debug lines).
+    pub(crate) fn errno(&self) -> i32 {
+        match self {
+            Self::Short => EREMOTEIO.to_errno(),
+            Self::Stall => EPIPE.to_errno(),
+            Self::TimedOut => ETIMEDOUT.to_errno(),
+            Self::Cancelled => ECONNRESET.to_errno(),
+            Self::Gone => ENODEV.to_errno(),
+            Self::Other(e) => e.to_errno(),
+        }
+    }
+
     /// Classifies a negative errno from the USB core.
     pub(crate) fn from_errno(errno: i32) -> Self {
         let e = Error::from_errno(errno);

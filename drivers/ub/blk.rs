@@ -13,7 +13,7 @@
 use core::{
     marker::PhantomData,
     ptr::NonNull,
-    sync::atomic::{AtomicBool, Ordering},
+    sync::atomic::{AtomicBool, AtomicU32, Ordering},
 };
 use kernel::{bindings, error::to_result, ffi, prelude::*, sync::Arc, types::Opaque};
 
@@ -147,6 +147,89 @@ pub(crate) trait QueueOps: Sync {
     /// The `CDROM_LOCKDOOR` ioctl: prevent (`lock`) or allow medium removal.
     /// May sleep.
     fn lock_door(&self, lock: bool) -> Result;
+
+    /// An `SG_IO` command, checked by helpers.c. `Ok` when the device answered
+    /// with a status ([`Passthrough::complete`] was called); `EIO` or `ENODEV`
+    /// when the command did not complete (reported to the caller as a host
+    /// error); any other error fails the ioctl. May sleep.
+    fn passthrough(&self, pt: &mut Passthrough<'_>) -> Result;
+}
+
+/// The direction of a passthrough command's data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PtDir {
+    /// No data.
+    None,
+    /// From the device.
+    In,
+    /// To the device.
+    Out,
+}
+
+/// `struct ub_passthrough` in helpers.h.
+#[repr(C)]
+struct PassthroughCmd {
+    cdb: [u8; 16],
+    cdb_len: u8,
+    dir: u8,
+    status: u8,
+    sense_len: u8,
+    sense: [u8; 32],
+    len: u32,
+    timeout_ms: u32,
+    resid: u32,
+    buf: *mut ffi::c_void,
+}
+
+/// One `SG_IO` command and its kernel copy of the caller's data.
+///
+/// # Invariants
+///
+/// `self.0.buf` points to `self.0.len` bytes (or `len` is 0), and `cdb_len` is at
+/// most 16: helpers.c checked and allocated them.
+pub(crate) struct Passthrough<'a>(&'a mut PassthroughCmd);
+
+impl Passthrough<'_> {
+    /// The command bytes (6 to 16).
+    pub(crate) fn cdb(&self) -> &[u8] {
+        self.0.cdb.get(..usize::from(self.0.cdb_len)).unwrap_or(&[])
+    }
+
+    /// The data direction.
+    pub(crate) fn dir(&self) -> PtDir {
+        match self.0.dir {
+            1 => PtDir::In,
+            2 => PtDir::Out,
+            _ => PtDir::None,
+        }
+    }
+
+    /// The caller's timeout in milliseconds, 0 for the default.
+    pub(crate) fn timeout_ms(&self) -> u32 {
+        self.0.timeout_ms
+    }
+
+    /// The data: what to send, or where to put what arrives.
+    pub(crate) fn data(&mut self) -> &mut [u8] {
+        if self.0.len == 0 || self.0.buf.is_null() {
+            return &mut [];
+        }
+        // SAFETY: By the type invariant `buf` holds `len` bytes, which nothing
+        // else uses while helpers.c waits for this command.
+        unsafe { core::slice::from_raw_parts_mut(self.0.buf.cast(), self.0.len as usize) }
+    }
+
+    /// Records the command's SCSI status, the bytes not transferred and, for a
+    /// CHECK CONDITION, the sense data (truncated to 32 bytes).
+    pub(crate) fn complete(&mut self, status: u8, resid: u32, sense: &[u8]) {
+        let n = sense.len().min(self.0.sense.len());
+        self.0.status = status;
+        self.0.resid = resid;
+        self.0.sense_len = n as u8;
+        if let (Some(dst), Some(src)) = (self.0.sense.get_mut(..n), sense.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+    }
 }
 
 /// A disk as its owner's callbacks see it.
@@ -192,7 +275,46 @@ struct Hooks {
     check_events: unsafe extern "C" fn(*const ffi::c_void) -> ffi::c_uint,
     eject: unsafe extern "C" fn(*const ffi::c_void) -> ffi::c_int,
     lock_door: unsafe extern "C" fn(*const ffi::c_void, bool) -> ffi::c_int,
+    passthrough: unsafe extern "C" fn(*const ffi::c_void, *mut PassthroughCmd) -> ffi::c_int,
     release: unsafe extern "C" fn(*mut Hooks),
+    ident: LunIdent,
+}
+
+/// `struct ub_lun_ident` in helpers.h: NUL-terminated strings.
+#[repr(C)]
+struct LunIdent {
+    vendor: [u8; 9],
+    model: [u8; 17],
+    rev: [u8; 5],
+    serial: [u8; 65],
+    lun: u8,
+}
+
+/// Copies `src` into `dst`, cut to leave room for the terminating NUL.
+fn copy_cstr(dst: &mut [u8], src: &[u8]) {
+    let room = dst.len().saturating_sub(1);
+    for (i, d) in dst.iter_mut().enumerate() {
+        *d = if i < room {
+            src.get(i).copied().unwrap_or(0)
+        } else {
+            0
+        };
+    }
+}
+
+/// What the disk's `ub/` sysfs attributes show: its LUN and that LUN's
+/// identification.
+pub(crate) struct DiskIdent<'a> {
+    /// The LUN.
+    pub(crate) lun: u8,
+    /// INQUIRY vendor.
+    pub(crate) vendor: &'a [u8],
+    /// INQUIRY product.
+    pub(crate) model: &'a [u8],
+    /// INQUIRY revision.
+    pub(crate) rev: &'a [u8],
+    /// Unit serial number (VPD page 0x80), empty if none.
+    pub(crate) serial: &'a [u8],
 }
 
 impl Hooks {
@@ -207,7 +329,15 @@ impl Hooks {
                 check_events: HooksTable::<T>::check_events,
                 eject: HooksTable::<T>::eject,
                 lock_door: HooksTable::<T>::lock_door,
+                passthrough: HooksTable::<T>::passthrough,
                 release: HooksTable::<T>::release,
+                ident: LunIdent {
+                    vendor: [0; 9],
+                    model: [0; 17],
+                    rev: [0; 5],
+                    serial: [0; 65],
+                    lun: 0,
+                },
             },
             GFP_KERNEL,
         );
@@ -295,6 +425,30 @@ impl<T: QueueOps + Send> HooksTable<T> {
             Err(e) => e.to_errno(),
         }
     }
+
+    /// # Safety
+    ///
+    /// `owner` is the `T` of a live disk; `pt` is helpers.c's checked command,
+    /// exclusively ours for the call.
+    unsafe extern "C" fn passthrough(
+        owner: *const ffi::c_void,
+        pt: *mut PassthroughCmd,
+    ) -> ffi::c_int {
+        // SAFETY: By the function's contract.
+        let owner = unsafe { &*owner.cast::<T>() };
+        // SAFETY: By the function's contract; helpers.c checked the lengths and
+        // allocated the buffer (the type invariant of `Passthrough`).
+        let Some(pt) = (unsafe { pt.as_mut() }) else {
+            return EINVAL.to_errno();
+        };
+        if pt.cdb_len as usize > pt.cdb.len() {
+            return EINVAL.to_errno();
+        }
+        match owner.passthrough(&mut Passthrough(pt)) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
 }
 
 struct OpsTable<T>(PhantomData<T>);
@@ -365,6 +519,42 @@ pub(crate) struct Disk {
 unsafe impl Send for Disk {}
 // SAFETY: `&Disk` only reads or calls thread-safe block layer functions.
 unsafe impl Sync for Disk {}
+
+/// The block major of the module's disks, 0 before [`Major::register`].
+static MAJOR: AtomicU32 = AtomicU32::new(0);
+/// Minors per disk: the whole disk and 15 partitions, as sd; further partitions
+/// get numbers from the block layer's extended range.
+const DISK_MINORS: i32 = 16;
+
+/// A block major number registered for the module's disks (`/proc/devices`
+/// shows it as `ub`), given back on drop. Tools tell disk types apart by major:
+/// on the shared extended major (259), which NVMe namespaces use, sg3_utils
+/// would take a `ub` disk for NVMe.
+pub(crate) struct Major {
+    major: u32,
+    name: &'static CStr,
+}
+
+impl Major {
+    /// Registers a dynamic major named `name`.
+    pub(crate) fn register(name: &'static CStr) -> Result<Self> {
+        // SAFETY: `name` is a static NUL-terminated string; 0 asks for a dynamic
+        // major; no probe callback.
+        let ret = unsafe { bindings::__register_blkdev(0, name.as_char_ptr(), None) };
+        let major = u32::try_from(to_result(ret).map(|()| ret)?).map_err(|_| EINVAL)?;
+        MAJOR.store(major, Ordering::Release);
+        Ok(Self { major, name })
+    }
+}
+
+impl Drop for Major {
+    fn drop(&mut self) {
+        MAJOR.store(0, Ordering::Release);
+        // SAFETY: Registered in `register` with this name; no disk uses it any
+        // more (the driver, and with it every disk, is gone first).
+        unsafe { bindings::unregister_blkdev(self.major, self.name.as_char_ptr()) };
+    }
+}
 
 /// `uba`, ..., `ubz`, `ubaa`, ... as `sd` names its disks.
 fn disk_name(index: u32, out: &mut [ffi::c_char; 32]) {
@@ -463,6 +653,14 @@ impl Disk {
         // SAFETY: `disk` is a freshly allocated gendisk that nothing else uses yet.
         unsafe {
             disk_name(index as u32, &mut (*disk).disk_name);
+            // Our major and 16 minors per disk; a disk whose minors would not fit
+            // in 20 bits takes extended numbers instead.
+            let major = MAJOR.load(Ordering::Acquire);
+            if major != 0 && index < (1 << bindings::MINORBITS) / DISK_MINORS {
+                (*disk).major = major as ffi::c_int;
+                (*disk).first_minor = index * DISK_MINORS;
+                (*disk).minors = DISK_MINORS;
+            }
             (*disk).fops = c::ub_disk_fops();
             (*disk).private_data = hooks.as_ptr().cast();
             bindings::set_capacity(disk, capacity_sectors);
@@ -486,13 +684,21 @@ impl Disk {
         })
     }
 
-    /// Registers the disk below `parent`: it appears as `/dev/<name>` and its
-    /// partitions are scanned.
-    pub(crate) fn add(&mut self, parent: *mut bindings::device) -> Result {
+    /// Registers the disk below `parent` with `ident` for its `ub/` attributes:
+    /// it appears as `/dev/<name>` and its partitions are scanned.
+    pub(crate) fn add(&mut self, parent: *mut bindings::device, ident: &DiskIdent<'_>) -> Result {
+        // SAFETY: The hooks are ours until the disk is added: nothing reads them.
+        let id = unsafe { &mut (*self.hooks.as_ptr()).ident };
+        copy_cstr(&mut id.vendor, ident.vendor);
+        copy_cstr(&mut id.model, ident.model);
+        copy_cstr(&mut id.rev, ident.rev);
+        copy_cstr(&mut id.serial, ident.serial);
+        id.lun = ident.lun;
         // SAFETY: The disk is allocated and not added; `parent` is a live device
-        // that outlives the disk (the driver deletes the disk on unbind).
+        // that outlives the disk (the driver deletes the disk on unbind); the
+        // attribute groups are static.
         to_result(unsafe {
-            bindings::device_add_disk(parent, self.disk.as_ptr(), core::ptr::null_mut())
+            bindings::device_add_disk(parent, self.disk.as_ptr(), c::ub_disk_attr_groups())
         })?;
         self.registered = true;
         self.added.store(true, Ordering::Release);

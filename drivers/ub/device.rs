@@ -21,7 +21,8 @@ use kernel::{
 };
 
 use crate::{
-    blk::{DiskHandle, Op, QueueOps, Request, Status},
+    blk::{DiskHandle, Op, Passthrough, PtDir, QueueOps, Request, Status},
+    counters::{Counter, Counters},
     kext::{default_queue, flush_work, NoIoScope},
     probe::{self, LunInfo},
     quirks::Quirks,
@@ -31,7 +32,7 @@ use crate::{
         sense::{Retry, Sense},
     },
     transport::{Bot, Data, Fault, Outcome, Stage, Timeouts, TransportError},
-    usb::{Endpoint, Interface},
+    usb::{AutoPm, Endpoint, Interface, InterfaceRef},
     usbcore_sg::{DmaBuf, SgTable},
 };
 
@@ -64,6 +65,8 @@ pub(crate) struct Io {
     /// `post_reset`): commands from outside the worker (media polling, eject)
     /// must wait for the next chance.
     pub(crate) foreign_reset: bool,
+    /// The device is suspended for system sleep: no command may be sent.
+    suspended: bool,
 }
 
 /// Why a command the driver issues did not deliver its data.
@@ -113,25 +116,89 @@ impl Io {
     /// REQUEST SENSE after a failed command (auto-sense). `None` when the device
     /// does not deliver sense data (a transport failure is recovered from first).
     pub(crate) fn request_sense(&mut self, lun: u8) -> Option<Sense> {
+        let mut raw = [0u8; SENSE_LEN as usize];
+        let n = self.request_sense_raw(lun, &mut raw);
+        Sense::parse(raw.get(..n)?).ok()
+    }
+
+    /// REQUEST SENSE into `out` (at most [`SENSE_LEN`] bytes); returns the bytes
+    /// received, 0 when the device delivers none.
+    fn request_sense_raw(&mut self, lun: u8, out: &mut [u8; SENSE_LEN as usize]) -> usize {
         let len = usize::from(SENSE_LEN);
-        let seg = self.sg.one(&mut self.buf, len).ok()?;
+        let Ok(seg) = self.sg.one(&mut self.buf, len) else {
+            return 0;
+        };
         let cdb = cdb::request_sense(SENSE_LEN);
         match self.bot.command(lun, &cdb, Data::In(seg), SENSE_LEN.into()) {
             Ok(Outcome::Passed { residue }) => {
                 self.rec.succeeded();
                 let n = len.saturating_sub(residue as usize);
-                Sense::parse(self.buf.as_slice().get(..n)?).ok()
+                for (o, b) in out.iter_mut().zip(self.buf.as_slice().iter().take(n)) {
+                    *o = *b;
+                }
+                n.min(out.len())
             }
-            Ok(Outcome::Failed { .. }) => None,
+            Ok(Outcome::Failed { .. }) => 0,
             Err(e) => {
                 let _ = self
                     .rec
                     .recover(&mut self.bot, lun, &cdb, SENSE_LEN.into(), e);
-                None
+                0
+            }
+        }
+    }
+
+    /// Runs a passthrough command once, without retries (the caller sees the
+    /// status and decides), its data in `buf`. Returns the SCSI status (0 GOOD,
+    /// 2 CHECK CONDITION), the residue and, after a CHECK CONDITION, the sense
+    /// bytes and their count. `EIO` or `ENODEV` when no status came (the
+    /// transport is recovered first).
+    fn passthrough(
+        &mut self,
+        lun: u8,
+        cdb: &Cdb,
+        dir: PtDir,
+        buf: &mut DmaBuf,
+        timeout_ms: u32,
+    ) -> Result<(u8, u32, [u8; SENSE_LEN as usize], usize)> {
+        let len = buf.as_slice().len();
+        let out = if len == 0 || dir == PtDir::None {
+            self.bot.command_timed(lun, cdb, Data::None, 0, timeout_ms)
+        } else {
+            let seg = self.sg.one(buf, len)?;
+            let data = if dir == PtDir::In {
+                Data::In(seg)
+            } else {
+                Data::Out(seg)
+            };
+            self.bot
+                .command_timed(lun, cdb, data, len as u32, timeout_ms)
+        };
+        let mut sense = [0u8; SENSE_LEN as usize];
+        match out {
+            Ok(Outcome::Passed { residue }) => {
+                self.rec.succeeded();
+                Ok((SAM_GOOD, residue, sense, 0))
+            }
+            Ok(Outcome::Failed { residue }) => {
+                self.rec.succeeded();
+                let n = self.request_sense_raw(lun, &mut sense);
+                Ok((SAM_CHECK_CONDITION, residue, sense, n))
+            }
+            Err(e) => {
+                let r = self.rec.recover(&mut self.bot, lun, cdb, len as u32, e);
+                Err(match (e, r) {
+                    (TransportError::Gone, _) | (_, Err(TransportError::Gone)) => ENODEV,
+                    _ => EIO,
+                })
             }
         }
     }
 }
+
+/// SCSI status codes (SAM-5 5.3) a passthrough caller sees.
+const SAM_GOOD: u8 = 0x00;
+const SAM_CHECK_CONDITION: u8 = 0x02;
 
 /// Whether the worker takes requests.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -209,6 +276,10 @@ pub(crate) struct UbDevice {
     /// The worker is resetting the device itself: the reset callbacks must not
     /// wait for it.
     self_reset: Arc<AtomicBool>,
+    /// The counters, shared with the transport and sysfs.
+    stats: Arc<Counters>,
+    /// The interface, for runtime PM.
+    intf: InterfaceRef,
 }
 
 impl_has_work! {
@@ -220,6 +291,9 @@ impl WorkItem for UbDevice {
 
     fn run(this: Arc<UbDevice>) {
         let _noio = NoIoScope::enter();
+        // Held while there is work: the device is resumed for it and not
+        // autosuspended under it; dropped when the queue is empty.
+        let mut pm: Option<AutoPm> = None;
         loop {
             let (rq, state) = {
                 let mut p = this.pending.lock();
@@ -234,7 +308,24 @@ impl WorkItem for UbDevice {
             let (rq, lun) = rq;
             let status = match state {
                 State::Failing(status) => status,
-                _ => this.run_request(&rq, lun),
+                _ => {
+                    if pm.is_none() {
+                        // Without the reference the command is still tried: a
+                        // device that cannot resume fails it and is recovered.
+                        pm = this
+                            .intf
+                            .autopm_get()
+                            .inspect_err(|e| {
+                                pr_warn!(
+                                    "{}: resume failed (error {})\n",
+                                    &*this.name,
+                                    e.to_errno()
+                                )
+                            })
+                            .ok();
+                    }
+                    this.run_request(&rq, lun)
+                }
             };
             rq.end(status);
         }
@@ -283,23 +374,25 @@ impl QueueOps for LunQueue {
         let Some(p) = self.dev.luns.get(usize::from(self.lun)) else {
             return false;
         };
-        if !p.removable.load(Ordering::Acquire) || self.dev.is_failing() {
+        // As sd does: polling does not wake a suspended device; it resumes for
+        // I/O, and a reset-resume marks the medium changed.
+        if !p.removable.load(Ordering::Acquire) || self.dev.intf.runtime_suspended() {
             return false;
         }
-        let present = self.dev.with_io(|io| {
-            if io.bot.dead || io.foreign_reset {
-                return None;
-            }
-            match io.data_in(self.lun, &cdb::test_unit_ready(), 0) {
-                Ok(_) => Some(true),
-                Err(CmdError::Sense(Some(s))) => {
-                    let retry = s.retry();
-                    p.saw(retry);
-                    (retry == Retry::NoMedium).then_some(false)
-                }
-                Err(_) => None,
-            }
-        });
+        let present = self
+            .dev
+            .with_usable_io(|io| {
+                Ok(match io.data_in(self.lun, &cdb::test_unit_ready(), 0) {
+                    Ok(_) => Some(true),
+                    Err(CmdError::Sense(Some(s))) => {
+                        let retry = s.retry();
+                        p.saw(retry);
+                        (retry == Retry::NoMedium).then_some(false)
+                    }
+                    Err(_) => None,
+                })
+            })
+            .unwrap_or(None);
         if present == Some(true) && !p.medium.swap(true, Ordering::AcqRel) {
             p.changed.store(true, Ordering::Release);
         }
@@ -308,13 +401,7 @@ impl QueueOps for LunQueue {
 
     fn eject(&self) -> Result {
         let lun = self.lun;
-        if self.dev.is_failing() {
-            return Err(ENODEV);
-        }
-        self.dev.with_io(|io| {
-            if io.bot.dead || io.foreign_reset {
-                return Err(EBUSY);
-            }
+        self.dev.with_usable_io(|io| {
             // Devices that lock their medium refuse the eject until unlocked.
             let _ = io.data_in(lun, &cdb::prevent_allow_medium_removal(false), 0);
             io.data_in(lun, &cdb::start_stop_unit(false, true, false), 0)
@@ -328,17 +415,36 @@ impl QueueOps for LunQueue {
 
     fn lock_door(&self, lock: bool) -> Result {
         let lun = self.lun;
-        if self.dev.is_failing() {
-            return Err(ENODEV);
-        }
-        self.dev.with_io(|io| {
-            if io.bot.dead || io.foreign_reset {
-                return Err(EBUSY);
-            }
+        self.dev.with_usable_io(|io| {
             io.data_in(lun, &cdb::prevent_allow_medium_removal(lock), 0)
                 .map(|_| ())
                 .map_err(|_| EIO)
         })
+    }
+
+    fn passthrough(&self, pt: &mut Passthrough<'_>) -> Result {
+        let cdb = Cdb::from_bytes(pt.cdb()).map_err(|_| EINVAL)?;
+        let dir = pt.dir();
+        // Allocated before the transport lock is taken: reclaim may write to
+        // this very device.
+        let mut buf = DmaBuf::new(pt.data().len())?;
+        if dir == PtDir::Out {
+            for (d, s) in buf.as_mut_slice().iter_mut().zip(pt.data().iter()) {
+                *d = *s;
+            }
+        }
+        let timeout_ms = pt.timeout_ms();
+        self.dev.stats.inc(Counter::Passthrough);
+        let (status, resid, sense, n) = self
+            .dev
+            .with_usable_io(|io| io.passthrough(self.lun, &cdb, dir, &mut buf, timeout_ms))?;
+        if dir == PtDir::In {
+            for (d, s) in pt.data().iter_mut().zip(buf.as_slice().iter()) {
+                *d = *s;
+            }
+        }
+        pt.complete(status, resid, sense.get(..n).unwrap_or(&[]));
+        Ok(())
     }
 
     fn queue_rq(&self, rq: Request) {
@@ -396,6 +502,7 @@ impl UbDevice {
     ) -> Result<Arc<Self>> {
         let udev = intf.usb_device();
         let self_reset = Arc::new(AtomicBool::new(false), GFP_KERNEL)?;
+        let stats = Arc::new(Counters::new(), GFP_KERNEL)?;
         let io = Io {
             bot: Bot::new(
                 intf,
@@ -403,6 +510,7 @@ impl UbDevice {
                 udev.bulk_pipe(bulk_out),
                 timeouts,
                 quirks.contains(Quirks::IGNORE_RESIDUE),
+                stats.clone(),
             )?,
             rec: Recovery::new(
                 port_reset_first || quirks.contains(Quirks::PORT_RESET_FIRST),
@@ -411,6 +519,7 @@ impl UbDevice {
             sg: SgTable::new(MAX_SEGMENTS.into())?,
             buf: DmaBuf::new(CMD_BUF_LEN)?,
             foreign_reset: false,
+            suspended: false,
         };
         Arc::pin_init(
             try_pin_init!(Self {
@@ -424,9 +533,16 @@ impl UbDevice {
                 luns: core::array::from_fn(|_| LunParams::new()),
                 quirks,
                 self_reset,
+                stats,
+                intf: intf.get_ref(),
             }),
             GFP_KERNEL,
         )
+    }
+
+    /// The device's counters.
+    pub(crate) fn counters(&self) -> &Arc<Counters> {
+        &self.stats
     }
 
     /// The interface name.
@@ -437,6 +553,22 @@ impl UbDevice {
     /// Runs `f` with the transport, for probing.
     pub(crate) fn with_io<R>(&self, f: impl FnOnce(&mut Io) -> R) -> R {
         f(&mut self.io.lock())
+    }
+
+    /// Runs `f` with the transport for a command from outside the worker (media
+    /// polling, eject, door lock, passthrough), with the device resumed: `ENODEV`
+    /// once it is torn down, `EBUSY` while it is dead, being reset by someone
+    /// else, or suspended for system sleep.
+    fn with_usable_io<R>(&self, f: impl FnOnce(&mut Io) -> Result<R>) -> Result<R> {
+        if self.is_failing() {
+            return Err(ENODEV);
+        }
+        let _pm = self.intf.autopm_get()?;
+        let mut io = self.io.lock();
+        if io.bot.dead || io.foreign_reset || io.suspended {
+            return Err(EBUSY);
+        }
+        f(&mut io)
     }
 
     /// The probe is over: it no longer holds the USB device lock for the
@@ -562,15 +694,24 @@ impl UbDevice {
         if self.self_reset.load(Ordering::Acquire) {
             return;
         }
+        self.restart(true);
+    }
+
+    /// Lets the worker run again after a pause; after a reset (`reset`), a
+    /// device given up as dead gets another chance.
+    fn restart(&self, reset: bool) {
         {
             let mut io = self.io.lock();
-            io.bot.dead = false;
             io.foreign_reset = false;
-            io.rec.succeeded();
+            io.suspended = false;
+            if reset {
+                io.bot.dead = false;
+                io.rec.succeeded();
+            }
         }
         {
             let mut p = self.pending.lock();
-            if matches!(p.state, State::Paused | State::Failing(Status::IoErr)) {
+            if p.state == State::Paused || (reset && p.state == State::Failing(Status::IoErr)) {
                 p.state = State::Running;
             }
         }
@@ -578,6 +719,61 @@ impl UbDevice {
         // returns one.
         let this: Arc<UbDevice> = unsafe { ArcBorrow::from_raw(self) }.into();
         let _ = default_queue().enqueue(this);
+    }
+
+    /// The device is about to be suspended. At run time the USB core only asks
+    /// when nobody holds a PM reference, so no command is in flight; requests
+    /// queued but not started refuse it. For system sleep, stop taking requests,
+    /// wait for the one in progress, and flush the write caches: a device that
+    /// loses power in sleep loses its cache (sd does the same).
+    pub(crate) fn suspend(&self, auto: bool) -> Result {
+        if auto {
+            if !self.pending.lock().requests.is_empty() {
+                return Err(EBUSY);
+            }
+            self.stats.inc(Counter::Suspends);
+            return Ok(());
+        }
+        {
+            let mut p = self.pending.lock();
+            if p.state == State::Running {
+                p.state = State::Paused;
+            }
+        }
+        flush_work(&self.work);
+        let mut io = self.io.lock();
+        for (lun, p) in (0u8..).zip(self.luns.iter()) {
+            if p.write_cache.load(Ordering::Relaxed) && p.medium.load(Ordering::Relaxed) {
+                if let Err(e) = io.data_in(lun, &cdb::synchronize_cache_10(0, 0, false), 0) {
+                    pr_warn!(
+                        "{}: cache flush before suspend failed: {:?}\n",
+                        Who(&self.name, lun),
+                        e
+                    );
+                }
+            }
+        }
+        io.suspended = true;
+        self.stats.inc(Counter::Suspends);
+        Ok(())
+    }
+
+    /// The device resumed; `reset` if it was reset meanwhile (then a removable
+    /// medium may have been changed while it was off).
+    pub(crate) fn resume(&self, reset: bool) {
+        if reset {
+            for p in self.luns.iter() {
+                if p.removable.load(Ordering::Relaxed) {
+                    p.changed.store(true, Ordering::Release);
+                }
+            }
+        }
+        self.stats.inc(if reset {
+            Counter::ResetResumes
+        } else {
+            Counter::Resumes
+        });
+        self.restart(reset);
     }
 
     /// Fails every queued and future request with `status` (the device is gone

@@ -7,7 +7,7 @@
 use kernel::{prelude::*, sync::Arc};
 
 use crate::{
-    blk::{Disk, Limits},
+    blk::{Disk, DiskIdent, Limits},
     device::{LunQueue, UbDevice, MAX_SEGMENTS, QUEUE_DEPTH},
     probe::LunInfo,
     quirks::Quirks,
@@ -70,6 +70,15 @@ pub(crate) fn add_disk(
         info.read_only,
         info.removable,
     )?;
-    disk.add(intf.raw_device())?;
+    disk.add(
+        intf.raw_device(),
+        &DiskIdent {
+            lun,
+            vendor: info.ident.vendor(),
+            model: info.ident.product(),
+            rev: info.ident.revision(),
+            serial: info.ident.serial(),
+        },
+    )?;
     Ok(disk)
 }

@@ -35,6 +35,7 @@ extern "C" {
     pub(crate) fn ub_disk_index_alloc() -> ffi::c_int;
     pub(crate) fn ub_disk_index_free(index: ffi::c_int);
     pub(crate) fn ub_disk_fops() -> *const bindings::block_device_operations;
+    pub(crate) fn ub_disk_attr_groups() -> *mut *const bindings::attribute_group;
     pub(crate) fn ub_blk_mq_alloc_disk(
         set: *mut bindings::blk_mq_tag_set,
         lim: *mut bindings::queue_limits,
@@ -54,7 +55,44 @@ extern "C" {
     pub(crate) fn ub_noio_restore(flags: ffi::c_uint);
     pub(crate) fn ub_usb_port_reset(intf: *mut bindings::usb_interface) -> ffi::c_int;
     pub(crate) fn ub_quirks_param(buf: *mut ffi::c_char, len: usize) -> usize;
-    pub(crate) fn ub_ident_attr_groups() -> *mut *const bindings::attribute_group;
+    pub(crate) fn ub_intf_attr_groups() -> *mut *const bindings::attribute_group;
+    pub(crate) fn ub_stats_count() -> ffi::c_uint;
+    pub(crate) fn ub_runtime_suspended(dev: *mut bindings::device) -> bool;
+    pub(crate) fn ub_stats_set(
+        intf: *mut bindings::usb_interface,
+        owner: *const ffi::c_void,
+        read: unsafe extern "C" fn(*const ffi::c_void, ffi::c_uint) -> u64,
+        release: unsafe extern "C" fn(*const ffi::c_void),
+    ) -> ffi::c_int;
+    pub(crate) fn ub_dbg_cbw(
+        intf: *mut bindings::usb_interface,
+        tag: u32,
+        lun: u8,
+        opcode: u8,
+        len: u32,
+        is_in: bool,
+    );
+    pub(crate) fn ub_dbg_data(
+        intf: *mut bindings::usb_interface,
+        tag: u32,
+        len: u32,
+        moved: usize,
+        status: ffi::c_int,
+    );
+    pub(crate) fn ub_dbg_csw(
+        intf: *mut bindings::usb_interface,
+        tag: u32,
+        residue: u32,
+        status: u8,
+    );
+    pub(crate) fn ub_dbg_error(
+        intf: *mut bindings::usb_interface,
+        tag: u32,
+        stage: *const ffi::c_char,
+        slen: ffi::c_int,
+        fault: *const ffi::c_char,
+        flen: ffi::c_int,
+    );
     pub(crate) fn ub_ident_set(
         intf: *mut bindings::usb_interface,
         vendor: *const ffi::c_char,

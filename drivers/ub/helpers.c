@@ -10,12 +10,19 @@
  */
 
 #include <linux/blk-mq.h>
+#include <linux/capability.h>
+#include <linux/compat.h>
+#include <linux/jiffies.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <scsi/sg.h>
 #include <linux/blkdev.h>
 #include <linux/cdrom.h>
 #include <linux/idr.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/string.h>
+#include <linux/pm_runtime.h>
 #include <linux/sched/mm.h>
 #include <linux/usb.h>
 
@@ -47,12 +54,131 @@ static unsigned int ub_check_events(struct gendisk *disk, unsigned int clearing)
 	return h->check_events(h->owner);
 }
 
+/* SAM status and the host/driver codes of struct sg_io_hdr (scsi.h's values). */
+#define UB_SAM_CHECK_CONDITION	0x02
+#define UB_DID_NO_CONNECT	0x01
+#define UB_DID_ERROR		0x07
+#define UB_DRIVER_SENSE		0x08
+/* The SG driver version sg3_utils checks for (3.5.27, as the block layer reports). */
+#define UB_SG_VERSION		30527
+
+/*
+ * SG_IO on the disk: the sg v3 interface with the kernel's own checks
+ * (drivers/scsi/scsi_ioctl.c): interface 'S', a CDB of 6 to 16 bytes (BOT carries
+ * at most 16), a transfer no longer than the queue's largest request, a known
+ * direction. Root only (CAP_SYS_RAWIO): there is no table of harmless commands.
+ * Neither iovecs nor 32-bit callers are supported. The data goes through a
+ * kernel bounce buffer; the command runs in Rust (QueueOps::passthrough).
+ */
+static int ub_sg_io(struct gendisk *disk, struct sg_io_hdr __user *uhdr)
+{
+	const struct ub_disk_hooks *h = disk->private_data;
+	struct ub_passthrough pt = {};
+	struct sg_io_hdr hdr;
+	unsigned long start;
+	unsigned int moved;
+	int ret;
+
+	if (!capable(CAP_SYS_RAWIO))
+		return -EPERM;
+	if (in_compat_syscall())
+		return -ENOTTY;
+	if (copy_from_user(&hdr, uhdr, sizeof(hdr)))
+		return -EFAULT;
+	if (hdr.interface_id != 'S')
+		return -EINVAL;
+	if (hdr.iovec_count)
+		return -EOPNOTSUPP;
+	if (hdr.cmd_len < 6)
+		return -EMSGSIZE;
+	if (hdr.cmd_len > sizeof(pt.cdb))
+		return -EINVAL;
+	if (hdr.dxfer_len > (queue_max_hw_sectors(disk->queue) << SECTOR_SHIFT))
+		return -EIO;
+	if (hdr.dxfer_len) {
+		switch (hdr.dxfer_direction) {
+		case SG_DXFER_TO_DEV:
+			pt.dir = UB_PT_OUT;
+			break;
+		case SG_DXFER_FROM_DEV:
+		case SG_DXFER_TO_FROM_DEV:
+			pt.dir = UB_PT_IN;
+			break;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (copy_from_user(pt.cdb, hdr.cmdp, hdr.cmd_len))
+		return -EFAULT;
+	pt.cdb_len = hdr.cmd_len;
+	pt.len = hdr.dxfer_len;
+	pt.timeout_ms = hdr.timeout;
+	if (pt.len) {
+		pt.buf = kvzalloc(pt.len, GFP_KERNEL);
+		if (!pt.buf)
+			return -ENOMEM;
+		if (pt.dir == UB_PT_OUT && copy_from_user(pt.buf, hdr.dxferp, pt.len)) {
+			ret = -EFAULT;
+			goto out;
+		}
+	}
+
+	start = jiffies;
+	ret = h->passthrough(h->owner, &pt);
+	hdr.duration = jiffies_to_msecs(jiffies - start);
+	hdr.status = 0;
+	hdr.masked_status = 0;
+	hdr.msg_status = 0;
+	hdr.sb_len_wr = 0;
+	hdr.host_status = 0;
+	hdr.driver_status = 0;
+	hdr.resid = 0;
+	if (ret == -EIO || ret == -ENODEV) {
+		/* The command did not complete: no status, as for a host error. */
+		hdr.host_status = ret == -ENODEV ? UB_DID_NO_CONNECT : UB_DID_ERROR;
+		hdr.resid = hdr.dxfer_len;
+		ret = 0;
+	} else if (ret) {
+		goto out;
+	} else {
+		hdr.status = pt.status;
+		hdr.masked_status = pt.status >> 1;
+		hdr.resid = min(pt.resid, pt.len);
+		if (pt.status == UB_SAM_CHECK_CONDITION && pt.sense_len) {
+			hdr.sb_len_wr = min_t(unsigned int, hdr.mx_sb_len, pt.sense_len);
+			hdr.driver_status = UB_DRIVER_SENSE;
+			if (hdr.sb_len_wr &&
+			    copy_to_user(hdr.sbp, pt.sense, hdr.sb_len_wr)) {
+				ret = -EFAULT;
+				goto out;
+			}
+		}
+		moved = pt.len - hdr.resid;
+		if (pt.dir == UB_PT_IN && moved &&
+		    copy_to_user(hdr.dxferp, pt.buf, moved)) {
+			ret = -EFAULT;
+			goto out;
+		}
+	}
+	hdr.info = (hdr.status || hdr.host_status || hdr.driver_status) ?
+		   SG_INFO_CHECK : SG_INFO_OK;
+	if (copy_to_user(uhdr, &hdr, sizeof(hdr)))
+		ret = -EFAULT;
+out:
+	kvfree(pt.buf);
+	return ret;
+}
+
 static int ub_ioctl(struct block_device *bdev, blk_mode_t mode, unsigned int cmd,
 		    unsigned long arg)
 {
 	const struct ub_disk_hooks *h = bdev->bd_disk->private_data;
 
 	switch (cmd) {
+	case SG_GET_VERSION_NUM:
+		return put_user(UB_SG_VERSION, (int __user *)arg);
+	case SG_IO:
+		return ub_sg_io(bdev->bd_disk, (struct sg_io_hdr __user *)arg);
 	case CDROMEJECT:
 		return h->eject(h->owner);
 	case CDROM_LOCKDOOR:
@@ -83,6 +209,53 @@ static const struct block_device_operations ub_fops = {
 const struct block_device_operations *ub_disk_fops(void)
 {
 	return &ub_fops;
+}
+
+/*
+ * The disk's ub/ directory: which LUN it is and that LUN's identification
+ * (INQUIRY; serial from VPD page 0x80, empty without one). A card reader's
+ * slots share the interface's attributes but not these. The hooks live until
+ * the disk is freed, after its attributes are gone.
+ */
+#define UB_DISK_ATTR(field, fmt)						\
+static ssize_t ub_disk_##field##_show(struct device *dev,			\
+				      struct device_attribute *attr, char *buf)	\
+{										\
+	const struct ub_disk_hooks *h = dev_to_disk(dev)->private_data;		\
+										\
+	return sysfs_emit(buf, fmt "\n", h->ident.field);			\
+}										\
+static struct device_attribute ub_disk_attr_##field =				\
+	__ATTR(field, 0444, ub_disk_##field##_show, NULL)
+
+UB_DISK_ATTR(lun, "%u");
+UB_DISK_ATTR(vendor, "%s");
+UB_DISK_ATTR(model, "%s");
+UB_DISK_ATTR(rev, "%s");
+UB_DISK_ATTR(serial, "%s");
+
+static struct attribute *ub_disk_attrs[] = {
+	&ub_disk_attr_lun.attr,
+	&ub_disk_attr_vendor.attr,
+	&ub_disk_attr_model.attr,
+	&ub_disk_attr_rev.attr,
+	&ub_disk_attr_serial.attr,
+	NULL,
+};
+
+static const struct attribute_group ub_disk_group = {
+	.name = "ub",
+	.attrs = ub_disk_attrs,
+};
+
+static const struct attribute_group *ub_disk_groups[] = {
+	&ub_disk_group,
+	NULL,
+};
+
+const struct attribute_group **ub_disk_attr_groups(void)
+{
+	return ub_disk_groups;
 }
 
 struct gendisk *ub_blk_mq_alloc_disk(struct blk_mq_tag_set *set,
@@ -222,15 +395,6 @@ static const struct attribute_group ub_ident_group = {
 	.attrs = ub_ident_attrs,
 };
 
-static const struct attribute_group *ub_ident_groups[] = {
-	&ub_ident_group,
-	NULL,
-};
-
-const struct attribute_group **ub_ident_attr_groups(void)
-{
-	return ub_ident_groups;
-}
 
 /* Records the identification of intf (lengths in bytes, not NUL-terminated). */
 int ub_ident_set(struct usb_interface *intf, const char *vendor, size_t vlen,
@@ -248,4 +412,144 @@ int ub_ident_set(struct usb_interface *intf, const char *vendor, size_t vlen,
 	strscpy(id->serial, udev->serial ?: "", sizeof(id->serial));
 	devres_add(&intf->dev, id);
 	return 0;
+}
+
+/*
+ * The device's counters (drivers/ub/counters.rs) as the directory ub_stats/ of
+ * the bound interface, one file per counter. The devres holds a reference to the
+ * Rust counters, taken by ub_stats_set() and dropped by its release callback when
+ * the interface is unbound, after the driver core removed the files.
+ */
+struct ub_stats {
+	const void *owner;
+	u64 (*read)(const void *owner, unsigned int index);
+	void (*release)(const void *owner);
+};
+
+static void ub_stats_release(struct device *dev, void *res)
+{
+	struct ub_stats *st = res;
+
+	st->release(st->owner);
+}
+
+/* In the order of enum Counter in drivers/ub/counters.rs. */
+static const char *const ub_stat_names[] = {
+	"commands", "bytes_in", "bytes_out", "check_conditions", "residues",
+	"timeouts", "stalls", "phase_errors", "bad_csws", "tag_mismatches",
+	"bad_residues", "usb_errors", "gone", "recoveries", "bulk_resets",
+	"clear_halts", "port_resets", "dead", "passthrough", "suspends",
+	"resumes", "reset_resumes",
+};
+
+struct ub_stat_attr {
+	struct device_attribute attr;
+	unsigned int index;
+};
+
+static ssize_t ub_stat_show(struct device *dev, struct device_attribute *attr,
+			    char *buf)
+{
+	struct ub_stat_attr *sa = container_of(attr, struct ub_stat_attr, attr);
+	struct ub_stats *st = devres_find(dev, ub_stats_release, NULL, NULL);
+
+	if (!st)
+		return -ENODEV;
+	return sysfs_emit(buf, "%llu\n", st->read(st->owner, sa->index));
+}
+
+static struct ub_stat_attr ub_stat_attrs[ARRAY_SIZE(ub_stat_names)];
+static struct attribute *ub_stats_attrs[ARRAY_SIZE(ub_stat_names) + 1];
+
+static const struct attribute_group ub_stats_group = {
+	.name = "ub_stats",
+	.attrs = ub_stats_attrs,
+};
+
+static const struct attribute_group *ub_intf_groups[] = {
+	&ub_ident_group,
+	&ub_stats_group,
+	NULL,
+};
+
+/* The bound interface's attribute groups; called once, before registration. */
+const struct attribute_group **ub_intf_attr_groups(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(ub_stat_names); i++) {
+		sysfs_attr_init(&ub_stat_attrs[i].attr.attr);
+		ub_stat_attrs[i].attr.attr.name = ub_stat_names[i];
+		ub_stat_attrs[i].attr.attr.mode = 0444;
+		ub_stat_attrs[i].attr.show = ub_stat_show;
+		ub_stat_attrs[i].index = i;
+		ub_stats_attrs[i] = &ub_stat_attrs[i].attr.attr;
+	}
+	return ub_intf_groups;
+}
+
+unsigned int ub_stats_count(void)
+{
+	return ARRAY_SIZE(ub_stat_names);
+}
+
+/*
+ * Publishes counters for intf's ub_stats/ files: read(owner, i) gives counter i;
+ * release(owner) is called once when the interface is unbound (also when this
+ * fails, so the caller's reference is consumed either way).
+ */
+int ub_stats_set(struct usb_interface *intf, const void *owner,
+		 u64 (*read)(const void *owner, unsigned int index),
+		 void (*release)(const void *owner))
+{
+	struct ub_stats *st;
+
+	st = devres_alloc(ub_stats_release, sizeof(*st), GFP_KERNEL);
+	if (!st) {
+		release(owner);
+		return -ENOMEM;
+	}
+	st->owner = owner;
+	st->read = read;
+	st->release = release;
+	devres_add(&intf->dev, st);
+	return 0;
+}
+
+/*
+ * The BOT phases of each command, for dynamic debug (`module ub +p`): the Rust
+ * pr_debug! is compiled out unless the kernel has Rust debug assertions, and is
+ * not switchable at run time; these are, and cost a static branch when off.
+ */
+void ub_dbg_cbw(struct usb_interface *intf, u32 tag, u8 lun, u8 opcode, u32 len,
+		bool in)
+{
+	dev_dbg(&intf->dev, "CBW tag %u LUN %u opcode 0x%02x %s %u bytes\n", tag,
+		lun, opcode, len ? (in ? "in" : "out") : "no data", len);
+}
+
+void ub_dbg_data(struct usb_interface *intf, u32 tag, u32 len, size_t moved,
+		 int status)
+{
+	dev_dbg(&intf->dev, "data tag %u: %zu of %u bytes, status %d\n", tag, moved,
+		len, status);
+}
+
+void ub_dbg_csw(struct usb_interface *intf, u32 tag, u32 residue, u8 status)
+{
+	dev_dbg(&intf->dev, "CSW tag %u status %u residue %u\n", tag, status,
+		residue);
+}
+
+/* stage and fault are not NUL-terminated (Rust strings). */
+void ub_dbg_error(struct usb_interface *intf, u32 tag, const char *stage,
+		  int slen, const char *fault, int flen)
+{
+	dev_dbg(&intf->dev, "tag %u: %.*s stage: %.*s\n", tag, slen, stage, flen,
+		fault);
+}
+
+bool ub_runtime_suspended(struct device *dev)
+{
+	return pm_runtime_suspended(dev);
 }

@@ -11,6 +11,7 @@
 
 struct blk_mq_tag_set;
 struct block_device_operations;
+struct device;
 struct gendisk;
 struct queue_limits;
 struct request;
@@ -23,16 +24,42 @@ void ub_disk_index_free(int index);
  * A disk's private_data: the Rust owner of the disk and its callbacks (struct Hooks
  * in drivers/ub/blk.rs, which must match).
  */
+/* One SG_IO command (drivers/ub/blk.rs, struct PassthroughCmd, must match). */
+enum { UB_PT_NONE, UB_PT_IN, UB_PT_OUT };
+struct ub_passthrough {
+	u8 cdb[16];
+	u8 cdb_len;
+	u8 dir;
+	/* Set by the Rust side when the command completed (returned 0). */
+	u8 status;
+	u8 sense_len;
+	u8 sense[32];
+	u32 len;
+	u32 timeout_ms;
+	u32 resid;
+	void *buf;
+};
+
 struct ub_disk_hooks {
 	const void *owner;
 	int (*open)(const void *owner, struct gendisk *disk, bool ndelay);
 	unsigned int (*check_events)(const void *owner);
 	int (*eject)(const void *owner);
 	int (*lock_door)(const void *owner, bool lock);
+	int (*passthrough)(const void *owner, struct ub_passthrough *pt);
 	void (*release)(struct ub_disk_hooks *hooks);
+	/* The LUN's identification, for the disk's ub/ attributes; set before add. */
+	struct ub_lun_ident {
+		char vendor[9];
+		char model[17];
+		char rev[5];
+		char serial[65];
+		u8 lun;
+	} ident;
 };
 
 const struct block_device_operations *ub_disk_fops(void);
+const struct attribute_group **ub_disk_attr_groups(void);
 struct gendisk *ub_blk_mq_alloc_disk(struct blk_mq_tag_set *set,
 				     struct queue_limits *lim, void *queuedata);
 sector_t ub_blk_rq_pos(const struct request *rq);
@@ -46,7 +73,19 @@ unsigned int ub_noio_save(void);
 void ub_noio_restore(unsigned int flags);
 int ub_usb_port_reset(struct usb_interface *intf);
 size_t ub_quirks_param(char *buf, size_t len);
-const struct attribute_group **ub_ident_attr_groups(void);
+const struct attribute_group **ub_intf_attr_groups(void);
+unsigned int ub_stats_count(void);
+bool ub_runtime_suspended(struct device *dev);
+int ub_stats_set(struct usb_interface *intf, const void *owner,
+		 u64 (*read)(const void *owner, unsigned int index),
+		 void (*release)(const void *owner));
+void ub_dbg_cbw(struct usb_interface *intf, u32 tag, u8 lun, u8 opcode, u32 len,
+		bool in);
+void ub_dbg_data(struct usb_interface *intf, u32 tag, u32 len, size_t moved,
+		 int status);
+void ub_dbg_csw(struct usb_interface *intf, u32 tag, u32 residue, u8 status);
+void ub_dbg_error(struct usb_interface *intf, u32 tag, const char *stage,
+		  int slen, const char *fault, int flen);
 int ub_ident_set(struct usb_interface *intf, const char *vendor, size_t vlen,
 		 const char *model, size_t mlen, const char *rev, size_t rlen);
 

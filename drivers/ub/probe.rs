@@ -17,7 +17,10 @@ use crate::{
     scsi::{
         capacity::{Capacity, CapacityError, ReadCapacity10, ReadCapacity16},
         cdb::{self, PageControl, MODE_PAGE_ALL, MODE_PAGE_CACHING},
-        inquiry::{trim_field, Inquiry, DEVICE_TYPE_DISK, DEVICE_TYPE_RBC, INQUIRY_STD_LEN},
+        inquiry::{
+            parse_unit_serial, trim_field, vpd_lists_page, Inquiry, DEVICE_TYPE_DISK,
+            DEVICE_TYPE_RBC, INQUIRY_STD_LEN, VERSION_SPC3, VPD_SUPPORTED_PAGES, VPD_UNIT_SERIAL,
+        },
         mode::ModeData,
         sense::Retry,
     },
@@ -29,12 +32,20 @@ const READY_TRIES: u32 = 50;
 /// the header slack some devices mishandle; sd uses 192 too).
 const MODE_SENSE_LEN: u8 = 192;
 
-/// INQUIRY identification, space-trimmed.
+/// Bytes of a unit serial number kept (longer ones are cut).
+const SERIAL_MAX: usize = 64;
+/// INQUIRY allocation length for a VPD page.
+const VPD_LEN: usize = 255;
+
+/// INQUIRY identification, space-trimmed, and the unit serial number (VPD page
+/// 0x80) if the LUN offers one.
 pub(crate) struct Ident {
     bytes: [u8; 28],
     vendor: usize,
     product: usize,
     revision: usize,
+    serial: [u8; SERIAL_MAX],
+    serial_len: usize,
 }
 
 impl Ident {
@@ -44,6 +55,8 @@ impl Ident {
             vendor: 0,
             product: 0,
             revision: 0,
+            serial: [0; SERIAL_MAX],
+            serial_len: 0,
         };
         let mut at = 0;
         for (field, len) in [
@@ -77,6 +90,51 @@ impl Ident {
     /// Product revision level.
     pub(crate) fn revision(&self) -> &BStr {
         self.field(self.vendor + self.product, self.revision)
+    }
+
+    /// The unit serial number (VPD page 0x80); empty if the LUN has none.
+    pub(crate) fn serial(&self) -> &BStr {
+        BStr::from_bytes(self.serial.get(..self.serial_len).unwrap_or(&[]))
+    }
+
+    fn set_serial(&mut self, serial: &[u8]) {
+        // Printable ASCII only: the serial becomes a sysfs value and a udev link.
+        let mut n = 0;
+        for (d, &b) in self.serial.iter_mut().zip(serial.iter()) {
+            *d = if b.is_ascii_graphic() { b } else { b'_' };
+            n += 1;
+        }
+        self.serial_len = n;
+    }
+}
+
+/// The unit serial number of `lun`, if it offers one: only asked of devices
+/// claiming SPC-3 or later (for which the Supported VPD Pages page is
+/// mandatory) and listing page 0x80. usb-storage never asks (some old devices
+/// hang on VPD requests); `ub` asks only what the device says it supports.
+fn read_serial(io: &mut Io, lun: u8, version: u8, ident: &mut Ident) {
+    if version < VERSION_SPC3 {
+        return;
+    }
+    let lists = io
+        .data_in(
+            lun,
+            &cdb::inquiry(Some(VPD_SUPPORTED_PAGES), VPD_LEN as u16),
+            VPD_LEN,
+        )
+        .ok()
+        .and_then(|n| vpd_lists_page(io.buf.as_slice().get(..n)?, VPD_UNIT_SERIAL).ok());
+    if lists != Some(true) {
+        return;
+    }
+    if let Ok(n) = io.data_in(
+        lun,
+        &cdb::inquiry(Some(VPD_UNIT_SERIAL), VPD_LEN as u16),
+        VPD_LEN,
+    ) {
+        if let Some(Ok(serial)) = io.buf.as_slice().get(..n).map(parse_unit_serial) {
+            ident.set_serial(serial);
+        }
     }
 }
 
@@ -121,7 +179,7 @@ pub(crate) fn probe_lun(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Re
             INQUIRY_STD_LEN,
         )
         .map_err(|e| log_fail(name, "INQUIRY", &e))?;
-    let (ident, removable) = {
+    let (mut ident, removable, version) = {
         let inq = Inquiry::parse(io.buf.as_slice().get(..n).unwrap_or(&[])).map_err(|_| {
             pr_err!("{}: INQUIRY returned {} bytes, too short\n", name, n);
             EIO
@@ -138,8 +196,9 @@ pub(crate) fn probe_lun(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Re
             );
             return Err(ENODEV);
         }
-        (Ident::new(&inq), inq.removable)
+        (Ident::new(&inq), inq.removable, inq.version)
     };
+    read_serial(io, lun, version, &mut ident);
 
     let medium = wait_ready(io, lun, name)?;
     let (capacity, physical_block_size) = if medium {

@@ -67,45 +67,47 @@ impl Quirks {
     /// The flag a letter stands for; `Err(true)` for a usb-storage letter that
     /// does not apply to `ub`, `Err(false)` for an unknown one.
     fn from_letter(c: u8) -> Result<Self, bool> {
-        Ok(match c {
-            b'b' => Self::BAD_SENSE,
-            b'c' => Self::FIX_CAPACITY,
-            b'e' => Self::NO_READ_CAPACITY_16,
-            b'h' => Self::CAPACITY_HEURISTICS,
-            b'i' => Self::IGNORE_DEVICE,
-            b'm' => Self::MAX_SECTORS_64,
-            b'o' => Self::CAPACITY_OK,
-            b'p' => Self::WRITE_CACHE,
-            b'r' => Self::IGNORE_RESIDUE,
-            b's' => Self::SINGLE_LUN,
-            b'w' => Self::NO_WP_DETECT,
-            b'y' => Self::ALWAYS_SYNC,
-            b'P' => Self::PORT_RESET_FIRST,
-            // SANE_SENSE, NO_READ_DISC_INFO, NO_REPORT_OPCODES, MAX_SECTORS_240,
-            // NO_REPORT_LUNS, NO_SAME, NOT_LOCKABLE, INITIAL_READ10, NO_ATA_1X,
-            // IGNORE_UAS: commands `ub` never sends, or uas only.
-            b'a' | b'd' | b'f' | b'g' | b'j' | b'k' | b'l' | b'n' | b't' | b'u' => {
-                return Err(true)
-            }
-            _ => return Err(false),
-        })
+        match LETTERS.iter().find(|(l, _)| *l == c) {
+            Some(&(_, q)) => Ok(q),
+            None => Err(NOT_FOR_UB.contains(&c)),
+        }
     }
 
-    /// Lower-case letters of the set, usb-storage's order, then `ub`'s own.
+    /// The letters of the set, in [`LETTERS`] order.
     fn letters(self, out: &mut [u8; 16]) -> &str {
-        const ORDER: &[u8] = b"bcehimoprswyP";
         let mut n = 0;
-        for &c in ORDER {
-            if let Ok(q) = Self::from_letter(c) {
-                if self.contains(q) && n < out.len() {
-                    out[n] = c;
-                    n += 1;
-                }
+        for &(c, q) in LETTERS {
+            if self.contains(q) && n < out.len() {
+                out[n] = c;
+                n += 1;
             }
         }
         core::str::from_utf8(&out[..n]).unwrap_or("")
     }
 }
+
+/// The letters `ub` honours and their flags: usb-storage's order, then `ub`'s own.
+const LETTERS: &[(u8, Quirks)] = &[
+    (b'b', Quirks::BAD_SENSE),
+    (b'c', Quirks::FIX_CAPACITY),
+    (b'e', Quirks::NO_READ_CAPACITY_16),
+    (b'h', Quirks::CAPACITY_HEURISTICS),
+    (b'i', Quirks::IGNORE_DEVICE),
+    (b'm', Quirks::MAX_SECTORS_64),
+    (b'o', Quirks::CAPACITY_OK),
+    (b'p', Quirks::WRITE_CACHE),
+    (b'r', Quirks::IGNORE_RESIDUE),
+    (b's', Quirks::SINGLE_LUN),
+    (b'w', Quirks::NO_WP_DETECT),
+    (b'y', Quirks::ALWAYS_SYNC),
+    (b'P', Quirks::PORT_RESET_FIRST),
+];
+
+/// usb-storage's letters that do not apply to `ub`: SANE_SENSE,
+/// NO_READ_DISC_INFO, NO_REPORT_OPCODES, MAX_SECTORS_240, NO_REPORT_LUNS, NO_SAME,
+/// NOT_LOCKABLE, INITIAL_READ10, NO_ATA_1X, IGNORE_UAS: commands `ub` never
+/// sends, or uas only.
+const NOT_FOR_UB: &[u8] = b"adfgjklntu";
 
 /// A built-in entry: vendor, product, the `bcdDevice` range it covers, flags.
 struct Entry {

@@ -23,6 +23,7 @@ use kernel::{
 };
 
 use crate::{
+    counters::Counter,
     scsi::cdb::{self, Cdb},
     transport::{cdb_name, Bot, TransportError},
 };
@@ -174,6 +175,7 @@ impl Recovery {
         let TransportError::Broken(stage, fault) = err else {
             return Err(err);
         };
+        bot.stats.inc(Counter::Recoveries);
         self.failures += 1;
         if self.failures > MAX_FAILURES {
             return self.give_up(bot, "too many failures in a row despite resets");
@@ -229,6 +231,7 @@ impl Recovery {
     /// Declares the device dead.
     fn give_up(&mut self, bot: &mut Bot, why: &str) -> Result<(), TransportError> {
         bot.dead = true;
+        bot.stats.inc(Counter::Dead);
         // Not rate-limited: this happens once per device.
         pr_err!(
             "{}: device not responding ({}); failing all I/O until it is unplugged\n",

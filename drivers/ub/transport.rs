@@ -18,9 +18,10 @@
 //! [`Bot`] is used by one thread at a time (the device's I/O lock), which is what
 //! BOT allows: one command in flight per device.
 
-use kernel::{prelude::*, str::CString, time::Delta};
+use kernel::{prelude::*, str::CString, sync::Arc, time::Delta};
 
 use crate::{
+    counters::{Counter, Counters},
     scsi::{
         cbw::{Cbw, Direction, CBW_LEN},
         cdb::{self, Cdb},
@@ -185,6 +186,8 @@ pub(crate) struct Bot {
     cbw: DmaBuf,
     csw: DmaBuf,
     req: Pin<KBox<SgRequest>>,
+    /// What the transport did, for sysfs.
+    pub(crate) stats: Arc<Counters>,
 }
 
 /// A CDB's command name for log lines.
@@ -217,6 +220,7 @@ impl Bot {
         bulk_out: Pipe,
         timeouts: Timeouts,
         ignore_residue: bool,
+        stats: Arc<Counters>,
     ) -> Result<Self> {
         Ok(Self {
             intf: intf.get_ref(),
@@ -235,6 +239,7 @@ impl Bot {
             cbw: DmaBuf::new(CBW_LEN)?,
             csw: DmaBuf::new(CSW_LEN)?,
             req: KBox::pin_init(SgRequest::new(), GFP_KERNEL)?,
+            stats,
         })
     }
 
@@ -268,6 +273,24 @@ impl Bot {
         self.command_with(lun, cdb, data, len, self.timeouts)
     }
 
+    /// Runs one command whose data and status stages may take `timeout_ms` each
+    /// (a passthrough caller's timeout; 0 keeps the defaults).
+    pub(crate) fn command_timed(
+        &mut self,
+        lun: u8,
+        cdb: &Cdb,
+        data: Data<'_>,
+        len: u32,
+        timeout_ms: u32,
+    ) -> Result<Outcome, TransportError> {
+        let mut t = self.timeouts;
+        if timeout_ms > 0 {
+            t.data_ms = timeout_ms;
+            t.csw_ms = timeout_ms;
+        }
+        self.command_with(lun, cdb, data, len, t)
+    }
+
     /// TEST UNIT READY with every stage bounded by the control timeout: whether
     /// the device answers commands again after a reset. Any valid CSW will do
     /// (a UNIT ATTENTION after a reset is expected).
@@ -288,6 +311,60 @@ impl Bot {
         if self.dead {
             return Err(TransportError::Dead);
         }
+        let out = self.exchange(lun, cdb, data, len, t);
+        self.account(&out);
+        out
+    }
+
+    /// Counts how the command with the current tag ended, and traces it.
+    fn account(&self, out: &Result<Outcome, TransportError>) {
+        let tag = self.tag;
+        match *out {
+            Ok(Outcome::Passed { residue }) => {
+                if residue > 0 {
+                    self.stats.inc(Counter::Residues);
+                }
+                self.intf.trace_csw(tag, residue, 0);
+            }
+            Ok(Outcome::Failed { residue }) => {
+                self.stats.inc(Counter::CheckConditions);
+                self.intf.trace_csw(tag, residue, 1);
+            }
+            Err(TransportError::Broken(stage, fault)) => {
+                self.stats.inc(match fault {
+                    Fault::Timeout => Counter::Timeouts,
+                    Fault::Stall => Counter::Stalls,
+                    Fault::BadCsw => Counter::BadCsws,
+                    Fault::WrongTag => Counter::TagMismatches,
+                    Fault::BadResidue => Counter::BadResidues,
+                    Fault::PhaseError => Counter::PhaseErrors,
+                    Fault::ShortCbw | Fault::Usb => Counter::UsbErrors,
+                });
+                self.intf.trace_error(tag, stage.name(), fault.name());
+            }
+            Err(TransportError::Gone) => {
+                self.stats.inc(Counter::Gone);
+                self.intf.trace_error(tag, "any", "device gone");
+            }
+            Err(TransportError::Dead) => {}
+        }
+    }
+
+    /// Clears a halt on `pipe`, counted.
+    fn clear_halt(&self, pipe: Pipe, timeout_ms: u32) -> Result<(), TransferError> {
+        self.stats.inc(Counter::ClearHalts);
+        self.udev.clear_halt(pipe, timeout_ms)
+    }
+
+    /// The three stages of one command.
+    fn exchange(
+        &mut self,
+        lun: u8,
+        cdb: &Cdb,
+        data: Data<'_>,
+        len: u32,
+        t: Timeouts,
+    ) -> Result<Outcome, TransportError> {
         let dir = match (&data, len) {
             (Data::In(_), 1..) => Direction::In,
             (Data::Out(_), 1..) => Direction::Out,
@@ -299,6 +376,9 @@ impl Bot {
             return Err(TransportError::Broken(Stage::Cbw, Fault::Usb));
         };
         self.cbw.as_mut_slice().copy_from_slice(&cbw.encode());
+        self.stats.inc(Counter::Commands);
+        self.intf
+            .trace_cbw(tag, lun, cdb.opcode(), len, dir == Direction::In);
 
         match self
             .udev
@@ -330,6 +410,20 @@ impl Bot {
                 },
             };
             moved = xfer.bytes;
+            self.stats.add(
+                if pipe.is_in() {
+                    Counter::BytesIn
+                } else {
+                    Counter::BytesOut
+                },
+                moved as u64,
+            );
+            self.intf.trace_data(
+                tag,
+                len,
+                moved,
+                xfer.status.as_ref().map_or_else(|e| e.errno(), |()| 0),
+            );
             match xfer.status {
                 // Some devices answer a command they cannot serve with the CSW in
                 // place of the data: take it as the CSW rather than wait for one.
@@ -354,7 +448,8 @@ impl Bot {
                 Ok(()) | Err(TransferError::Short) => {}
                 // BOT 6.7.2/6.7.3: a stalled data stage is cleared, then the CSW read.
                 Err(TransferError::Stall) => {
-                    if let Err(e) = self.udev.clear_halt(pipe, t.ctrl_ms) {
+                    self.stats.inc(Counter::Stalls);
+                    if let Err(e) = self.clear_halt(pipe, t.ctrl_ms) {
                         return Err(match e {
                             TransferError::Gone => TransportError::Gone,
                             _ => TransportError::Broken(Stage::Data, Fault::Stall),
@@ -428,7 +523,8 @@ impl Bot {
                 Ok(n) => break n,
                 Err(TransferError::Stall) if stalls == 0 => {
                     stalls += 1;
-                    match self.udev.clear_halt(self.bulk_in, self.timeouts.ctrl_ms) {
+                    self.stats.inc(Counter::Stalls);
+                    match self.clear_halt(self.bulk_in, self.timeouts.ctrl_ms) {
                         Ok(()) => {}
                         Err(TransferError::Gone) => return Err(TransportError::Gone),
                         Err(_) => return Err(TransportError::Broken(Stage::Csw, Fault::Stall)),
@@ -483,6 +579,7 @@ impl Bot {
     /// both bulk endpoints.
     pub(crate) fn reset_recovery(&mut self) -> Result<(), TransferError> {
         let ms = self.timeouts.ctrl_ms;
+        self.stats.inc(Counter::BulkResets);
         self.udev.class_request(
             false,
             BULK_ONLY_RESET,
@@ -491,13 +588,14 @@ impl Bot {
             0,
             ms,
         )?;
-        self.udev.clear_halt(self.bulk_in, ms)?;
-        self.udev.clear_halt(self.bulk_out, ms)
+        self.clear_halt(self.bulk_in, ms)?;
+        self.clear_halt(self.bulk_out, ms)
     }
 
     /// A USB port reset of the device (the driver's `pre_reset`/`post_reset` run
     /// meanwhile and must not wait for the caller).
     pub(crate) fn port_reset(&mut self) -> Result {
+        self.stats.inc(Counter::PortResets);
         if self.probing {
             // SAFETY: While `probing` is set, the probe holds the device lock (the
             // driver core takes it around probe) and either runs this itself or

@@ -13,6 +13,7 @@
 use kernel::{prelude::*, sync::Arc};
 
 mod blk;
+mod counters;
 mod device;
 mod disk;
 mod ffi;
@@ -113,6 +114,7 @@ impl usb::Driver for UbDriver {
             quirks,
             module_parameters::port_reset_first.value(),
         )?;
+        intf.publish_counters(dev.counters().clone())?;
         let max_lun = if quirks.contains(quirks::Quirks::SINGLE_LUN) {
             0
         } else {
@@ -178,19 +180,48 @@ impl usb::Driver for UbDriver {
     fn post_reset(data: Pin<&UbBinding>) {
         data.dev.post_reset();
     }
+
+    fn suspend(data: Pin<&UbBinding>, auto: bool) -> Result {
+        data.dev.suspend(auto)
+    }
+
+    fn resume(data: Pin<&UbBinding>) {
+        data.dev.resume(false);
+    }
+
+    fn reset_resume(data: Pin<&UbBinding>) {
+        data.dev.resume(true);
+    }
 }
 
 /// Logs what a new disk is: one line per LUN.
 fn log_disk(disk: &blk::Disk, info: &probe::LunInfo, name: &CStr, lun: u8, luns: usize) {
-    match info.capacity {
-        Some(cap) => pr_info!(
-            "{}: {} {} {} ({} LUN {}), {} {}-byte blocks ({} MiB){}{}{}, {} LUN(s)\n",
-            disk.name(),
-            info.ident.vendor(),
-            info.ident.product(),
-            info.ident.revision(),
-            name,
-            lun,
+    pr_info!(
+        "{}: {} {} {} ({} LUN {}), {}{}, {} LUN(s)\n",
+        disk.name(),
+        info.ident.vendor(),
+        info.ident.product(),
+        info.ident.revision(),
+        name,
+        lun,
+        Medium(info),
+        if info.removable { ", removable" } else { "" },
+        luns
+    );
+}
+
+/// A LUN's medium for the log: size and properties, or its absence.
+struct Medium<'a>(&'a probe::LunInfo);
+
+impl kernel::fmt::Display for Medium<'_> {
+    fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+        let info = self.0;
+        let Some(cap) = info.capacity else {
+            return f.write_str("no medium");
+        };
+        write!(
+            f,
+            "{} {}-byte blocks ({} MiB){}{}",
             cap.blocks,
             cap.block_size,
             cap.bytes() >> 20,
@@ -199,28 +230,39 @@ fn log_disk(disk: &blk::Disk, info: &probe::LunInfo, name: &CStr, lun: u8, luns:
                 ", write cache"
             } else {
                 ", no write cache"
-            },
-            if info.removable { ", removable" } else { "" },
-            luns
-        ),
-        None => pr_info!(
-            "{}: {} {} {} ({} LUN {}), no medium{}\n",
-            disk.name(),
-            info.ident.vendor(),
-            info.ident.product(),
-            info.ident.revision(),
-            name,
-            lun,
-            if info.removable { ", removable" } else { "" },
-        ),
+            }
+        )
     }
 }
 
 /// The shortest stage timeout accepted; smaller parameter values are raised to it.
 const MIN_TIMEOUT_MS: u32 = 100;
 
-kernel::module_driver!(<T>, usb::Adapter<T>, {
-    type: UbDriver,
+/// The module: the block major its disks use and the USB driver registration.
+#[pin_data]
+struct UbModule {
+    // Dropped in this order: the driver goes (and with it every disk) before the
+    // major is given back.
+    #[pin]
+    _driver: kernel::driver::Registration<usb::Adapter<UbDriver>>,
+    _major: blk::Major,
+}
+
+impl kernel::InPlaceModule for UbModule {
+    fn init(module: &'static kernel::ThisModule) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            // Before the driver: its probe adds disks at once.
+            _major: blk::Major::register(c"ub")?,
+            _driver <- kernel::driver::Registration::new(
+                <Self as kernel::ModuleMetadata>::NAME,
+                module,
+            ),
+        })
+    }
+}
+
+module! {
+    type: UbModule,
     name: "ub",
     authors: ["The ub authors"],
     description: "USB mass-storage Bulk-Only Transport block driver",
@@ -247,4 +289,4 @@ kernel::module_driver!(<T>, usb::Adapter<T>, {
             description: "Recover with a USB port reset before trying the Bulk-Only reset",
         },
     },
-});
+}

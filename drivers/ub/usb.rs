@@ -17,11 +17,15 @@ use kernel::{
     error::{from_result, to_result},
     ffi,
     prelude::*,
+    sync::Arc,
     types::Opaque,
     ThisModule,
 };
 
-use crate::usbcore_sg::{DmaBuf, TransferError};
+use crate::{
+    counters::{Counters, COUNTERS},
+    usbcore_sg::{DmaBuf, TransferError},
+};
 
 /// A USB interface driver registered through [`Adapter`].
 pub(crate) trait Driver {
@@ -45,6 +49,18 @@ pub(crate) trait Driver {
 
     /// The reset is over: the device is at its default state again.
     fn post_reset(data: Pin<&Self::Data>);
+
+    /// The device is about to be suspended: by system sleep, or at run time
+    /// (`auto`) when the interface's PM usage count has dropped to zero. A
+    /// runtime suspend may be refused with `EBUSY`.
+    fn suspend(data: Pin<&Self::Data>, auto: bool) -> Result;
+
+    /// The device resumed with its state kept.
+    fn resume(data: Pin<&Self::Data>);
+
+    /// The device resumed but was reset meanwhile (it lost power, or its quirks
+    /// ask for it): its state is the default state.
+    fn reset_resume(data: Pin<&Self::Data>);
 }
 
 /// Registers a [`Driver`] with the USB core; used with [`kernel::module_driver!`].
@@ -76,9 +92,21 @@ unsafe impl<T: Driver + 'static> RegistrationOps for Adapter<T> {
             (*drv).disconnect = Some(Self::disconnect_callback);
             (*drv).pre_reset = Some(Self::pre_reset_callback);
             (*drv).post_reset = Some(Self::post_reset_callback);
+            (*drv).suspend = Some(Self::suspend_callback);
+            (*drv).resume = Some(Self::resume_callback);
+            (*drv).reset_resume = Some(Self::reset_resume_callback);
+            // The driver takes a PM reference while it uses the device
+            // (`Interface::autopm_get`): the USB core may suspend it otherwise.
+            (*drv).set_supports_autosuspend(1);
             (*drv).id_table = T::ID_TABLE.as_ptr();
-            // The identification attributes that `Interface::set_ident` fills.
-            (*drv).dev_groups = crate::ffi::ub_ident_attr_groups();
+            // The identification attributes that `Interface::set_ident` fills and
+            // the counters `Interface::publish_counters` hands over.
+            (*drv).dev_groups = crate::ffi::ub_intf_attr_groups();
+        }
+        // SAFETY: Only reads the length of a static table.
+        if unsafe { crate::ffi::ub_stats_count() } as usize != COUNTERS {
+            pr_err!("counter names and counters do not match (build error)\n");
+            return Err(EINVAL);
         }
         // SAFETY: `drv` is valid and, by this function's contract, stays pinned until
         // `unregister`.
@@ -170,6 +198,35 @@ impl<T: Driver + 'static> Adapter<T> {
         // SAFETY: As in `pre_reset_callback`.
         if let Some(data) = unsafe { Self::bound_data(intf) } {
             T::post_reset(data);
+        }
+        0
+    }
+
+    extern "C" fn suspend_callback(
+        intf: *mut bindings::usb_interface,
+        message: bindings::pm_message_t,
+    ) -> ffi::c_int {
+        let auto = message.event as u32 & bindings::PM_EVENT_AUTO != 0;
+        // SAFETY: The USB core calls suspend with a valid interface bound to us, not
+        // concurrently with probe or disconnect (it holds the device lock).
+        match unsafe { Self::bound_data(intf) } {
+            Some(data) => from_result(|| T::suspend(data, auto).map(|()| 0)),
+            None => 0,
+        }
+    }
+
+    extern "C" fn resume_callback(intf: *mut bindings::usb_interface) -> ffi::c_int {
+        // SAFETY: As in `suspend_callback`.
+        if let Some(data) = unsafe { Self::bound_data(intf) } {
+            T::resume(data);
+        }
+        0
+    }
+
+    extern "C" fn reset_resume_callback(intf: *mut bindings::usb_interface) -> ffi::c_int {
+        // SAFETY: As in `suspend_callback`.
+        if let Some(data) = unsafe { Self::bound_data(intf) } {
+            T::reset_resume(data);
         }
         0
     }
@@ -276,6 +333,92 @@ impl Interface {
                 rev.len(),
             )
         })
+    }
+
+    /// Hands a reference to `counters` to the interface's `ub_stats/` sysfs
+    /// files, which the driver core adds once probe has succeeded. Call from
+    /// probe; the reference is dropped when the interface is unbound.
+    pub(crate) fn publish_counters(&self, counters: Arc<Counters>) -> Result {
+        /// Counter `index` of `owner`, for a sysfs file.
+        ///
+        /// # Safety
+        ///
+        /// `owner` must be a pointer `publish_counters` handed to the C side, not
+        /// yet released.
+        unsafe extern "C" fn read(owner: *const ffi::c_void, index: ffi::c_uint) -> u64 {
+            // SAFETY: `owner` is the pointer `publish_counters` got from
+            // `Arc::into_raw`, whose reference is dropped only by `release`, after
+            // the sysfs files are gone.
+            let c = unsafe { &*owner.cast::<Counters>() };
+            c.get(index as usize)
+        }
+        /// Drops the reference `owner` stands for.
+        ///
+        /// # Safety
+        ///
+        /// `owner` must be a pointer `publish_counters` handed to the C side; it
+        /// is not used after this call.
+        unsafe extern "C" fn release(owner: *const ffi::c_void) {
+            // SAFETY: `owner` came from `Arc::into_raw` in `publish_counters`;
+            // the C side calls this once.
+            drop(unsafe { Arc::from_raw(owner.cast::<Counters>()) });
+        }
+        let owner = Arc::into_raw(counters).cast::<ffi::c_void>();
+        // SAFETY: The interface is valid; the helper keeps `owner` in a devres of
+        // the interface and calls `release` exactly once, on failure too.
+        to_result(unsafe { crate::ffi::ub_stats_set(self.as_raw(), owner, read, release) })
+    }
+
+    /// Dynamic-debug line for a CBW sent.
+    pub(crate) fn trace_cbw(&self, tag: u32, lun: u8, opcode: u8, len: u32, is_in: bool) {
+        // SAFETY: The interface is valid; the helper only prints.
+        unsafe { crate::ffi::ub_dbg_cbw(self.as_raw(), tag, lun, opcode, len, is_in) };
+    }
+
+    /// Dynamic-debug line for a data stage done: `moved` of `len` bytes, the
+    /// transfer's status as an errno (0 on success).
+    pub(crate) fn trace_data(&self, tag: u32, len: u32, moved: usize, status: i32) {
+        // SAFETY: The interface is valid; the helper only prints.
+        unsafe { crate::ffi::ub_dbg_data(self.as_raw(), tag, len, moved, status) };
+    }
+
+    /// Dynamic-debug line for a CSW received.
+    pub(crate) fn trace_csw(&self, tag: u32, residue: u32, status: u8) {
+        // SAFETY: The interface is valid; the helper only prints.
+        unsafe { crate::ffi::ub_dbg_csw(self.as_raw(), tag, residue, status) };
+    }
+
+    /// Dynamic-debug line for a command that ended without a valid CSW.
+    pub(crate) fn trace_error(&self, tag: u32, stage: &str, fault: &str) {
+        let len = |s: &str| ffi::c_int::try_from(s.len()).unwrap_or(0);
+        // SAFETY: The interface is valid; the helper prints at most the given
+        // number of bytes of each string.
+        unsafe {
+            crate::ffi::ub_dbg_error(
+                self.as_raw(),
+                tag,
+                stage.as_ptr().cast(),
+                len(stage),
+                fault.as_ptr().cast(),
+                len(fault),
+            )
+        };
+    }
+
+    /// Takes a runtime PM reference on the interface, resuming the device if it
+    /// is suspended (which may sleep); the reference goes with the guard.
+    pub(crate) fn autopm_get(&self) -> Result<AutoPm> {
+        // SAFETY: The interface is valid; on success the reference is dropped by
+        // `AutoPm`, which holds its own reference to the interface.
+        to_result(unsafe { bindings::usb_autopm_get_interface(self.as_raw()) })?;
+        Ok(AutoPm(self.get_ref()))
+    }
+
+    /// Whether the interface is runtime-suspended (then polling it would only
+    /// wake it up).
+    pub(crate) fn runtime_suspended(&self) -> bool {
+        // SAFETY: The interface is valid; the helper only reads its PM status.
+        unsafe { crate::ffi::ub_runtime_suspended(self.raw_device()) }
     }
 
     /// The interface's device name, such as `1-1:1.0`.
@@ -571,6 +714,18 @@ impl Drop for InterfaceRef {
     fn drop(&mut self) {
         // SAFETY: Drops the reference taken in `Interface::get_ref`.
         unsafe { bindings::usb_put_intf(self.0.as_ref().as_raw()) };
+    }
+}
+
+/// A runtime PM reference on an interface (`usb_autopm_get_interface()`); dropped
+/// asynchronously, so that a suspend it allows never runs in the dropping thread.
+pub(crate) struct AutoPm(InterfaceRef);
+
+impl Drop for AutoPm {
+    fn drop(&mut self) {
+        // SAFETY: Drops the PM reference `Interface::autopm_get` took; the
+        // interface is valid (we hold a reference to it).
+        unsafe { bindings::usb_autopm_put_interface_async(self.0.as_raw()) };
     }
 }
 

@@ -66,6 +66,21 @@ impl Cdb {
         }
     }
 
+    /// A command given as bytes (passthrough): 6 to 16 of them.
+    pub fn from_bytes(cdb: &[u8]) -> Result<Cdb, CdbError> {
+        let mut bytes = [0u8; 16];
+        match bytes.get_mut(..cdb.len()) {
+            Some(dst) if cdb.len() >= 6 => {
+                dst.copy_from_slice(cdb);
+                Ok(Cdb {
+                    bytes,
+                    len: cdb.len() as u8,
+                })
+            }
+            _ => Err(CdbError::BadLength(cdb.len())),
+        }
+    }
+
     /// The command bytes, ready for [`super::cbw::Cbw::new`].
     pub fn as_bytes(&self) -> &[u8] {
         self.bytes.get(..usize::from(self.len)).unwrap_or(&[])
@@ -88,6 +103,8 @@ pub enum CdbError {
     ZeroBlocks,
     /// A mode page code above 0x3F.
     BadPageCode(u8),
+    /// A command of fewer than 6 or more than 16 bytes.
+    BadLength(usize),
 }
 
 /// PAGE CONTROL field of MODE SENSE (SPC-4 6.11.2).
@@ -464,5 +481,16 @@ mod tests {
             prevent_allow_medium_removal(false).as_bytes(),
             &[0x1E, 0, 0, 0, 0x00, 0]
         );
+    }
+
+    #[test]
+    fn from_bytes_bounds() {
+        assert_eq!(Cdb::from_bytes(&[0; 5]), Err(CdbError::BadLength(5)));
+        assert_eq!(Cdb::from_bytes(&[0; 17]), Err(CdbError::BadLength(17)));
+        let c = Cdb::from_bytes(&[0x12, 0, 0, 0, 36, 0]).unwrap();
+        assert_eq!(c.as_bytes(), &[0x12, 0, 0, 0, 36, 0]);
+        assert_eq!(c.opcode(), 0x12);
+        let c = Cdb::from_bytes(&[0x88; 16]).unwrap();
+        assert_eq!(c.as_bytes().len(), 16);
     }
 }

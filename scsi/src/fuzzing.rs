@@ -9,7 +9,7 @@
 
 use super::capacity::{ReadCapacity10, ReadCapacity16};
 use super::csw::{Csw, CswStatus};
-use super::inquiry::{parse_unit_serial, Inquiry};
+use super::inquiry::{parse_unit_serial, vpd_lists_page, Inquiry};
 use super::mode::ModeData;
 use super::sense::Sense;
 
@@ -50,6 +50,9 @@ pub fn fuzz_parsers(data: &[u8]) {
             assert!(field.first().is_none_or(|b| *b != b' ' && *b != 0));
             assert!(field.last().is_none_or(|b| *b != b' ' && *b != 0));
         }
+    }
+    if let Ok(true) = vpd_lists_page(data, 0x80) {
+        assert!(data.len() > 4);
     }
     if let Ok(serial) = parse_unit_serial(data) {
         assert!(serial.len() + 4 <= data.len());

@@ -23,6 +23,11 @@ pub const QUALIFIER_NOT_CONNECTED: u8 = 1;
 pub const QUALIFIER_NOT_SUPPORTED: u8 = 3;
 /// Page code of the Unit Serial Number VPD page.
 pub const VPD_UNIT_SERIAL: u8 = 0x80;
+/// Supported VPD Pages (SPC-4 7.8.16).
+pub const VPD_SUPPORTED_PAGES: u8 = 0x00;
+/// The first VERSION (standard INQUIRY byte 2) that claims SPC-3, which makes the
+/// Supported VPD Pages page mandatory.
+pub const VERSION_SPC3: u8 = 5;
 /// Shortest standard INQUIRY data accepted (through ADDITIONAL LENGTH).
 pub const INQUIRY_MIN_LEN: usize = 5;
 /// Length of standard INQUIRY data through PRODUCT REVISION LEVEL.
@@ -121,9 +126,44 @@ pub fn parse_unit_serial(buf: &[u8]) -> Result<&[u8], InquiryError> {
     Ok(trim_field(rest.get(..len).unwrap_or(rest)))
 }
 
+/// Whether a Supported VPD Pages page lists `page`. A PAGE LENGTH longer than
+/// the data returned is clamped to the data.
+pub fn vpd_lists_page(buf: &[u8], page: u8) -> Result<bool, InquiryError> {
+    let [_, code, len_hi, len_lo, rest @ ..] = buf else {
+        return Err(InquiryError::TooShort(buf.len()));
+    };
+    if *code != VPD_SUPPORTED_PAGES {
+        return Err(InquiryError::WrongPage(*code));
+    }
+    let len = usize::from(u16::from_be_bytes([*len_hi, *len_lo]));
+    Ok(rest.get(..len).unwrap_or(rest).contains(&page))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn supported_pages() {
+        let page = [0, 0, 0, 3, 0x00, 0x80, 0x83];
+        assert_eq!(vpd_lists_page(&page, 0x80), Ok(true));
+        assert_eq!(vpd_lists_page(&page, 0xb0), Ok(false));
+        // The length says 2: 0x83 is past it.
+        assert_eq!(
+            vpd_lists_page(&[0, 0, 0, 2, 0x00, 0x80, 0x83], 0x83),
+            Ok(false)
+        );
+        // Truncated: what arrived counts.
+        assert_eq!(vpd_lists_page(&[0, 0, 0, 9, 0x00, 0x80], 0x80), Ok(true));
+        assert_eq!(
+            vpd_lists_page(&[0, 0x80, 0, 0], 0x80),
+            Err(InquiryError::WrongPage(0x80))
+        );
+        assert_eq!(
+            vpd_lists_page(&[0, 0], 0x80),
+            Err(InquiryError::TooShort(2))
+        );
+    }
 
     fn standard() -> [u8; 36] {
         let mut d = [0u8; 36];

@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Per-device counters: what the transport did and what went wrong, read in the
+//! sysfs directory `ub_stats/` of the bound interface (one file per counter, named
+//! in helpers.c in the order of [`Counter`]; Documentation/ub.rst lists them).
+//!
+//! The counters are atomics in an `Arc` shared by the transport, the recovery code
+//! and the sysfs files, so reading them never waits for a command in flight. They
+//! count from the bind and are never reset: a test reads them before and after
+//! what it does.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// One counter; the discriminant is its index, the same as in helpers.c's table
+/// of file names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum Counter {
+    /// Commands sent (a CBW was attempted), the driver's own included.
+    Commands,
+    /// Bytes moved device to host in data stages.
+    BytesIn,
+    /// Bytes moved host to device in data stages.
+    BytesOut,
+    /// Commands that ended with status 1 (CHECK CONDITION).
+    CheckConditions,
+    /// Passed commands whose data stage moved less than asked (a residue).
+    Residues,
+    /// Stages that timed out and were cancelled.
+    Timeouts,
+    /// Endpoint stalls seen in a data or CSW stage.
+    Stalls,
+    /// CSWs with status 2 (phase error) or an undefined status.
+    PhaseErrors,
+    /// CSWs of the wrong length or signature.
+    BadCsws,
+    /// CSWs answering another command (tag mismatch).
+    TagMismatches,
+    /// CSWs reporting a residue larger than the transfer.
+    BadResidues,
+    /// Other USB errors (babble, CRC, short CBW, mapping failures).
+    UsbErrors,
+    /// Commands that found the device gone.
+    Gone,
+    /// Recoveries started (a command ended without a valid CSW).
+    Recoveries,
+    /// Bulk-Only Mass Storage Resets sent.
+    BulkResets,
+    /// Halts cleared (CLEAR_FEATURE(ENDPOINT_HALT)), in commands and recoveries.
+    ClearHalts,
+    /// USB port resets asked for by the driver.
+    PortResets,
+    /// Times the device was given up as dead.
+    Dead,
+    /// SCSI commands passed through `SG_IO`.
+    Passthrough,
+    /// System or runtime suspends.
+    Suspends,
+    /// Resumes, after which the device kept its state.
+    Resumes,
+    /// Resumes after which the device had been reset (`reset_resume`).
+    ResetResumes,
+}
+
+/// How many counters there are (the last discriminant plus one).
+pub(crate) const COUNTERS: usize = Counter::ResetResumes as usize + 1;
+
+/// The counters of one device.
+pub(crate) struct Counters([AtomicU64; COUNTERS]);
+
+impl Counters {
+    /// All zero.
+    pub(crate) fn new() -> Self {
+        Self(core::array::from_fn(|_| AtomicU64::new(0)))
+    }
+
+    /// Adds `n` to `c`.
+    pub(crate) fn add(&self, c: Counter, n: u64) {
+        if let Some(v) = self.0.get(c as usize) {
+            v.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Adds one to `c`.
+    pub(crate) fn inc(&self, c: Counter) {
+        self.add(c, 1);
+    }
+
+    /// The value of counter number `index`; 0 for an index out of range.
+    pub(crate) fn get(&self, index: usize) -> u64 {
+        self.0.get(index).map_or(0, |v| v.load(Ordering::Relaxed))
+    }
+}
