@@ -132,6 +132,20 @@ disk_field() { # disk_field ID N
 	return 1
 }
 
+# check_geometry ID: fail the current test unless the disk of runner disk ID has
+# the image's size and logical block size.
+check_geometry() {
+	local dev bytes lbs
+	dev=$(disk_by_label "$1") || { fail "no disk for $1"; return; }
+	bytes=$(disk_field "$1" 2)
+	lbs=$(disk_field "$1" 3)
+	[ "$(($(cat /sys/block/$dev/size) * 512))" = "$bytes" ] ||
+		fail "$1 ($dev): $(($(cat /sys/block/$dev/size) * 512)) bytes, image has $bytes"
+	[ "$(cat /sys/block/$dev/queue/logical_block_size)" = "$lbs" ] ||
+		fail "$1 ($dev): logical block size $(cat /sys/block/$dev/queue/logical_block_size), image has $lbs"
+	[ "$(blockdev --getsize64 /dev/$dev)" = "$bytes" ] || fail "$1 ($dev): BLKGETSIZE64 disagrees"
+}
+
 # The ub block device (uba...) whose first sector holds the runner's label for ID.
 disk_by_label() {
 	local b want="ub-image:$1"

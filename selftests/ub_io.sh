@@ -28,18 +28,6 @@ for id in stick0 ro0 lbs4k; do
 done
 test_end
 
-check_geometry() { # ID
-	local dev bytes lbs
-	dev=$(disk_by_label "$1") || { fail "no disk for $1"; return; }
-	bytes=$(disk_field "$1" 2)
-	lbs=$(disk_field "$1" 3)
-	[ "$(($(cat /sys/block/$dev/size) * 512))" = "$bytes" ] ||
-		fail "$dev: $(($(cat /sys/block/$dev/size) * 512)) bytes, image has $bytes"
-	[ "$(cat /sys/block/$dev/queue/logical_block_size)" = "$lbs" ] ||
-		fail "$dev: logical block size $(cat /sys/block/$dev/queue/logical_block_size), image has $lbs"
-	[ "$(blockdev --getsize64 /dev/$dev)" = "$bytes" ] || fail "$dev: BLKGETSIZE64 disagrees"
-}
-
 test_begin "capacity and block size match the image (512-byte blocks)"
 check_geometry stick0
 test_end

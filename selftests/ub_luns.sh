@@ -49,22 +49,10 @@ done
 dmesg | grep -q "ub: .*($intf LUN 1), .*, 4 LUN(s)" || fail "no '4 LUN(s)' line"
 test_end
 
-# geometry ID: the disk of ID has the image's size and block size.
-geometry() {
-	local dev bytes lbs
-	dev=$(disk_by_label "$1") || { fail "no disk for $1"; return; }
-	bytes=$(disk_field "$1" 2)
-	lbs=$(disk_field "$1" 3)
-	[ "$(($(cat /sys/block/$dev/size) * 512))" = "$bytes" ] ||
-		fail "$1 ($dev): $(($(cat /sys/block/$dev/size) * 512)) bytes, image has $bytes"
-	[ "$(cat /sys/block/$dev/queue/logical_block_size)" = "$lbs" ] ||
-		fail "$1 ($dev): block size $(cat /sys/block/$dev/queue/logical_block_size), image has $lbs"
-}
-
 test_begin "each LUN has its own capacity, block size and write cache"
-geometry card1
-geometry card2
-geometry card3
+check_geometry card1
+check_geometry card2
+check_geometry card3
 [ "$(cat /sys/block/$card1/queue/write_cache)" = "write back" ] || fail "card1: $(cat /sys/block/$card1/queue/write_cache)"
 c3=$(disk_by_label card3)
 [ "$(cat /sys/block/$c3/queue/write_cache)" = "write through" ] || fail "card3: $(cat /sys/block/$c3/queue/write_cache)"

@@ -83,7 +83,8 @@ fsck.ext4 -fn /dev/$pm >/tmp/pm.fsck 2>&1 || fail "fsck: $(tail -n 3 /tmp/pm.fsc
 test_end
 
 test_begin "reset-resume (USB quirk RESET_RESUME): I/O after each autoresume, files intact"
-# The quirk applies to devices enumerated after it is set: plug pm0 again.
+# The quirk applies to devices enumerated after it is set, and is looked up again at
+# each reset: set it, plug pm0 again, and clear it only at the end.
 vidpid="$(cat "$(usb_dev_of $pm)/idVendor"):$(cat "$(usb_dev_of $pm)/idProduct")"
 echo "$vidpid:b" >/sys/module/usbcore/parameters/quirks
 monitor unplug pm0 >/dev/null
@@ -91,7 +92,6 @@ wait_for 20 test ! -e /sys/block/$pm || fail "pm0 did not go"
 monitor replug pm0 >/dev/null
 wait_for 30 disk_by_serial $serial >/dev/null || fail "pm0 did not come back"
 pm=$(disk_by_serial $serial)
-echo "" >/sys/module/usbcore/parameters/quirks
 rr0=$(ub_stat $pm reset_resumes)
 autosuspend $pm on
 for round in 1 2 3; do
@@ -102,6 +102,8 @@ for round in 1 2 3; do
 	umount $MNT
 done
 autosuspend $pm off
+# Only now: a reset-resume looks the device's quirks up again.
+echo "" >/sys/module/usbcore/parameters/quirks
 rr=$(ub_stat $pm reset_resumes)
 [ "$rr" -ge $((rr0 + 3)) ] || fail "ub_stats/reset_resumes: $rr0 -> $rr"
 [ "$(ub_stat $pm resumes)" = 0 ] || fail "plain resumes with the quirk: $(ub_stat $pm resumes)"
