@@ -57,7 +57,7 @@ SINGLE_FAULTS=(
 
 # The plan: one test per single fault, then the named tests below.
 ktap_print_header
-ktap_set_plan $((${#SINGLE_FAULTS[@]} + 22))
+ktap_set_plan $((${#SINGLE_FAULTS[@]} + 23))
 
 mkdir -p $W
 rm -f $W/*
@@ -366,9 +366,9 @@ reads=$(grep "^cmd .* op=0x28 " $DEVLOG | sed 's/.* blocks=\([0-9]*\) .*/\1/')
 stop_device >/dev/null
 test_end
 
-test_begin "bot-device quirk r (IGNORE_RESIDUE) and l (not for ub): a bogus residue does not fail the read"
-quirk_device lr || fail "no disk"
-test_dmesg | grep -q "quirk 'l' does not apply to ub" || fail "no line about l"
+test_begin "bot-device quirk r (IGNORE_RESIDUE) and n (not for ub): a bogus residue does not fail the read"
+quirk_device nr || fail "no disk"
+test_dmesg | grep -q "quirk 'n' does not apply to ub" || fail "no line about n"
 head -c 4096 /dev/urandom >$W/wr
 dd if=$W/wr of=/dev/$DEV bs=4k seek=5 oflag=direct status=none || fail "write failed"
 arm "fault bogus-residue op=read"
@@ -387,6 +387,20 @@ test_dmesg | grep -q "quirks 'r' (built-in)" || fail "no built-in quirks line"
 arm "fault bogus-residue op=read"
 io r 5
 [ "$GOT" = ok ] || fail "read with a bogus residue: $GOT"
+stop_device >/dev/null
+test_end
+
+test_begin "bot-device quirk l (NOT_LOCKABLE): door lock and eject without PREVENT ALLOW MEDIUM REMOVAL"
+quirk_device "" --removable || fail "no disk"
+eject -i on /dev/$DEV >/dev/null 2>&1 || fail "door lock failed without the quirk"
+[ "$(cmds 0x1e)" -ge 1 ] || fail "without the quirk, no PREVENT ALLOW MEDIUM REMOVAL"
+eject -i off /dev/$DEV >/dev/null 2>&1
+stop_device >/dev/null
+quirk_device l --removable || fail "no disk"
+eject -i on /dev/$DEV >/dev/null 2>&1 || fail "door lock failed with the quirk"
+eject /dev/$DEV >/dev/null 2>&1 || fail "eject failed with the quirk"
+[ "$(cmds 0x1b)" -ge 1 ] || fail "eject sent no START STOP UNIT"
+[ "$(cmds 0x1e)" = 0 ] || fail "$(cmds 0x1e) PREVENT ALLOW MEDIUM REMOVAL despite the quirk"
 stop_device >/dev/null
 test_end
 

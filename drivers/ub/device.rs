@@ -401,9 +401,12 @@ impl QueueOps for LunQueue {
 
     fn eject(&self) -> Result {
         let lun = self.lun;
+        let lockable = !self.dev.quirks.contains(Quirks::NOT_LOCKABLE);
         self.dev.with_usable_io(|io| {
             // Devices that lock their medium refuse the eject until unlocked.
-            let _ = io.data_in(lun, &cdb::prevent_allow_medium_removal(false), 0);
+            if lockable {
+                let _ = io.data_in(lun, &cdb::prevent_allow_medium_removal(false), 0);
+            }
             io.data_in(lun, &cdb::start_stop_unit(false, true, false), 0)
                 .map(|_| ())
                 .map_err(|e| {
@@ -415,6 +418,10 @@ impl QueueOps for LunQueue {
 
     fn lock_door(&self, lock: bool) -> Result {
         let lun = self.lun;
+        // As sd: a device that is not lockable has nothing to lock.
+        if self.dev.quirks.contains(Quirks::NOT_LOCKABLE) {
+            return Ok(());
+        }
         self.dev.with_usable_io(|io| {
             io.data_in(lun, &cdb::prevent_allow_medium_removal(lock), 0)
                 .map(|_| ())
@@ -588,12 +595,7 @@ impl UbDevice {
             return;
         };
         let who = Who(&self.name, lun);
-        let info = self.with_io(|io| {
-            if io.foreign_reset {
-                return Err(EBUSY);
-            }
-            probe::probe_lun(io, lun, &self.name, self.quirks)
-        });
+        let info = self.with_usable_io(|io| probe::probe_lun(io, lun, &self.name, self.quirks));
         let shift = p.block_shift.load(Ordering::Relaxed);
         match info.map(|i| (i.capacity, i.read_only)) {
             Ok((Some(cap), ro)) if cap.block_size.trailing_zeros() == shift => {

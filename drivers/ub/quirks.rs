@@ -49,6 +49,10 @@ impl Quirks {
     /// `P` (`ub` only): recover with a USB port reset before trying the
     /// Bulk-Only Mass Storage Reset, as usb-storage does for every device.
     pub(crate) const PORT_RESET_FIRST: Self = Self(1 << 12);
+    /// `l`: the device does not take PREVENT ALLOW MEDIUM REMOVAL: a door lock
+    /// succeeds without it and eject does not unlock first (as sd does for a
+    /// device that is not lockable).
+    pub(crate) const NOT_LOCKABLE: Self = Self(1 << 13);
 
     /// The empty set.
     pub(crate) const fn empty() -> Self {
@@ -93,6 +97,7 @@ const LETTERS: &[(u8, Quirks)] = &[
     (b'e', Quirks::NO_READ_CAPACITY_16),
     (b'h', Quirks::CAPACITY_HEURISTICS),
     (b'i', Quirks::IGNORE_DEVICE),
+    (b'l', Quirks::NOT_LOCKABLE),
     (b'm', Quirks::MAX_SECTORS_64),
     (b'o', Quirks::CAPACITY_OK),
     (b'p', Quirks::WRITE_CACHE),
@@ -105,9 +110,8 @@ const LETTERS: &[(u8, Quirks)] = &[
 
 /// usb-storage's letters that do not apply to `ub`: SANE_SENSE,
 /// NO_READ_DISC_INFO, NO_REPORT_OPCODES, MAX_SECTORS_240, NO_REPORT_LUNS, NO_SAME,
-/// NOT_LOCKABLE, INITIAL_READ10, NO_ATA_1X, IGNORE_UAS: commands `ub` never
-/// sends, or uas only.
-const NOT_FOR_UB: &[u8] = b"adfgjklntu";
+/// INITIAL_READ10, NO_ATA_1X, IGNORE_UAS: commands `ub` never sends, or uas only.
+const NOT_FOR_UB: &[u8] = b"adfgjkntu";
 
 /// A built-in entry: vendor, product, the `bcdDevice` range it covers, flags.
 struct Entry {
@@ -118,8 +122,7 @@ struct Entry {
 }
 
 /// Built-in quirks: usb-storage's unusual_devs.h entries for Bulk-Only devices
-/// whose flags `ub` honours, with their flags that apply (NOT_LOCKABLE has no
-/// meaning here: `ub` never locks the medium).
+/// whose flags `ub` honours, with their flags that apply.
 const TABLE: &[Entry] = &[
     // HP PhotoSmart R707 (firmware 2.00.23/24): one block too many.
     Entry {
@@ -128,12 +131,12 @@ const TABLE: &[Entry] = &[
         bcd: (0x0001, 0x0001),
         quirks: Quirks::FIX_CAPACITY,
     },
-    // TrekStor i.Beat 115 2.0: bogus residues (and NOT_LOCKABLE).
+    // TrekStor i.Beat 115 2.0: bogus residues, no PREVENT ALLOW MEDIUM REMOVAL.
     Entry {
         vid: 0x0419,
         pid: 0xaaf5,
         bcd: (0x0100, 0x0100),
-        quirks: Quirks::IGNORE_RESIDUE,
+        quirks: Quirks::IGNORE_RESIDUE.union(Quirks::NOT_LOCKABLE),
     },
     // Nokia 3250: bogus residues, one block too many.
     Entry {
