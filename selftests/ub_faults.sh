@@ -379,11 +379,11 @@ grep -q "^fault done bogus-residue" $DEVLOG || fail "the device never sent the b
 stop_device >/dev/null
 test_end
 
-test_begin "bot-device built-in quirk of 0419:aaf5 (TrekStor i.Beat 115): residues ignored"
+test_begin "bot-device built-in quirks of 0419:aaf5 (TrekStor i.Beat 115): lr, residues ignored"
 : >$DEVLOG
 echo "" >/sys/module/ub/parameters/quirks
 start_device --vid 0x0419 --pid 0xaaf5 || fail "no disk"
-test_dmesg | grep -q "quirks 'r' (built-in)" || fail "no built-in quirks line"
+test_dmesg | grep -q "quirks 'lr' (built-in)" || fail "no built-in quirks line"
 arm "fault bogus-residue op=read"
 io r 5
 [ "$GOT" = ok ] || fail "read with a bogus residue: $GOT"

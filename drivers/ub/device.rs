@@ -376,7 +376,7 @@ impl QueueOps for LunQueue {
         };
         // As sd does: polling does not wake a suspended device; it resumes for
         // I/O, and a reset-resume marks the medium changed.
-        if !p.removable.load(Ordering::Acquire) || self.dev.intf.runtime_suspended() {
+        if !p.removable.load(Ordering::Acquire) || self.dev.intf.device_runtime_suspended() {
             return false;
         }
         let present = self
