@@ -8,6 +8,10 @@
 # driver runs every job, the drivers' order rotating between repetitions so that
 # drift in the host's speed spreads over all of them.
 #
+# fio runs pinned to the last CPU, for every driver: left to the scheduler it
+# hops between the CPU taking the controller's interrupts and the other, and the
+# same job then differs by half between runs.
+#
 # Per run it leaves in $OUT: DRIVER.JOB.REP.json (fio's JSON) and DRIVER.JOB.REP.cpu
 # ("busy_jiffies all_jiffies" from /proc/stat around the run: the CPU the whole
 # guest spent, driver threads and interrupts included, which fio's own usr/sys
@@ -27,6 +31,7 @@ JOBS=("$@")
 mkdir -p "$OUT"
 # The region every job works on: prefilled on the host, so no read hits a hole.
 SIZE=${UB_BENCH_SIZE:-256M}
+FIO_CPU=$(($(nproc) - 1))
 
 die() { echo "bench: $*" >&2; exit 1; }
 
@@ -67,10 +72,25 @@ bind_stick() {
 	wait_for 30 disk_below "$STICK" >/dev/null || die "$1 made no disk for $STICK"
 }
 
+# load_ub 1|0: ub loaded with that `pipeline` parameter (read at probe, so the
+# module is reloaded to change it; an unbound stick is taken by the new ub at once).
+UB_PIPELINE=1
+load_ub() {
+	[ "$UB_PIPELINE" = "$1" ] && return 0
+	[ "$(driver_of "$STICK")" != ub ] || echo "$STICK" >/sys/bus/usb/drivers/ub/unbind
+	rmmod ub || die "rmmod ub"
+	insmod "$UB_KO" pipeline="$1" || die "insmod $UB_KO pipeline=$1"
+	UB_PIPELINE=$1
+}
+
 # device_for DRIVER: the block device to run the jobs on, with the driver bound.
+# ub-stepwise is ub waiting for each BOT stage in turn (pipeline=0): what the
+# chained command path buys, measured in the same boot.
 device_for() {
 	case $1 in
-	ub | usb-storage) bind_stick "$1" && disk_below "$STICK" ;;
+	ub) load_ub 1 && bind_stick ub && disk_below "$STICK" ;;
+	ub-stepwise) load_ub 0 && bind_stick ub && disk_below "$STICK" ;;
+	usb-storage) bind_stick "$1" && disk_below "$STICK" ;;
 	uas)
 		[ -n "$UAS" ] || die "no usb-uas device"
 		wait_for 30 disk_below "$UAS" >/dev/null || die "uas made no disk"
@@ -90,6 +110,7 @@ cpu_jiffies() { # busy and all jiffies of the whole guest
 	echo "fio $(fio --version)"
 	echo "controller $UB_HC"
 	echo "ncpu $(nproc)"
+	echo "fio cpu $FIO_CPU"
 	echo "speed $(cat "/sys/bus/usb/devices/${STICK%%:*}/speed") Mbit/s"
 } >"$OUT/setup.txt"
 
@@ -109,6 +130,7 @@ for rep in $(seq 1 "$REPS"); do
 			base=$OUT/$drv.$name.$rep
 			before=$(cpu_jiffies)
 			fio --name="$name" --filename="/dev/$dev" --direct=1 --ioengine=io_uring --thread \
+				--cpus_allowed="$FIO_CPU" \
 				--rw="$rw" --bs="$bs" --iodepth="$qd" ${mix:+--rwmixread=$mix} --size="$SIZE" \
 				--time_based --runtime="$RUNTIME" --ramp_time=1 --norandommap --randrepeat=0 \
 				--output-format=json --output="$base.json" >/dev/null 2>"$base.err" ||
@@ -119,5 +141,6 @@ for rep in $(seq 1 "$REPS"); do
 	done
 done
 # The stick goes back to ub: what a user of this build gets.
+load_ub 1
 bind_stick ub
 echo "bench: all runs done"

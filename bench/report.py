@@ -5,8 +5,9 @@
 Each argument is one boot's result directory (DRIVER.JOB.REP.json / .cpu and
 setup.txt). Per controller, job and driver the report gives the median of the
 repetitions and their spread (min-max as a percentage of the median), and the ratios
-ub / usb-storage, ub / uas and ub / virtio-blk of the medians: throughput ratios above
-1 are better for ub; latency and CPU-per-I/O ratios below 1 are.
+ub / usb-storage, ub / uas and ub / virtio-blk of the medians (and ub / ub-stepwise: ub
+with its chained command path off): throughput ratios above 1 are better for ub;
+latency and CPU-per-I/O ratios below 1 are.
 """
 
 import argparse
@@ -17,7 +18,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-DRIVERS = ["ub", "usb-storage", "uas", "virtio"]
+DRIVERS = ["ub", "ub-stepwise", "usb-storage", "uas", "virtio"]
+# What ub is compared with, in the ratio columns.
+OTHERS = ["usb-storage", "uas", "virtio", "ub-stepwise"]
 
 
 def fio_numbers(path):
@@ -113,15 +116,18 @@ def main():
         kernel = re.search(r"^kernel (.*)$", setup, re.M).group(1)
         fio = re.search(r"^fio (.*)$", setup, re.M).group(1)
         speed = re.search(r"^speed (.*)$", setup, re.M).group(1)
+        pin = re.search(r"^fio cpu (\d+)", setup, re.M)
+        pinned = f", fio pinned to CPU {pin.group(1)}" if pin else ""
         drivers = [d for d in DRIVERS if any(k[1] == d for k in runs)]
         reps = max(len(v) for v in runs.values())
         md += [f"## {hc} ({speed})", "",
                f"Kernel {kernel} (bench profile), {qemu}, {fio}, {accel}, {reps} repetitions per job, "
-               "drivers interleaved in one boot; medians, spread = (max - min) / median.", ""]
+               f"drivers interleaved in one boot{pinned}; medians, spread = (max - min) / median.", ""]
         md += ["Queue limits:", "", "```"] + [l for l in setup.splitlines() if "/dev/" in l] + ["```", ""]
+        others = [o for o in OTHERS if o in drivers or o != "ub-stepwise"]
         md.append("| job | " + " | ".join(f"{d} MiB/s (IOPS) ±" for d in drivers)
-                  + " | ub / usb-storage | ub / uas | ub / virtio |")
-        md.append("|---" * (len(drivers) + 4) + "|")
+                  + " | " + " | ".join(f"ub / {o}" for o in others) + " |")
+        md.append("|---" * (len(drivers) + len(others) + 1) + "|")
         jobs = sorted(order, key=job_sort_key)
         for job in jobs:
             cells = []
@@ -130,7 +136,7 @@ def main():
                 cells.append(f"{med(rs, 'bw'):.1f} ({med(rs, 'iops'):.0f}) ±{spread(rs, 'iops'):.0f}%" if rs else "–")
             ub = runs.get((job, "ub"))
             rat = []
-            for other in ("usb-storage", "uas", "virtio"):
+            for other in others:
                 o = runs.get((job, other))
                 rat.append(ratio(med(ub, "iops"), med(o, "iops")) if ub and o else "–")
                 if ub and o:

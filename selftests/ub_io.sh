@@ -19,7 +19,7 @@ ohci | uhci) fio_size=4M big=1M ;;
 esac
 
 ktap_print_header
-ktap_set_plan 12
+ktap_set_plan 13
 
 test_begin "every USB disk appears as a ub block device"
 load_ub_and_wait || fail "$(count_ub_disks) ub disks for: $UB_DISKS"
@@ -118,6 +118,22 @@ if [ -b /dev/${dev}1 ]; then
 	[ "$(wc -l </tmp/sums)" -gt 20 ] || fail "only $(wc -l </tmp/sums) files copied"
 	umount $mnt
 fi
+test_end
+
+# The same checks on ub's other command path: each BOT stage waited for in turn
+# (the USB core's synchronous calls) instead of chained from URB completions.
+test_begin "stage-by-stage command path (pipeline=0): write and read-back, fio verify qd32"
+rmmod ub || fail "rmmod ub"
+insmod "$UB_KO" pipeline=0 || fail "insmod pipeline=0"
+load_ub_and_wait || fail "$(count_ub_disks) ub disks after reloading"
+dev=$(disk_by_label stick0) || fail "no stick0 disk after reloading"
+for spec in "3584 4096" "1049088 $big"; do
+	set -- $spec
+	msg=$(write_readback "$dev" "$1" "$2") || fail "$msg"
+done
+run_fio io_uring 32
+rmmod ub && insmod "$UB_KO" || fail "reloading ub with defaults"
+load_ub_and_wait || fail "$(count_ub_disks) ub disks after reloading with defaults"
 test_end
 
 ktap_finished

@@ -176,6 +176,15 @@ impl<'a, 'b> Mapping<'a, 'b> {
     }
 }
 
+impl Mapping<'_, '_> {
+    /// The scatterlist, its number of entries and, when mapped here, the number
+    /// of DMA entries: what a URB over it needs.
+    pub(crate) fn raw(&mut self) -> (*mut bindings::scatterlist, ffi::c_int, Option<ffi::c_int>) {
+        let nents = ffi::c_int::try_from(self.sg.nents).unwrap_or(ffi::c_int::MAX);
+        (self.sg.as_mut_ptr(), nents, self.mapped)
+    }
+}
+
 impl Drop for Mapping<'_, '_> {
     fn drop(&mut self) {
         if self.mapped.is_some() {

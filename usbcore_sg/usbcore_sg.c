@@ -50,6 +50,25 @@ bool usb_sg_premappable(const struct usb_device *dev)
 }
 
 /**
+ * usb_sg_in_order_rings - whether transfers start in the order they are queued
+ * @dev: the device the transfers are for
+ *
+ * Return: true on xHCI (any USB 3 host controller driver): every endpoint has
+ * its own transfer ring, started by a doorbell write when a URB is queued, so a
+ * URB queued on one endpoint after a URB on another reaches the device after
+ * it. EHCI, OHCI and UHCI walk a schedule in an order of their own.
+ */
+bool usb_sg_in_order_rings(const struct usb_device *dev)
+{
+	struct usb_hcd *hcd;
+
+	if (!dev || !dev->bus)
+		return false;
+	hcd = bus_to_hcd(dev->bus);
+	return (hcd->driver->flags & HCD_MASK) >= HCD_USB3;
+}
+
+/**
  * usb_sg_max_mapping_size - largest single DMA mapping the controller allows
  * @dev: the device the transfers are for
  *

@@ -506,6 +506,7 @@ impl UbDevice {
         timeouts: Timeouts,
         quirks: Quirks,
         port_reset_first: bool,
+        pipeline: bool,
     ) -> Result<Arc<Self>> {
         let udev = intf.usb_device();
         let self_reset = Arc::new(AtomicBool::new(false), GFP_KERNEL)?;
@@ -517,6 +518,7 @@ impl UbDevice {
                 udev.bulk_pipe(bulk_out),
                 timeouts,
                 quirks.contains(Quirks::IGNORE_RESIDUE),
+                pipeline,
                 stats.clone(),
             )?,
             rec: Recovery::new(

@@ -13,6 +13,7 @@ use kernel::{bindings, ffi};
 extern "C" {
     // usbcore_sg/usbcore_sg.c
     pub(crate) fn usb_sg_premappable(dev: *const bindings::usb_device) -> bool;
+    pub(crate) fn usb_sg_in_order_rings(dev: *const bindings::usb_device) -> bool;
     pub(crate) fn usb_sg_max_mapping_size(dev: *const bindings::usb_device) -> usize;
     pub(crate) fn usb_buffer_map_sg(
         dev: *const bindings::usb_device,

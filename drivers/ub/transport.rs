@@ -21,14 +21,15 @@
 use kernel::{prelude::*, str::CString, sync::Arc, time::Delta};
 
 use crate::{
+    chain::{Chain, Limits, Stages},
     counters::{Counter, Counters},
     scsi::{
         cbw::{Cbw, Direction, CBW_LEN},
         cdb::{self, Cdb},
         csw::{Csw, CswError, CswStatus, CSW_LEN, CSW_SIGNATURE},
     },
-    usb::{Interface, InterfaceRef, Pipe, UsbDeviceRef},
-    usbcore_sg::{DmaBuf, Mapping, Segments, SgRequest, Transfer, TransferError},
+    usb::{Interface, InterfaceRef, Pipe, UsbDevice, UsbDeviceRef},
+    usbcore_sg::{DmaBuf, Mapping, Segments, SgRequest, TransferError},
 };
 
 /// Bulk-Only Mass Storage Reset (BOT 3.1).
@@ -186,6 +187,8 @@ pub(crate) struct Bot {
     cbw: DmaBuf,
     csw: DmaBuf,
     req: Pin<KBox<SgRequest>>,
+    /// The chained command path's URBs; `None` runs the stages one by one.
+    chain: Option<Pin<KBox<Chain>>>,
     /// What the transport did, for sysfs.
     pub(crate) stats: Arc<Counters>,
 }
@@ -220,11 +223,18 @@ impl Bot {
         bulk_out: Pipe,
         timeouts: Timeouts,
         ignore_residue: bool,
+        pipeline: bool,
         stats: Arc<Counters>,
     ) -> Result<Self> {
+        let udev = intf.get_usb_device();
+        let chain = if pipeline {
+            Some(KBox::pin_init(Chain::new(&udev), GFP_KERNEL)?)
+        } else {
+            None
+        };
         Ok(Self {
             intf: intf.get_ref(),
-            udev: intf.get_usb_device(),
+            udev,
             name: CString::try_from(intf.name())?,
             ifnum: intf.number(),
             bulk_in,
@@ -239,6 +249,7 @@ impl Bot {
             cbw: DmaBuf::new(CBW_LEN)?,
             csw: DmaBuf::new(CSW_LEN)?,
             req: KBox::pin_init(SgRequest::new(), GFP_KERNEL)?,
+            chain,
             stats,
         })
     }
@@ -375,41 +386,60 @@ impl Bot {
         let Ok(cbw) = Cbw::new(tag, len, dir, lun, cdb.as_bytes()) else {
             return Err(TransportError::Broken(Stage::Cbw, Fault::Usb));
         };
-        self.cbw.as_mut_slice().copy_from_slice(&cbw.encode());
+        let cbw = cbw.encode();
         self.stats.inc(Counter::Commands);
         self.intf
             .trace_cbw(tag, lun, cdb.opcode(), len, dir == Direction::In);
 
-        match self
-            .udev
-            .bulk_msg(self.bulk_out, &mut self.cbw, CBW_LEN, t.cbw_ms)
-        {
+        let mut data_stage = match data {
+            Data::In(sg) if len > 0 => Some((self.bulk_in, sg)),
+            Data::Out(sg) if len > 0 => Some((self.bulk_out, sg)),
+            _ => None,
+        };
+        // The data stage is mapped before the CBW goes out: the device waits for
+        // nothing but the bus once it has the command.
+        let stages = {
+            let Self {
+                udev,
+                chain,
+                req,
+                cbw: cbw_buf,
+                csw: csw_buf,
+                bulk_in,
+                bulk_out,
+                ..
+            } = self;
+            let mut wire = Wire {
+                udev,
+                chain: chain.as_ref().map(|c| c.as_ref()),
+                req: req.as_mut(),
+                cbw: cbw_buf,
+                csw: csw_buf,
+                bulk_in: *bulk_in,
+                bulk_out: *bulk_out,
+            };
+            match data_stage.as_mut() {
+                Some((pipe, sg)) => match Mapping::new(udev, *pipe, sg) {
+                    Ok(mut mapping) => wire.stages(&cbw, Some((*pipe, &mut mapping)), len, t),
+                    Err(_) => return Err(TransportError::Broken(Stage::Data, Fault::Usb)),
+                },
+                None => wire.stages(&cbw, None, 0, t),
+            }
+        };
+
+        match stages.cbw {
             Ok(CBW_LEN) => {}
             Ok(_) => return Err(TransportError::Broken(Stage::Cbw, Fault::ShortCbw)),
             Err(e) => return Err(broken(Stage::Cbw, e)),
         }
 
-        let data_stage = match data {
-            Data::In(sg) if len > 0 => Some((self.bulk_in, sg)),
-            Data::Out(sg) if len > 0 => Some((self.bulk_out, sg)),
-            _ => None,
-        };
         // Bytes the data stage really moved; a CSW residue may not claim less missing.
         let mut moved = 0;
         if let Some((pipe, mut sg)) = data_stage {
-            let xfer = match Mapping::new(&self.udev, pipe, &mut sg) {
-                Ok(mut mapping) => self.req.as_mut().transfer(
-                    pipe,
-                    &mut mapping,
-                    len as usize,
-                    Delta::from_millis(t.data_ms.into()),
-                ),
-                Err(e) => Transfer {
-                    bytes: 0,
-                    status: Err(TransferError::Other(e)),
-                },
+            let Some((bytes, status)) = stages.data else {
+                return Err(TransportError::Broken(Stage::Data, Fault::Usb));
             };
-            moved = xfer.bytes;
+            moved = bytes;
             self.stats.add(
                 if pipe.is_in() {
                     Counter::BytesIn
@@ -422,9 +452,9 @@ impl Bot {
                 tag,
                 len,
                 moved,
-                xfer.status.as_ref().map_or_else(|e| e.errno(), |()| 0),
+                status.as_ref().map_or_else(|e| e.errno(), |()| 0),
             );
-            match xfer.status {
+            match status {
                 // Some devices answer a command they cannot serve with the CSW in
                 // place of the data: take it as the CSW rather than wait for one.
                 Err(TransferError::Short) if pipe.is_in() && moved == CSW_LEN => {
@@ -460,7 +490,7 @@ impl Bot {
             }
         }
 
-        let csw = self.read_csw(t.csw_ms)?;
+        let csw = self.read_csw(stages.csw, t.csw_ms)?;
         match self.check_csw(&csw, tag, len)? {
             Outcome::Passed { residue } => Ok(Outcome::Passed {
                 residue: self.settle_residue(cdb, dir, len, moved as u32, residue),
@@ -510,15 +540,23 @@ impl Bot {
     }
 
     /// Reads the CSW (BOT 5.3.3 and 6.3): one more read after a stall (cleared)
-    /// or a zero-length packet.
-    fn read_csw(&mut self, timeout_ms: u32) -> Result<Csw, TransportError> {
+    /// or a zero-length packet. `first` is the result of a read already done
+    /// (into `self.csw`).
+    fn read_csw(
+        &mut self,
+        mut first: Option<core::result::Result<usize, TransferError>>,
+        timeout_ms: u32,
+    ) -> Result<Csw, TransportError> {
         let mut stalls = 0;
         let mut empties = 0;
         let n = loop {
-            match self
-                .udev
-                .bulk_msg(self.bulk_in, &mut self.csw, CSW_LEN, timeout_ms)
-            {
+            let read = match first.take() {
+                Some(r) => r,
+                None => self
+                    .udev
+                    .bulk_msg(self.bulk_in, &mut self.csw, CSW_LEN, timeout_ms),
+            };
+            match read {
                 Ok(0) if empties == 0 => empties += 1,
                 Ok(n) => break n,
                 Err(TransferError::Stall) if stalls == 0 => {
@@ -605,6 +643,87 @@ impl Bot {
         } else {
             self.intf.port_reset()
         }
+    }
+}
+
+/// What the stages of one command go over: split from [`Bot`] so that the data
+/// stage's mapping can borrow the device meanwhile.
+struct Wire<'a> {
+    udev: &'a UsbDevice,
+    chain: Option<Pin<&'a Chain>>,
+    req: Pin<&'a mut SgRequest>,
+    cbw: &'a mut DmaBuf,
+    csw: &'a mut DmaBuf,
+    bulk_in: Pipe,
+    bulk_out: Pipe,
+}
+
+impl Wire<'_> {
+    /// Sends the CBW and, as long as each stage ends cleanly, moves the data and
+    /// reads the CSW (into the transport's CSW buffer): chained on the device's URBs, or one
+    /// stage after the other with the USB core's synchronous calls.
+    fn stages(
+        &mut self,
+        cbw: &[u8; CBW_LEN],
+        data: Option<(Pipe, &mut Mapping<'_, '_>)>,
+        len: u32,
+        t: Timeouts,
+    ) -> Stages {
+        if let Some(chain) = self.chain {
+            let limits = Limits {
+                cbw_ms: t.cbw_ms,
+                data_ms: t.data_ms,
+                csw_ms: t.csw_ms,
+            };
+            let stages = chain.run(
+                self.udev,
+                self.bulk_out,
+                self.bulk_in,
+                cbw,
+                data,
+                len,
+                limits,
+            );
+            if let Some(Ok(n)) = stages.csw {
+                let n = n.min(CSW_LEN);
+                if let (Some(dst), Some(src)) =
+                    (self.csw.as_mut_slice().get_mut(..n), chain.csw().get(..n))
+                {
+                    dst.copy_from_slice(src);
+                }
+            }
+            return stages;
+        }
+
+        self.cbw.as_mut_slice().copy_from_slice(cbw);
+        let sent = self
+            .udev
+            .bulk_msg(self.bulk_out, self.cbw, CBW_LEN, t.cbw_ms);
+        let mut stages = Stages {
+            cbw: sent,
+            data: None,
+            csw: None,
+        };
+        if sent != Ok(CBW_LEN) {
+            return stages;
+        }
+        if let Some((pipe, mapping)) = data {
+            let xfer = self.req.as_mut().transfer(
+                pipe,
+                mapping,
+                len as usize,
+                Delta::from_millis(t.data_ms.into()),
+            );
+            stages.data = Some((xfer.bytes, xfer.status));
+            if xfer.status.is_err() {
+                return stages;
+            }
+        }
+        stages.csw = Some(
+            self.udev
+                .bulk_msg(self.bulk_in, self.csw, CSW_LEN, t.csw_ms),
+        );
+        stages
     }
 }
 

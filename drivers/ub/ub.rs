@@ -13,6 +13,7 @@
 use kernel::{prelude::*, sync::Arc};
 
 mod blk;
+mod chain;
 mod counters;
 mod device;
 mod disk;
@@ -22,6 +23,7 @@ mod probe;
 mod quirks;
 mod recovery;
 mod transport;
+mod urb;
 mod usb;
 
 #[path = "../../scsi/src/scsi.rs"]
@@ -113,6 +115,7 @@ impl usb::Driver for UbDriver {
             },
             quirks,
             module_parameters::port_reset_first.value(),
+            module_parameters::pipeline.value(),
         )?;
         intf.publish_counters(dev.counters().clone())?;
         let max_lun = if quirks.contains(quirks::Quirks::SINGLE_LUN) {
@@ -287,6 +290,10 @@ module! {
         port_reset_first: bool {
             default: false,
             description: "Recover with a USB port reset before trying the Bulk-Only reset",
+        },
+        pipeline: bool {
+            default: true,
+            description: "Submit each stage of a command (CBW, data, CSW) from the previous stage's completion; 0 waits for each stage in turn (read at probe)",
         },
     },
 }

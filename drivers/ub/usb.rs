@@ -269,12 +269,7 @@ impl Interface {
     /// A counted reference to the interface's USB device, usable after the
     /// callback returns.
     pub(crate) fn get_usb_device(&self) -> UsbDeviceRef {
-        let udev = self.usb_device().as_raw();
-        // SAFETY: `udev` is live; `usb_get_dev` takes a reference that
-        // `UsbDeviceRef` drops.
-        unsafe { bindings::usb_get_dev(udev) };
-        // INVARIANT: We hold a reference, so the device stays valid.
-        UsbDeviceRef(NonNull::from(self.usb_device()))
+        self.usb_device().get_ref()
     }
 
     /// A counted reference to the interface, usable after the callback returns
@@ -481,6 +476,14 @@ impl UsbDevice {
         self.0.get()
     }
 
+    /// A counted reference to the device.
+    pub(crate) fn get_ref(&self) -> UsbDeviceRef {
+        // SAFETY: The device is valid (type invariant); the reference is dropped
+        // when the `UsbDeviceRef` drops.
+        unsafe { bindings::usb_get_dev(self.as_raw()) };
+        UsbDeviceRef(NonNull::from(self))
+    }
+
     /// The pipe for a bulk endpoint.
     pub(crate) fn bulk_pipe(&self, ep: Endpoint) -> Pipe {
         // SAFETY: The device is valid; the helper only computes a number.
@@ -489,6 +492,13 @@ impl UsbDevice {
             raw,
             is_in: ep.address & 0x80 != 0,
         }
+    }
+
+    /// Whether URBs reach the device in the order they were queued, across
+    /// endpoints (xHCI: one ring and doorbell per endpoint).
+    pub(crate) fn in_order_rings(&self) -> bool {
+        // SAFETY: The device is valid; the helper only reads its bus's HCD flags.
+        unsafe { crate::ffi::usb_sg_in_order_rings(self.as_raw()) }
     }
 
     /// Whether the controller accepts scatterlist entries of any length (xHCI);
