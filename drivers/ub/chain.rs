@@ -28,11 +28,12 @@
 //! when it did, and the waiting worker kills the URBs, in stage order, when the
 //! stage in flight has run out of time.
 
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU8, Ordering};
 use kernel::{bindings, ffi, prelude::*, time::msecs_to_jiffies, types::Opaque};
 
 use crate::{
     scsi::{cbw::CBW_LEN, csw::CSW_LEN},
+    transport::Timeouts,
     urb::{now_ns, Coherent, Urb},
     usb::{Pipe, UsbDevice},
     usbcore_sg::{Mapping, TransferError},
@@ -60,14 +61,6 @@ pub(crate) struct Stages {
     pub(crate) csw: Option<core::result::Result<usize, TransferError>>,
 }
 
-/// Per-stage time limits of one command, in milliseconds.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Limits {
-    pub(crate) cbw_ms: u32,
-    pub(crate) data_ms: u32,
-    pub(crate) csw_ms: u32,
-}
-
 /// The URBs and buffers of one device's commands.
 #[pin_data]
 pub(crate) struct Chain {
@@ -87,14 +80,12 @@ pub(crate) struct Chain {
     /// The command's data stage: `NO_DATA`, `DATA_OUT` or `DATA_IN`.
     plan: AtomicU8,
     /// The data stage's length in bytes.
-    len: AtomicI64,
+    len: AtomicU32,
     /// Queue a read's data behind its CBW (the controller starts transfers in
     /// the order they are queued, across endpoints).
     read_ahead: bool,
     /// The data URB is submitted behind the CBW (always for a write).
     data_sent: AtomicBool,
-    /// The CSW URB was submitted for this command.
-    csw_sent: AtomicBool,
     /// The errno of a submission a handler tried and the core refused (0: none),
     /// and the stage it was for.
     refused: AtomicI32,
@@ -124,10 +115,9 @@ impl Chain {
             stage: AtomicU8::new(CBW),
             since: AtomicI64::new(0),
             plan: AtomicU8::new(NO_DATA),
-            len: AtomicI64::new(0),
+            len: AtomicU32::new(0),
             read_ahead: udev.in_order_rings(),
             data_sent: AtomicBool::new(false),
-            csw_sent: AtomicBool::new(false),
             refused: AtomicI32::new(0),
             refused_at: AtomicU8::new(CBW),
         }? Error)
@@ -151,7 +141,7 @@ impl Chain {
         cbw: &[u8; CBW_LEN],
         data: Option<(Pipe, &mut Mapping<'_, '_>)>,
         len: u32,
-        limits: Limits,
+        limits: Timeouts,
     ) -> Stages {
         let this = self.get_ref();
         let ctx = core::ptr::from_ref(this).cast_mut().cast::<ffi::c_void>();
@@ -161,8 +151,7 @@ impl Chain {
             Some(_) => DATA_OUT,
         };
         this.plan.store(plan, Ordering::Relaxed);
-        this.len.store(len.into(), Ordering::Relaxed);
-        this.csw_sent.store(false, Ordering::Relaxed);
+        this.len.store(len, Ordering::Relaxed);
         this.refused.store(0, Ordering::Relaxed);
         // SAFETY: All three URBs are idle (the last `run` waited for them, and
         // `run` borrows the chain's owner mutably, so no other runs); the buffers,
@@ -214,18 +203,22 @@ impl Chain {
         let killed = this.wait(limits);
         if !killed && !this.ended_cleanly() {
             // A stage failed: a URB queued behind it may still be pending (the
-            // CSW of a read), and a handler may still be running. In stage
-            // order, as in `wait`.
+            // data queued behind a failed CBW), and a handler may still be
+            // running. In stage order, as in `wait`.
             this.kill_all();
         }
         this.collect(killed)
     }
 
+    /// Whether the CSW URB was submitted for this command: the chain reached
+    /// the CSW stage and the core did not refuse the submission.
+    fn csw_sent(&self) -> bool {
+        self.stage.load(Ordering::Acquire) == CSW && self.refused.load(Ordering::Relaxed) == 0
+    }
+
     /// Whether the chain ran to a CSW the device sent: then every URB is done.
     fn ended_cleanly(&self) -> bool {
-        self.stage.load(Ordering::Acquire) == CSW
-            && self.csw_sent.load(Ordering::Relaxed)
-            && self.csw.result().is_ok()
+        self.csw_sent() && self.csw.result().is_ok()
     }
 
     /// Kills the URBs in stage order: a handler still running may submit the
@@ -238,7 +231,7 @@ impl Chain {
 
     /// Waits until a handler ends the chain, or kills it when the stage in
     /// flight runs out of time; returns whether it killed.
-    fn wait(&self, limits: Limits) -> bool {
+    fn wait(&self, limits: Timeouts) -> bool {
         loop {
             // `stage` is stored after `since` (Release): a new stage is never
             // seen with its predecessor's start time, so no stage is cut short.
@@ -267,8 +260,8 @@ impl Chain {
     }
 
     /// The results of the stages reached. After a kill for a timeout, the stage
-    /// that was in flight reports the timeout; a CSW read cancelled because the
-    /// data stage failed counts as not reached (it is read again).
+    /// that was in flight reports the timeout; a CSW read cancelled otherwise
+    /// (by the USB core) counts as not reached (it is read again).
     fn collect(&self, killed: bool) -> Stages {
         let reached = self.stage.load(Ordering::Acquire);
         let refused = match self.refused.load(Ordering::Relaxed) {
@@ -294,7 +287,7 @@ impl Chain {
             let r = result(DATA, &self.data).unwrap_or(Err(TransferError::Cancelled));
             (moved, r.map(|_| ()))
         });
-        let csw = if self.csw_sent.load(Ordering::Relaxed) {
+        let csw = if self.csw_sent() {
             result(CSW, &self.csw)
         } else {
             refused.filter(|&(at, _)| at == CSW).map(|(_, e)| Err(e))
@@ -311,20 +304,12 @@ impl Chain {
     /// Submits the URB of `stage` from a completion handler; false when the core
     /// refused it (noted for [`Chain::collect`]).
     fn submit(&self, stage: u8) -> bool {
-        let urb = if stage == DATA {
-            &self.data
-        } else {
-            self.csw_sent.store(true, Ordering::Relaxed);
-            &self.csw
-        };
+        let urb = if stage == DATA { &self.data } else { &self.csw };
         // SAFETY: `run` filled this URB for the current command and it is idle:
         // each stage is submitted once per command, after the one before it.
         match unsafe { urb.submit(true) } {
             Ok(()) => true,
             Err(e) => {
-                if stage == CSW {
-                    self.csw_sent.store(false, Ordering::Relaxed);
-                }
                 self.refused_at.store(stage, Ordering::Relaxed);
                 self.refused.store(e.to_errno(), Ordering::Relaxed);
                 false
@@ -395,7 +380,7 @@ unsafe extern "C" fn cbw_done(urb: *mut bindings::urb) {
 unsafe extern "C" fn data_done(urb: *mut bindings::urb) {
     // SAFETY: Installed by `run` on the chain's data URB only.
     let (chain, status, actual) = unsafe { chain_of(urb) };
-    let whole = i64::try_from(actual).is_ok_and(|a| a == chain.len.load(Ordering::Relaxed));
+    let whole = u32::try_from(actual).is_ok_and(|a| a == chain.len.load(Ordering::Relaxed));
     if status == 0 && whole && chain.advance(CSW) {
         return;
     }

@@ -21,7 +21,7 @@
 use kernel::{prelude::*, str::CString, sync::Arc, time::Delta};
 
 use crate::{
-    chain::{Chain, Limits, Stages},
+    chain::{Chain, Stages},
     counters::{Counter, Counters},
     scsi::{
         cbw::{Cbw, Direction, CBW_LEN},
@@ -670,20 +670,7 @@ impl Wire<'_> {
         t: Timeouts,
     ) -> Stages {
         if let Some(chain) = self.chain {
-            let limits = Limits {
-                cbw_ms: t.cbw_ms,
-                data_ms: t.data_ms,
-                csw_ms: t.csw_ms,
-            };
-            let stages = chain.run(
-                self.udev,
-                self.bulk_out,
-                self.bulk_in,
-                cbw,
-                data,
-                len,
-                limits,
-            );
+            let stages = chain.run(self.udev, self.bulk_out, self.bulk_in, cbw, data, len, t);
             if let Some(Ok(n)) = stages.csw {
                 let n = n.min(CSW_LEN);
                 if let (Some(dst), Some(src)) =
