@@ -23,7 +23,7 @@ use kernel::{
 use crate::{
     blk::{DiskHandle, Op, Passthrough, PtDir, QueueOps, Request, Status},
     counters::{Counter, Counters},
-    kext::{default_queue, flush_work, NoIoScope},
+    kext::{flush_work, worker_queue, NoIoScope},
     probe::{self, LunInfo},
     quirks::Quirks,
     recovery::Recovery,
@@ -470,7 +470,7 @@ impl QueueOps for LunQueue {
         }
         drop(p);
         // Already queued: it will see our request.
-        let _ = default_queue().enqueue(dev.clone());
+        let _ = worker_queue().enqueue(dev.clone());
     }
 }
 
@@ -671,7 +671,7 @@ impl UbDevice {
         // returns one.
         let this: Arc<UbDevice> = unsafe { ArcBorrow::from_raw(self) }.into();
         // Let the worker drain (and fail) whatever is still queued.
-        let _ = default_queue().enqueue(this);
+        let _ = worker_queue().enqueue(this);
         flush_work(&self.work);
     }
 
@@ -722,7 +722,7 @@ impl UbDevice {
         // SAFETY: `self` lives in an `Arc`: devices are only created by `new`, which
         // returns one.
         let this: Arc<UbDevice> = unsafe { ArcBorrow::from_raw(self) }.into();
-        let _ = default_queue().enqueue(this);
+        let _ = worker_queue().enqueue(this);
     }
 
     /// The device is about to be suspended. At run time the USB core only asks

@@ -1,19 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Small extensions of the kernel crate that are neither USB nor block specific:
-//! the default unbound workqueue, waiting for a work item to finish, a no-I/O
+//! the queue the worker runs on, waiting for a work item to finish, a no-I/O
 //! allocation scope, and the module's string parameter.
 
 use kernel::workqueue::{Queue, Work};
 
 use crate::ffi as c;
 
-/// The default unbound workqueue (`system_dfl_wq`). The kernel crate's
-/// `system_unbound()` is `system_unbound_wq`, which 7.3 deprecates with a warning.
-pub(crate) fn default_queue() -> &'static Queue {
-    // SAFETY: `system_dfl_wq` is set up at boot before any module loads and never
-    // freed; reading the pointer races with nothing.
-    unsafe { Queue::from_raw(kernel::bindings::system_dfl_wq) }
+/// The queue the per-device worker runs on: the per-CPU high-priority system
+/// workqueue (`system_highpri_wq`).
+///
+/// Per-CPU, so the worker runs on the CPU that queued the request (the
+/// submitter's, whose caches hold the request), and high priority, so it starts
+/// as soon as the submitter sleeps or its tick ends instead of waiting behind it.
+/// On the unbound `system_dfl_wq` the hand-over went through another CPU's run
+/// queue and the worker's wake-up was up to a third of a 4 KiB command's latency
+/// (bench/results/2026-11-26-1307-quick-highpri-worker-experiment.md). The
+/// worker sleeps on every URB and in recovery, so it never holds the CPU long
+/// enough to stall the pool.
+pub(crate) fn worker_queue() -> &'static Queue {
+    kernel::workqueue::system_highpri()
 }
 
 /// Waits until `work` is neither pending nor running (`flush_work()`).
