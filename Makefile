@@ -9,6 +9,7 @@
 #   make demo       setup + builds + boot a VM and show a USB disk bound to ub
 #   make bench      fio: ub against usb-storage, uas and virtio-blk (bench/results/)
 #   make bench-quick  a two-minute ub / usb-storage check for contributors
+#   make bench-trace  where a command's time goes: QEMU's stages against the guest's gaps
 #   make vm         a shell in a guest with the module built (HC=xhci|ehci|ohci|uhci)
 
 SHELL := /bin/bash
@@ -18,7 +19,7 @@ MO := $(CURDIR)/build/$(PROFILE)
 KDIR = $(shell scripts/build-kernel --dir $(PROFILE))
 KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) MO=$(MO) $(shell bash -c '. scripts/env.sh; echo "$${KMAKE_ARGS[@]}"')
 
-.PHONY: all module setup kernel test demo bench bench-quick vm fmt clean
+.PHONY: all module setup kernel test demo bench bench-quick bench-trace vm fmt clean
 
 all: module
 
@@ -46,6 +47,9 @@ bench:
 
 bench-quick:
 	@scripts/bench --quick
+
+bench-trace:
+	@scripts/bench-trace
 
 vm: module
 	@scripts/ubvm --profile $(PROFILE) --hc $(HC) --disk size=256M --interactive

@@ -17,6 +17,15 @@
 # guest spent, driver threads and interrupts included, which fio's own usr/sys
 # misses), plus setup.txt (the queue limits each driver got).
 #
+# With UB_BENCH_MARK=1 (scripts/bench-trace) every run on a USB disk is framed by
+# two direct reads the fio jobs never issue, 12 KiB before and 20 KiB after it, so
+# that a trace of the emulated device can be cut into runs; marks.txt lists the
+# runs in order.
+#
+# With UB_BENCH_PERF=1 (scripts/bench-trace) fio runs under `perf record -a -g`
+# (the whole guest, kernel symbols of the modules included) and DRIVER.JOB.REP.perf
+# gets the flat profile by symbol.
+#
 # Usage: guest.sh OUTDIR REPS RUNTIME DRIVERS... -- JOBS...
 #   a job is NAME:RW:BS:QD[:READ%], e.g. rand-read-4k-qd1:randread:4k:1
 
@@ -72,24 +81,32 @@ bind_stick() {
 	wait_for 30 disk_below "$STICK" >/dev/null || die "$1 made no disk for $STICK"
 }
 
-# load_ub 1|0: ub loaded with that `pipeline` parameter (read at probe, so the
-# module is reloaded to change it; an unbound stick is taken by the new ub at once).
-UB_PIPELINE=1
+# load_ub 1|0 [KO]: ub loaded with that `pipeline` parameter (read at probe, so the
+# module is reloaded to change it; an unbound stick is taken by the new ub at once),
+# from KO (default: this tree's build).
+UB_LOADED="1 $UB_KO"
 load_ub() {
-	[ "$UB_PIPELINE" = "$1" ] && return 0
+	local ko=${2:-$UB_KO}
+	[ "$UB_LOADED" = "$1 $ko" ] && return 0
 	[ "$(driver_of "$STICK")" != ub ] || echo "$STICK" >/sys/bus/usb/drivers/ub/unbind
 	rmmod ub || die "rmmod ub"
-	insmod "$UB_KO" pipeline="$1" || die "insmod $UB_KO pipeline=$1"
-	UB_PIPELINE=$1
+	insmod "$ko" pipeline="$1" || die "insmod $ko pipeline=$1"
+	UB_LOADED="$1 $ko"
 }
 
 # device_for DRIVER: the block device to run the jobs on, with the driver bound.
 # ub-stepwise is ub waiting for each BOT stage in turn (pipeline=0): what the
-# chained command path buys, measured in the same boot.
+# chained command path buys, measured in the same boot. ub-base is ub built from
+# another revision ($UB_BENCH_BASE_KO, scripts/bench with UB_BENCH_BASE): a change
+# measured against what it changes, in the same boot.
 device_for() {
 	case $1 in
 	ub) load_ub 1 && bind_stick ub && disk_below "$STICK" ;;
 	ub-stepwise) load_ub 0 && bind_stick ub && disk_below "$STICK" ;;
+	ub-base)
+		[ -f "${UB_BENCH_BASE_KO:-}" ] || die "ub-base needs UB_BENCH_BASE_KO"
+		load_ub 1 "$UB_BENCH_BASE_KO" && bind_stick ub && disk_below "$STICK"
+		;;
 	usb-storage) bind_stick "$1" && disk_below "$STICK" ;;
 	uas)
 		[ -n "$UAS" ] || die "no usb-uas device"
@@ -100,6 +117,21 @@ device_for() {
 	*) die "unknown driver $1" ;;
 	esac
 }
+
+# mark DEV KIB: one direct read of KIB KiB, a marker in the device's command trace.
+mark() {
+	[ "${UB_BENCH_MARK:-0}" = 1 ] || return 0
+	dd if="/dev/$1" of=/dev/null bs="${2}k" count=1 iflag=direct status=none ||
+		die "marker read on $1 failed"
+}
+
+# The profiler around fio, when asked for; the modules' symbols must be readable.
+PERF=()
+if [ "${UB_BENCH_PERF:-0}" = 1 ]; then
+	echo 0 >/proc/sys/kernel/kptr_restrict
+	echo -1 >/proc/sys/kernel/perf_event_paranoid
+	PERF=(perf record -q -a -g -F 500)
+fi
 
 cpu_jiffies() { # busy and all jiffies of the whole guest
 	awk '/^cpu / { all = 0; for (i = 2; i <= NF; i++) all += $i; print all - $5 - $6, all }' /proc/stat
@@ -128,14 +160,25 @@ for rep in $(seq 1 "$REPS"); do
 		for job in "${JOBS[@]}"; do
 			IFS=: read -r name rw bs qd mix <<<"$job"
 			base=$OUT/$drv.$name.$rep
+			mark "$dev" 12
+			[ "${UB_BENCH_MARK:-0}" = 1 ] && echo "$drv $name" >>"$OUT/marks.txt"
 			before=$(cpu_jiffies)
-			fio --name="$name" --filename="/dev/$dev" --direct=1 --ioengine=io_uring --thread \
+			# perf cannot write its data file on the shared 9p directory.
+			${PERF[@]:+"${PERF[@]}" -o "/tmp/perf.data" --} \
+				fio --name="$name" --filename="/dev/$dev" --direct=1 --ioengine=io_uring --thread \
 				--cpus_allowed="$FIO_CPU" \
 				--rw="$rw" --bs="$bs" --iodepth="$qd" ${mix:+--rwmixread=$mix} --size="$SIZE" \
 				--time_based --runtime="$RUNTIME" --ramp_time=1 --norandommap --randrepeat=0 \
 				--output-format=json --output="$base.json" >/dev/null 2>"$base.err" ||
 				die "fio $name on $drv ($dev) failed: $(tail -n3 "$base.err")"
 			echo "$before $(cpu_jiffies)" >"$base.cpu"
+			mark "$dev" 20
+			if [ ${#PERF[@]} -gt 0 ]; then
+				perf report -i /tmp/perf.data --no-children --sort sym -g none --stdio \
+					--percent-limit 0.05 2>/dev/null | grep -v '^#' | grep -v '^$' >"$base.perf" ||
+					die "perf report for $drv $name failed"
+				rm -f /tmp/perf.data
+			fi
 			echo "bench: rep $rep $drv $name done"
 		done
 	done

@@ -18,9 +18,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-DRIVERS = ["ub", "ub-stepwise", "usb-storage", "uas", "virtio"]
-# What ub is compared with, in the ratio columns.
-OTHERS = ["usb-storage", "uas", "virtio", "ub-stepwise"]
+DRIVERS = ["ub", "ub-base", "ub-stepwise", "usb-storage", "uas", "virtio"]
+# What ub is compared with, in the ratio columns (ub-base: another revision's ub).
+OTHERS = ["usb-storage", "uas", "virtio", "ub-stepwise", "ub-base"]
+# Ratio columns shown only when the run has that driver.
+OPTIONAL = {"ub-stepwise", "ub-base"}
 
 
 def fio_numbers(path):
@@ -124,7 +126,7 @@ def main():
                f"Kernel {kernel} (bench profile), {qemu}, {fio}, {accel}, {reps} repetitions per job, "
                f"drivers interleaved in one boot{pinned}; medians, spread = (max - min) / median.", ""]
         md += ["Queue limits:", "", "```"] + [l for l in setup.splitlines() if "/dev/" in l] + ["```", ""]
-        others = [o for o in OTHERS if o in drivers or o != "ub-stepwise"]
+        others = [o for o in OTHERS if o in drivers or o not in OPTIONAL]
         md.append("| job | " + " | ".join(f"{d} MiB/s (IOPS) ±" for d in drivers)
                   + " | " + " | ".join(f"ub / {o}" for o in others) + " |")
         md.append("|---" * (len(drivers) + len(others) + 1) + "|")
