@@ -118,11 +118,13 @@ device_for() {
 	esac
 }
 
-# mark DEV KIB: one direct read of KIB KiB, a marker in the device's command trace.
+# mark DEV KIB [RUN]: one direct read of KIB KiB, a marker in the device's command
+# trace; RUN ("driver job") is listed in marks.txt.
 mark() {
 	[ "${UB_BENCH_MARK:-0}" = 1 ] || return 0
 	dd if="/dev/$1" of=/dev/null bs="${2}k" count=1 iflag=direct status=none ||
 		die "marker read on $1 failed"
+	[ -z "${3:-}" ] || echo "$3" >>"$OUT/marks.txt"
 }
 
 # The profiler around fio, when asked for; the modules' symbols must be readable.
@@ -160,8 +162,7 @@ for rep in $(seq 1 "$REPS"); do
 		for job in "${JOBS[@]}"; do
 			IFS=: read -r name rw bs qd mix <<<"$job"
 			base=$OUT/$drv.$name.$rep
-			mark "$dev" 12
-			[ "${UB_BENCH_MARK:-0}" = 1 ] && echo "$drv $name" >>"$OUT/marks.txt"
+			mark "$dev" 12 "$drv $name"
 			before=$(cpu_jiffies)
 			# perf cannot write its data file on the shared 9p directory.
 			${PERF[@]:+"${PERF[@]}" -o "/tmp/perf.data" --} \

@@ -33,7 +33,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import report  # noqa: E402  (bench/report.py: fio numbers and CPU per I/O)
+import report  # noqa: E402  (bench/report.py: its loader of fio results and CPU per I/O)
 
 LINE = re.compile(r"^\d+@(\d+)\.(\d+):(\S+) (.*)$")
 START = re.compile(r"(0x[0-9a-f]+): slotid (\d+), epid (\d+)")
@@ -89,7 +89,7 @@ def commands(xfers):
     cmds = []
     cur = None
     for x in xfers:
-        t0, t1, ep, n, ok = x
+        _, _, ep, n, ok = x
         if ep == out_ep and n == CBW_LEN:
             cur = {"cbw": x, "data": [], "csw": None}
             continue
@@ -108,7 +108,8 @@ def commands(xfers):
 
 
 def split(cmds):
-    """Per command: the parts of its period (seconds), None where absent."""
+    """Per command: the parts of its period (seconds); a command without data has
+    a data stage of 0."""
     rows = []
     for c, nxt in zip(cmds, cmds[1:]):
         cbw, csw, data = c["cbw"], c["csw"], c["data"]
@@ -120,7 +121,6 @@ def split(cmds):
         else:
             r.update(data=0.0, to_data=0.0, to_csw=csw[0] - cbw[1])
         r["period"] = nxt["cbw"][0] - cbw[0]
-        r["bytes"] = sum(d[3] for d in data)
         rows.append(r)
     return rows
 
@@ -157,7 +157,7 @@ def table(results):
         if not rows:
             lines.append(f"| {drv} | {job} | 0 | – | – | – | – |")
             continue
-        mean = {k: statistics.fmean(r[k] for r in rows) for k in rows[0] if k != "bytes"}
+        mean = {k: statistics.fmean(r[k] for r in rows) for k in rows[0]}
         p50 = statistics.median(r["period"] for r in rows)
         guest = mean["to_data"] + mean["to_csw"] + mean["next"]
         lines.append(
@@ -188,16 +188,13 @@ def profiles(d, top=20):
         "CPU per I/O is from /proc/stat around the run, perf's own sampling included.",
         "",
     ]
+    runs, _, _ = report.load(d)
     for f in sorted(d.glob("*.perf")):
         drv, job = f.name.split(".")[:2]
         cpu = ""
-        js, cp = d / f"{drv}.{job}.1.json", d / f"{drv}.{job}.1.cpu"
-        if js.exists() and cp.exists():
-            _, iops, _, _ = report.fio_numbers(js)
-            m = re.search(r"^ncpu (\d+)", (d / "setup.txt").read_text(), re.M)
-            if iops:
-                per_io = report.cpu_per_io(cp, iops, int(m.group(1)) if m else 1)
-                cpu = f", {per_io:.0f} µs CPU per I/O, {iops:.0f} IOPS"
+        run = runs.get((job, drv))
+        if run and run[0]["iops"]:
+            cpu = f", {run[0]['cpu']:.0f} µs CPU per I/O, {run[0]['iops']:.0f} IOPS"
         samples = []
         for l in f.read_text().splitlines():
             m = re.match(r"\s*([\d.]+)%\s+(\[.\])\s+(\S+)", l)
