@@ -136,11 +136,42 @@ enum Intent {
     Out(u64),
 }
 
+/// How long `early-answer` waits, after its early CSW, before it reads the CBW.
+const EARLY_CBW_DELAY: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// The command `early-answer` answered before its CBW was read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Prediction {
+    /// The number its CBW will get.
+    seq: u64,
+    tag: u32,
+    len: u32,
+    /// The whole answer (data and CSW) was written.
+    sent: bool,
+}
+
+impl Prediction {
+    /// Whether CBW number `seq` is the predicted command: a data-in READ of
+    /// the predicted length and tag (its LBA is not checked).
+    fn matches(&self, seq: u64, cbw: &Cbw) -> bool {
+        self.sent
+            && self.seq == seq
+            && cbw.tag == self.tag
+            && cbw.len == self.len
+            && cbw.dir == Dir::In
+            && matches!(cbw.cdb[0], scsi::op::READ_10 | scsi::op::READ_16)
+    }
+}
+
 pub struct Engine {
     pub target: Target,
     pub faults: Arc<Mutex<FaultTable>>,
     pub log: Arc<Logger>,
     seq: u64,
+    /// What `early-answer` sent ahead for the next CBW.
+    early: Option<Prediction>,
+    /// Status and residue of the last CSW sent for the current command.
+    last_csw: Option<(u8, u32)>,
 }
 
 impl Engine {
@@ -150,6 +181,17 @@ impl Engine {
             faults,
             log,
             seq: 0,
+            early: None,
+            last_csw: None,
+        }
+    }
+
+    /// The host reset the device (the runtime calls this at every new
+    /// generation): an early answer, sent or not, no longer stands for the
+    /// next CBW.
+    pub fn host_reset(&mut self) {
+        if let Some(p) = self.early.take() {
+            self.log.line(&format!("early {} discarded", p.seq));
         }
     }
 
@@ -204,10 +246,20 @@ impl Engine {
             }
         };
         self.seq += 1;
+        self.last_csw = None;
+        let early = self.early.take().map(|p| p.matches(self.seq, &cbw));
+        if early == Some(true) {
+            // Answered before its CBW was read: not run again, and no fault
+            // (nor random mode, nor a skip) sees it.
+            self.log_cmd(&cbw, "none");
+            self.log.line(&format!("early {} matched", self.seq));
+            return Ok(());
+        }
         let info = CmdInfo {
             seq: self.seq,
             opcode: cbw.cdb[0],
             byte1: cbw.cdb.get(1).copied().unwrap_or(0),
+            byte4: cbw.cdb.get(4).copied().unwrap_or(0),
             len: cbw.len,
             dir: cbw.dir,
         };
@@ -216,22 +268,88 @@ impl Engine {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .decide(&info);
+        let mode = decision.applied.as_ref().map(|a| a.mode);
+        self.log_cmd(&cbw, mode.map_or("none", Mode::name));
+        if early == Some(false) {
+            self.log.line(&format!("early {} mismatch", self.seq));
+        }
+        for l in &decision.log {
+            self.log.line(l);
+        }
+        self.execute(io, &cbw, decision.applied)?;
+        if mode == Some(Mode::EarlyAnswer) {
+            self.pre_answer(io, &cbw)?;
+        }
+        Ok(())
+    }
+
+    fn log_cmd(&self, cbw: &Cbw, fault: &str) {
         let a = scsi::addressing(&cbw.cdb);
         self.log.line(&format!(
-            "cmd {} tag=0x{:08x} op=0x{:02x} lba={} blocks={} len={} dir={} fault={}",
+            "cmd {} tag=0x{:08x} op=0x{:02x} lba={} blocks={} len={} dir={} fault={fault}",
             self.seq,
             cbw.tag,
-            info.opcode,
+            cbw.cdb[0],
             a.lba,
             a.blocks,
             cbw.len,
             cbw.dir.name(),
-            decision.applied.as_ref().map_or("none", |a| a.mode.name())
         ));
-        for l in &decision.log {
-            self.log.line(l);
+    }
+
+    /// `early-answer`, after READ `cbw` was served: before the next CBW is
+    /// read, answers the READ the host is assumed to send next (same length,
+    /// the following blocks, the next tag) with its data and a good CSW. Only
+    /// after a clean READ (status 0, residue 0) whose successor lies within
+    /// the disk. The writes block until the host reads the data, or until a
+    /// host reset abandons them like any other transfer.
+    fn pre_answer(&mut self, io: &mut dyn BulkIo, cbw: &Cbw) -> Result<(), Abort> {
+        let seq = self.seq + 1;
+        let a = scsi::addressing(&cbw.cdb);
+        let lba = a.lba.saturating_add(a.blocks);
+        let why = if self.last_csw != Some((0, 0)) {
+            Some("status")
+        } else if lba
+            .checked_add(a.blocks)
+            .is_none_or(|end| end > self.target.disk.blocks())
+        {
+            Some("range")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            self.log.line(&format!("early {seq} skipped reason={why}"));
+            return Ok(());
         }
-        self.execute(io, &cbw, decision.applied)
+        let tag = cbw.tag.wrapping_add(1);
+        let len = u64::from(cbw.len);
+        self.log.line(&format!(
+            "early {seq} tag=0x{tag:08x} lba={lba} blocks={} len={len}",
+            a.blocks
+        ));
+        // Recorded before the writes: a reset that interrupts them discards it.
+        self.early = Some(Prediction {
+            seq,
+            tag,
+            len: cbw.len,
+            sent: false,
+        });
+        let data = Data::Read {
+            lba,
+            blocks: a.blocks,
+        };
+        self.send_in(io, &data, len, len)?;
+        io.write_in(&csw_bytes(CSW_SIGNATURE, tag, 0, 0), false)?;
+        if let Some(p) = &mut self.early {
+            p.sent = true;
+        }
+        self.log.line(&format!("early {seq} sent bytes={len}"));
+        // Hold the CBW back a while: a host that queued the data and the CSW
+        // read behind its CBW sees both complete with the CBW still pending,
+        // long enough for it to act on that (a driver that takes the command as
+        // done would reuse the CBW transfer while it is in flight).
+        std::thread::sleep(EARLY_CBW_DELAY);
+        Ok(())
     }
 
     /// The response with the SCSI-level fault in place of the command.
@@ -248,12 +366,18 @@ impl Engine {
             Mode::NotReady => t.fail(scsi::SENSE_BECOMING_READY),
             Mode::UnitAttention => t.fail(scsi::SENSE_MEDIUM_MAY_HAVE_CHANGED),
             Mode::Aborted => t.fail(scsi::SENSE_ABORTED),
-            Mode::MediumError => {
+            Mode::NotReadyUntilStart => t.fail(scsi::SENSE_NEEDS_START),
+            Mode::MediumError | Mode::RecoveredError => {
                 let lba = scsi::addressing(&cbw.cdb).lba;
+                let (key, asc, ascq) = if a.mode == Mode::MediumError {
+                    (scsi::key::MEDIUM_ERROR, 0x11, 0x00)
+                } else {
+                    (scsi::key::RECOVERED_ERROR, 0x17, 0x01)
+                };
                 t.fail(Sense::Fixed {
-                    key: scsi::key::MEDIUM_ERROR,
-                    asc: 0x11,
-                    ascq: 0x00,
+                    key,
+                    asc,
+                    ascq,
                     info: u32::try_from(lba).ok(),
                 })
             }
@@ -539,6 +663,7 @@ impl Engine {
             }
         }
         io.write_in(&csw_bytes(sig, tag, residue, status), false)?;
+        self.last_csw = Some((status, residue));
         self.log.line(&format!(
             "csw {} status={status} residue={residue}",
             self.seq
@@ -571,6 +696,11 @@ mod tests {
         cbws: VecDeque<Vec<u8>>,
         data: VecDeque<u8>,
         evs: Vec<Ev>,
+        /// `evs.len()` at each CBW read: what the device sent before it.
+        reads: Vec<usize>,
+        /// Once this many events happened, bulk-in writes never complete: the
+        /// host does not read, then resets ([`Abort::Reset`]).
+        stuck_after: Option<usize>,
     }
 
     impl BulkIo for Host {
@@ -581,6 +711,7 @@ mod tests {
             if let Some(lines) = silent() {
                 return Ok(CbwWait::Silent(lines));
             }
+            self.reads.push(self.evs.len());
             self.cbws
                 .pop_front()
                 .map(CbwWait::Packet)
@@ -591,6 +722,9 @@ mod tests {
             Ok(self.data.drain(..n).collect())
         }
         fn write_in(&mut self, data: &[u8], zero: bool) -> Result<(), Abort> {
+            if self.stuck_after.is_some_and(|n| self.evs.len() >= n) {
+                return Err(Abort::Reset);
+            }
             self.evs.push(Ev::In(data.to_vec(), zero));
             Ok(())
         }
@@ -1184,6 +1318,257 @@ mod tests {
     }
 
     #[test]
+    fn recovered_error_moves_nothing_and_keeps_the_disk() {
+        let mut e = engine(1000);
+        write(&mut e, 0, &pattern(5, 8192));
+        arm(&e, "fault recovered-error op=write");
+        let r = write(&mut e, 4, &pattern(6, 2048));
+        assert_eq!(r.left, 0, "the data is received and dropped");
+        assert_eq!(
+            r.csw().check(98, 2048, CSW_SIGNATURE),
+            Ok(CswStatus::Failed { residue: 2048 })
+        );
+        let raw = sense(&mut e);
+        assert_eq!(
+            raw[..14],
+            [0xf0, 0, 1, 0, 0, 0, 4, 10, 0, 0, 0, 0, 0x17, 0x01]
+        );
+        let s = ::scsi::sense::Sense::parse(&raw).unwrap();
+        assert_eq!(
+            (s.key, s.asc, s.ascq, s.info),
+            (::scsi::sense::SenseKey::RecoveredError, 0x17, 0x01, Some(4))
+        );
+        assert_eq!(read(&mut e, 0, 16), pattern(5, 8192));
+
+        // op=any: TEST UNIT READY passes, the READ is hit.
+        arm(&e, "fault recovered-error");
+        let tur = cmd_in(&mut e, 1, 0, cdb::test_unit_ready().as_bytes());
+        assert_eq!(tur.csw().status, 0);
+        let r = cmd_in(&mut e, 2, 4096, cdb::read_10(9, 8).unwrap().as_bytes());
+        assert_eq!(r.evs, [r.evs[0].clone(), r.evs[1].clone()]);
+        assert_eq!(r.evs[0], Ev::In(vec![], false));
+        assert_eq!(
+            r.csw().check(2, 4096, CSW_SIGNATURE),
+            Ok(CswStatus::Failed { residue: 4096 })
+        );
+        assert_eq!(&sense(&mut e)[2..7], &[1, 0, 0, 0, 9]);
+        let l = log(&e);
+        assert!(l.iter().any(|x| x.ends_with("fault=recovered-error")));
+        assert!(l.contains(&"fault done recovered-error".to_string()));
+    }
+
+    fn read_cbw(tag: u32, lba: u64, blocks: u32) -> Vec<u8> {
+        raw_cbw(
+            tag,
+            blocks * 512,
+            true,
+            cdb::read_10(lba, blocks).unwrap().as_bytes(),
+        )
+    }
+
+    fn host(cbws: Vec<Vec<u8>>) -> Host {
+        Host {
+            cbws: cbws.into(),
+            ..Host::default()
+        }
+    }
+
+    #[test]
+    fn early_answer_answers_the_next_read_before_its_cbw() {
+        let mut e = engine(1000);
+        let disk = pattern(4, 24 * 512);
+        write(&mut e, 0, &disk);
+        let start = log(&e).len();
+        arm(&e, "fault early-answer");
+        let mut h = host(vec![
+            read_cbw(5, 0, 8),
+            read_cbw(6, 8, 8),
+            read_cbw(7, 16, 8),
+        ]);
+        assert_eq!(e.serve(&mut h), Ok(()));
+        // Command 1, then the answer to the predicted command 2, all before
+        // the second CBW is read.
+        assert_eq!(h.evs.len(), 4);
+        assert_eq!(h.evs[0], Ev::In(disk[..4096].to_vec(), false));
+        assert_eq!(h.evs[2], Ev::In(disk[4096..8192].to_vec(), false));
+        for (i, tag) in [(1, 5), (3, 6)] {
+            let Ev::In(c, false) = &h.evs[i] else {
+                panic!("{:?}", h.evs[i])
+            };
+            assert_eq!(
+                Csw::parse(c).unwrap().check(tag, 4096, CSW_SIGNATURE),
+                Ok(CswStatus::Passed { residue: 0 })
+            );
+        }
+        assert_eq!(h.reads, [0]);
+        // The second CBW is the predicted one: not answered again.
+        assert_eq!(e.serve(&mut h), Ok(()));
+        assert_eq!((h.evs.len(), h.reads.as_slice()), (4, [0, 4].as_slice()));
+        // The third is served as usual (the fault is done).
+        assert_eq!(e.serve(&mut h), Ok(()));
+        assert_eq!(h.evs.len(), 6);
+        assert_eq!(h.evs[4], Ev::In(disk[8192..].to_vec(), false));
+        assert_eq!(
+            log(&e)[start..],
+            [
+                "cmd 2 tag=0x00000005 op=0x28 lba=0 blocks=8 len=4096 dir=in fault=early-answer",
+                "fault done early-answer",
+                "data 2 dir=in bytes=4096",
+                "csw 2 status=0 residue=0",
+                "early 3 tag=0x00000006 lba=8 blocks=8 len=4096",
+                "early 3 sent bytes=4096",
+                "cmd 3 tag=0x00000006 op=0x28 lba=8 blocks=8 len=4096 dir=in fault=none",
+                "early 3 matched",
+                "cmd 4 tag=0x00000007 op=0x28 lba=16 blocks=8 len=4096 dir=in fault=none",
+                "data 4 dir=in bytes=4096",
+                "csw 4 status=0 residue=0",
+            ]
+        );
+    }
+
+    #[test]
+    fn early_answer_mismatch_tag_wrap_and_count() {
+        let mut e = engine(1000);
+        arm(&e, "fault early-answer op=read count=2");
+        let mut h = host(vec![
+            read_cbw(0xffff_ffff, 0, 1),
+            // The predicted tag (it wraps to 0) but another length: served.
+            read_cbw(0, 1, 2),
+            // Predicted by the second: answered ahead, no fault sees it.
+            read_cbw(1, 3, 2),
+            // The fault is done: served normally, nothing predicted.
+            read_cbw(2, 5, 2),
+        ]);
+        for _ in 0..4 {
+            assert_eq!(e.serve(&mut h), Ok(()));
+        }
+        // The matched third CBW adds nothing before the fourth is read.
+        assert_eq!(h.reads, [0, 4, 8, 8]);
+        let Ev::In(c, _) = &h.evs[3] else { panic!() };
+        assert_eq!(Csw::parse(c).unwrap().tag, 0);
+        let l = log(&e);
+        for want in [
+            "early 2 tag=0x00000000 lba=1 blocks=1 len=512",
+            "early 2 mismatch",
+            "early 3 tag=0x00000001 lba=3 blocks=2 len=1024",
+            "early 3 matched",
+            "fault done early-answer",
+        ] {
+            assert!(l.iter().any(|x| x == want), "{want}: {l:?}");
+        }
+        assert!(l[l.len() - 3].ends_with("fault=none"), "{l:?}");
+        assert!(!l.iter().any(|x| x.starts_with("early 4")), "{l:?}");
+    }
+
+    #[test]
+    fn early_answer_is_abandoned_and_discarded_by_a_host_reset() {
+        let mut e = engine(1000);
+        arm(&e, "fault early-answer count=2");
+        // The host never reads the early data (its IN transfer is not queued
+        // while its CBW is pending), then resets.
+        let mut h = host(vec![read_cbw(1, 0, 8)]);
+        h.stuck_after = Some(2);
+        assert_eq!(e.serve(&mut h), Err(Abort::Reset));
+        assert_eq!(h.evs.len(), 2);
+        e.host_reset();
+        // The predicted CBW after the reset is served in full (and, the
+        // second count, answers command 3 ahead).
+        let r = send(&mut e, read_cbw(2, 8, 8), &[]);
+        assert_eq!(r.evs.len(), 4);
+        assert_eq!(r.evs[0], Ev::In(vec![0; 4096], false));
+        let Ev::In(c, _) = &r.evs[1] else { panic!() };
+        assert_eq!(Csw::parse(c).unwrap().tag, 2);
+        assert_eq!(r.csw().tag, 3);
+        // A reset between a sent early answer and the CBW discards it too.
+        e.host_reset();
+        let r = send(&mut e, read_cbw(3, 16, 8), &[]);
+        assert_eq!(r.evs.len(), 2);
+        let l = log(&e);
+        for want in [
+            "early 2 tag=0x00000002 lba=8 blocks=8 len=4096",
+            "early 2 discarded",
+            "early 3 tag=0x00000003 lba=16 blocks=8 len=4096",
+            "early 3 sent bytes=4096",
+            "early 3 discarded",
+        ] {
+            assert!(l.iter().any(|x| x == want), "{want}: {l:?}");
+        }
+        assert!(!l.iter().any(|x| x == "early 2 sent bytes=4096"));
+        assert!(!l
+            .iter()
+            .any(|x| x.contains("matched") || x.contains("mismatch")));
+        // Resets with nothing predicted log nothing.
+        let n = l.len();
+        e.host_reset();
+        assert_eq!(log(&e).len(), n);
+    }
+
+    #[test]
+    fn early_answer_needs_a_clean_read_and_room() {
+        let mut e = engine(100);
+        arm(&e, "fault early-answer count=forever");
+        // Residue 512 (Hi > Di): no early answer.
+        let r = cmd_in(&mut e, 1, 1024, cdb::read_10(0, 1).unwrap().as_bytes());
+        assert_eq!(r.evs.len(), 2);
+        // The following blocks pass the end of the disk.
+        let r = send(&mut e, read_cbw(2, 90, 8), &[]);
+        assert_eq!(r.evs.len(), 2);
+        // A failing READ.
+        let r = send(&mut e, read_cbw(3, 99, 8), &[]);
+        assert_eq!(r.csw().status, 1);
+        let l = log(&e);
+        assert!(l.contains(&"early 2 skipped reason=status".to_string()));
+        assert!(l.contains(&"early 3 skipped reason=range".to_string()));
+        assert!(l.contains(&"early 4 skipped reason=status".to_string()));
+        // Ends exactly at the last block: answered.
+        send(&mut e, read_cbw(4, 84, 8), &[]);
+        assert!(log(&e).contains(&"early 5 sent bytes=4096".to_string()));
+    }
+
+    #[test]
+    fn not_ready_until_start_until_the_unit_is_started() {
+        let mut e = engine(1000);
+        write(&mut e, 0, &pattern(3, 4096));
+        arm(&e, "fault not-ready-until-start");
+        let needs_start = [0x70, 0, 2, 0, 0, 0, 0, 10, 0, 0, 0, 0, 4, 2];
+        let tur = cdb::test_unit_ready();
+        for _ in 0..2 {
+            let inq = cmd_in(&mut e, 1, 36, cdb::inquiry(None, 36).as_bytes());
+            assert_eq!(inq.csw().status, 0);
+            assert_eq!(cmd_in(&mut e, 2, 0, tur.as_bytes()).csw().status, 1);
+            assert_eq!(sense(&mut e)[..14], needs_start);
+        }
+        let rc = cmd_in(&mut e, 3, 8, cdb::read_capacity_10().as_bytes());
+        assert_eq!(rc.evs[0], Ev::In(vec![], false));
+        assert_eq!(
+            rc.csw().check(3, 8, CSW_SIGNATURE),
+            Ok(CswStatus::Failed { residue: 8 })
+        );
+        let r = cmd_in(&mut e, 4, 4096, cdb::read_10(0, 8).unwrap().as_bytes());
+        assert_eq!(r.evs[0], Ev::In(vec![], false));
+        assert_eq!(r.csw().residue, 4096);
+        let w = write(&mut e, 0, &pattern(9, 1024));
+        assert_eq!((w.left, w.csw().status), (0, 1));
+        assert_eq!(sense(&mut e)[12..14], [4, 2]);
+        // STOP, and START with LOEJ: good, but the unit stays not ready.
+        for (start, loej) in [(false, false), (true, true)] {
+            let ssu = cdb::start_stop_unit(start, loej, false);
+            assert_eq!(cmd_in(&mut e, 5, 0, ssu.as_bytes()).csw().status, 0);
+            assert_eq!(cmd_in(&mut e, 6, 0, tur.as_bytes()).csw().status, 1);
+        }
+        let ssu = cdb::start_stop_unit(true, false, false);
+        assert_eq!(cmd_in(&mut e, 7, 0, ssu.as_bytes()).csw().status, 0);
+        let l = log(&e);
+        let at = l
+            .iter()
+            .position(|x| x.contains("op=0x1b") && x.contains("tag=0x00000007"));
+        assert_eq!(l[at.unwrap() + 1], "fault done not-ready-until-start");
+        assert!(l.iter().any(|x| x.ends_with("fault=not-ready-until-start")));
+        assert_eq!(cmd_in(&mut e, 8, 0, tur.as_bytes()).csw().status, 0);
+        assert_eq!(read(&mut e, 0, 8), pattern(3, 4096));
+    }
+
+    #[test]
     fn capacity_faults() {
         let mut e = engine(131072);
         let rc10 = cdb::read_capacity_10();
@@ -1269,6 +1654,8 @@ mod tests {
             "medium-error",
             "unit-attention",
             "aborted",
+            "recovered-error",
+            "not-ready-until-start",
         ];
         for m in modes {
             let mut e = engine(64);

@@ -36,6 +36,12 @@ pub enum Mode {
     Aborted,
     DisconnectData,
     DisconnectCsw,
+    /// CHECK CONDITION, RECOVERED ERROR 01/17/01, but nothing moved.
+    RecoveredError,
+    /// The next READ is answered before its CBW is read.
+    EarlyAnswer,
+    /// NOT READY 02/04/02 until a START STOP UNIT (START=1, LOEJ=0).
+    NotReadyUntilStart,
     /// Random mode only: random CSW fields.
     RandomCsw,
     /// Random mode only: a random length of the data phase.
@@ -73,6 +79,9 @@ const NAMES: &[(Mode, &str)] = &[
     (Mode::Aborted, "aborted"),
     (Mode::DisconnectData, "disconnect-data"),
     (Mode::DisconnectCsw, "disconnect-csw"),
+    (Mode::RecoveredError, "recovered-error"),
+    (Mode::EarlyAnswer, "early-answer"),
+    (Mode::NotReadyUntilStart, "not-ready-until-start"),
     (Mode::RandomCsw, "random-csw"),
     (Mode::RandomLength, "random-length"),
     (Mode::RandomSense, "random-sense"),
@@ -102,11 +111,18 @@ impl Mode {
     }
 
     /// Modes random mode draws from besides its own: all but silent-cbw (decided
-    /// before a CBW is read) and the disconnecting ones.
+    /// before a CBW is read), the disconnecting ones, and the modes added after
+    /// random mode (so that a seed keeps its decisions; early-answer and
+    /// not-ready-until-start also outlive the command they act on).
     fn drawable(self) -> bool {
         !matches!(
             self,
-            Mode::SilentCbw | Mode::DisconnectData | Mode::DisconnectCsw
+            Mode::SilentCbw
+                | Mode::DisconnectData
+                | Mode::DisconnectCsw
+                | Mode::RecoveredError
+                | Mode::EarlyAnswer
+                | Mode::NotReadyUntilStart
         )
     }
 }
@@ -155,6 +171,8 @@ pub struct CmdInfo {
     pub opcode: u8,
     /// CDB byte 1 (the service action of SERVICE ACTION IN).
     pub byte1: u8,
+    /// CDB byte 4 (LOEJ and START of START STOP UNIT).
+    pub byte4: u8,
     pub len: u32,
     pub dir: Dir,
 }
@@ -171,6 +189,15 @@ impl CmdInfo {
             self.opcode,
             op::READ_10 | op::READ_16 | op::WRITE_10 | op::WRITE_16
         )
+    }
+
+    fn is_read(&self) -> bool {
+        matches!(self.opcode, op::READ_10 | op::READ_16)
+    }
+
+    /// START STOP UNIT with START set and LOEJ clear: spin up.
+    fn is_start(&self) -> bool {
+        self.opcode == op::START_STOP_UNIT && self.byte4 & 0x03 == 0x01
     }
 }
 
@@ -211,7 +238,7 @@ impl OpFilter {
     fn matches(self, c: &CmdInfo) -> bool {
         match self {
             OpFilter::Any => true,
-            OpFilter::Read => matches!(c.opcode, op::READ_10 | op::READ_16),
+            OpFilter::Read => c.is_read(),
             OpFilter::Write => matches!(c.opcode, op::WRITE_10 | op::WRITE_16),
             OpFilter::ReadWrite => c.is_rw(),
             OpFilter::Inquiry => c.opcode == op::INQUIRY,
@@ -248,7 +275,9 @@ impl fmt::Display for OpFilter {
 
 /// Whether `mode` can act on command `c`. With the default `op=any`, the
 /// SCSI-status faults spare INQUIRY and REQUEST SENSE (which a unit answers even
-/// when it is not ready) and medium-error hits only READ/WRITE.
+/// when it is not ready) and medium-error and recovered-error hit only
+/// READ/WRITE. early-answer acts on data-in READs only and
+/// not-ready-until-start never on START STOP UNIT, whatever the op.
 pub fn applicable(mode: Mode, c: &CmdInfo, op: OpFilter) -> bool {
     let data = c.len > 0;
     let any = op == OpFilter::Any;
@@ -260,7 +289,9 @@ pub fn applicable(mode: Mode, c: &CmdInfo, op: OpFilter) -> bool {
         Mode::CapacityZero | Mode::CapacityBs1 | Mode::CapacityBs1m | Mode::CapacityMaxLba => {
             c.is_readcap()
         }
-        Mode::MediumError => !any || c.is_rw(),
+        Mode::MediumError | Mode::RecoveredError => !any || c.is_rw(),
+        Mode::EarlyAnswer => data && c.dir == Dir::In && c.is_read(),
+        Mode::NotReadyUntilStart => c.opcode != op::START_STOP_UNIT && !spared,
         Mode::NotReady
         | Mode::UnitAttention
         | Mode::Aborted
@@ -304,6 +335,9 @@ pub struct Fault {
     pub count: Option<u64>,
     /// CSW signature of alt-signature.
     pub signature: u32,
+    /// The `skip=` given: not-ready-until-start with `count=forever` skips
+    /// that many again after each spin-up.
+    pub rearm_skip: u64,
 }
 
 impl fmt::Display for Fault {
@@ -387,6 +421,7 @@ pub fn parse_control(line: &str) -> Result<Control, String> {
                 skip: 0,
                 count: Some(1),
                 signature: ALT_SIGNATURE_SWAPPED,
+                rearm_skip: 0,
             };
             for &(k, v) in &args {
                 match k {
@@ -408,6 +443,11 @@ pub fn parse_control(line: &str) -> Result<Control, String> {
             if mode == Mode::SilentCbw && f.op != OpFilter::Any {
                 return Err("silent-cbw acts before the CBW is read: it takes no op=".into());
             }
+            if mode == Mode::NotReadyUntilStart && f.count.is_some() {
+                // Only a spin-up ends it; a number means once.
+                f.count = Some(1);
+            }
+            f.rearm_skip = f.skip;
             Ok(Control::Fault(f))
         }
         ("random", _) => {
@@ -591,11 +631,45 @@ impl FaultTable {
         Vec::new()
     }
 
+    /// A START STOP UNIT that spins up (START=1, LOEJ=0) ends every
+    /// not-ready-until-start fault that has nothing left to skip (the disk is
+    /// spun down): it is done, or with `count=forever` skips its `skip=` again.
+    /// Returns the lines to log.
+    fn spin_up(&mut self, c: &CmdInfo) -> Vec<String> {
+        let mut log = Vec::new();
+        if !c.is_start() {
+            return log;
+        }
+        self.faults.retain_mut(|f| {
+            if f.mode != Mode::NotReadyUntilStart || f.skip > 0 {
+                return true;
+            }
+            if f.count.is_none() {
+                f.skip = f.rearm_skip;
+                log.push(format!("fault rearmed {f}"));
+                true
+            } else {
+                log.push(format!("fault done {}", f.mode));
+                false
+            }
+        });
+        log
+    }
+
     /// Chooses the fault for a command whose CBW was just read. Every armed
     /// fault that matches the command (op filter and applicability) and still
     /// has commands to skip counts it as skipped; the first matching one with
     /// nothing left to skip acts. Random mode acts when no armed fault does.
+    /// A spinning-up START STOP UNIT ends not-ready-until-start faults first
+    /// (whatever else acts on it).
     pub fn decide(&mut self, c: &CmdInfo) -> Decision {
+        let started = self.spin_up(c);
+        let mut d = self.choose(c);
+        d.log.splice(0..0, started);
+        d
+    }
+
+    fn choose(&mut self, c: &CmdInfo) -> Decision {
         let mut chosen = None;
         for (i, f) in self.faults.iter_mut().enumerate() {
             if !f.op.matches(c) || !applicable(f.mode, c, f.op) {
@@ -614,7 +688,12 @@ impl FaultTable {
             if a.mode == Mode::GarbageSense {
                 a.sense = garbage_sense(&mut Rng::new(0x6a72_6261_6765 ^ c.seq));
             }
-            let log = self.consume(i);
+            // Only a spin-up ends not-ready-until-start, not the commands it fails.
+            let log = if a.mode == Mode::NotReadyUntilStart {
+                Vec::new()
+            } else {
+                self.consume(i)
+            };
             return Decision {
                 applied: Some(a),
                 log,
@@ -743,6 +822,7 @@ mod tests {
             seq,
             opcode,
             byte1: 0,
+            byte4: 0,
             len,
             dir,
         }
@@ -764,7 +844,8 @@ mod tests {
                 op: OpFilter::Read,
                 skip: 2,
                 count: Some(3),
-                signature: ALT_SIGNATURE_SWAPPED
+                signature: ALT_SIGNATURE_SWAPPED,
+                rearm_skip: 2
             }
         );
         let f = armed("  fault not-ready count=forever op=0x28  # comment");
@@ -828,6 +909,7 @@ mod tests {
             seq: 1,
             opcode: 0x9e,
             byte1: 0x10,
+            byte4: 0,
             len: 32,
             dir: Dir::In,
         };
@@ -905,6 +987,113 @@ mod tests {
             Some(vec!["fault done silent-cbw".into()])
         );
         assert_eq!(t.take_silent_cbw(), None);
+    }
+
+    #[test]
+    fn new_modes_applicability() {
+        let read = cmd(1, 0x28, 4096, Dir::In);
+        let read16 = cmd(1, 0x88, 4096, Dir::In);
+        let write = cmd(1, 0x2a, 4096, Dir::Out);
+        let tur = cmd(1, 0x00, 0, Dir::None);
+        let inq = cmd(1, 0x12, 36, Dir::In);
+        let sense = cmd(1, 0x03, 18, Dir::In);
+        let start = cmd(1, 0x1b, 0, Dir::None);
+        let any = OpFilter::Any;
+        // recovered-error: READ/WRITE with op=any, anything with an explicit op.
+        assert!(applicable(Mode::RecoveredError, &read, any));
+        assert!(applicable(Mode::RecoveredError, &write, any));
+        assert!(!applicable(Mode::RecoveredError, &tur, any));
+        assert!(applicable(Mode::RecoveredError, &tur, OpFilter::Tur));
+        // early-answer: data-in READs only, whatever the op.
+        assert!(applicable(Mode::EarlyAnswer, &read, any));
+        assert!(applicable(Mode::EarlyAnswer, &read16, OpFilter::Read));
+        assert!(!applicable(Mode::EarlyAnswer, &write, any));
+        assert!(!applicable(Mode::EarlyAnswer, &inq, OpFilter::Inquiry));
+        assert!(!applicable(
+            Mode::EarlyAnswer,
+            &cmd(1, 0x28, 0, Dir::None),
+            any
+        ));
+        // not-ready-until-start: never START STOP UNIT; INQUIRY and REQUEST
+        // SENSE spared with op=any only.
+        for c in [&read, &write, &tur] {
+            assert!(applicable(Mode::NotReadyUntilStart, c, any));
+        }
+        for c in [&inq, &sense, &start] {
+            assert!(!applicable(Mode::NotReadyUntilStart, c, any));
+        }
+        assert!(applicable(
+            Mode::NotReadyUntilStart,
+            &inq,
+            OpFilter::Inquiry
+        ));
+        assert!(!applicable(
+            Mode::NotReadyUntilStart,
+            &start,
+            OpFilter::Opcode(0x1b)
+        ));
+        // Random mode draws none of them.
+        for m in [
+            Mode::RecoveredError,
+            Mode::EarlyAnswer,
+            Mode::NotReadyUntilStart,
+        ] {
+            assert!(!m.drawable(), "{m}");
+            assert_eq!(Mode::parse(m.name()), Some(m));
+        }
+    }
+
+    fn start_stop(seq: u64, byte4: u8) -> CmdInfo {
+        CmdInfo {
+            byte4,
+            ..cmd(seq, 0x1b, 0, Dir::None)
+        }
+    }
+
+    #[test]
+    fn not_ready_until_start_ends_with_a_spin_up() {
+        let mut t = FaultTable::default();
+        let f = armed("fault not-ready-until-start count=5");
+        assert_eq!(f.count, Some(1), "count is ignored");
+        t.arm(f);
+        for s in 1..=10 {
+            let d = t.decide(&cmd(s, 0x00, 0, Dir::None));
+            assert_eq!(d.applied.unwrap().mode, Mode::NotReadyUntilStart);
+            assert!(d.log.is_empty());
+        }
+        assert_eq!(t.decide(&cmd(11, 0x12, 36, Dir::In)), Decision::default());
+        // STOP, and START with LOEJ (load): no spin-up; not failed either.
+        for b in [0x00, 0x02, 0x03] {
+            assert_eq!(t.decide(&start_stop(12, b)), Decision::default());
+        }
+        assert!(t.decide(&cmd(13, 0x28, 512, Dir::In)).applied.is_some());
+        let d = t.decide(&start_stop(14, 0x01));
+        assert_eq!(d.applied, None);
+        assert_eq!(d.log, ["fault done not-ready-until-start"]);
+        assert_eq!(t.decide(&cmd(15, 0x00, 0, Dir::None)), Decision::default());
+    }
+
+    #[test]
+    fn not_ready_until_start_forever_spins_down_again_after_skip() {
+        let mut t = FaultTable::default();
+        t.arm(armed("fault not-ready-until-start skip=2 count=forever"));
+        let tur = |s| cmd(s, 0x00, 0, Dir::None);
+        // Still spinning: a START changes nothing, two commands pass.
+        assert_eq!(t.decide(&start_stop(1, 0x01)), Decision::default());
+        assert_eq!(t.decide(&tur(2)), Decision::default());
+        assert_eq!(t.decide(&tur(3)), Decision::default());
+        for round in 0..3 {
+            let s = 10 * (round + 1);
+            assert!(t.decide(&tur(s)).applied.is_some());
+            assert!(t.decide(&tur(s + 1)).applied.is_some());
+            let d = t.decide(&start_stop(s + 2, 0x01));
+            assert_eq!(
+                d.log,
+                ["fault rearmed not-ready-until-start op=any skip=2 count=forever"]
+            );
+            assert_eq!(t.decide(&tur(s + 3)), Decision::default());
+            assert_eq!(t.decide(&tur(s + 4)), Decision::default());
+        }
     }
 
     #[test]

@@ -420,6 +420,8 @@ impl Shared {
                 gen = st.gen;
                 drop(st);
                 drain_kicks();
+                // Whatever early-answer sent ahead was for the old generation.
+                engine.host_reset();
                 continue;
             }
             let Some(handles) = st.handles.filter(|_| st.configured) else {

@@ -29,6 +29,7 @@ pub mod op {
 /// Sense keys used here.
 pub mod key {
     pub const NO_SENSE: u8 = 0x0;
+    pub const RECOVERED_ERROR: u8 = 0x1;
     pub const NOT_READY: u8 = 0x2;
     pub const MEDIUM_ERROR: u8 = 0x3;
     pub const ILLEGAL_REQUEST: u8 = 0x5;
@@ -89,6 +90,9 @@ pub const SENSE_LBA_OUT_OF_RANGE: Sense = Sense::new(key::ILLEGAL_REQUEST, 0x21,
 pub const SENSE_INVALID_FIELD: Sense = Sense::new(key::ILLEGAL_REQUEST, 0x24, 0x00);
 pub const SENSE_LUN_NOT_SUPPORTED: Sense = Sense::new(key::ILLEGAL_REQUEST, 0x25, 0x00);
 pub const SENSE_BECOMING_READY: Sense = Sense::new(key::NOT_READY, 0x04, 0x01);
+/// NOT READY, LOGICAL UNIT NOT READY, INITIALIZING COMMAND REQUIRED: the unit
+/// waits for a START STOP UNIT.
+pub const SENSE_NEEDS_START: Sense = Sense::new(key::NOT_READY, 0x04, 0x02);
 pub const SENSE_MEDIUM_MAY_HAVE_CHANGED: Sense = Sense::new(key::UNIT_ATTENTION, 0x28, 0x00);
 /// DATA PROTECT, WRITE PROTECTED: a write to a write-protected medium.
 pub const SENSE_WRITE_PROTECTED: Sense = Sense::new(key::DATA_PROTECT, 0x27, 0x00);
