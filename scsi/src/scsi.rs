@@ -13,6 +13,7 @@ pub mod csw;
 pub mod inquiry;
 pub mod mode;
 pub mod sense;
+pub mod transfer;
 
 /// Fuzz harness body shared by the cargo-fuzz target and the smoke test.
 ///

@@ -373,6 +373,29 @@ impl Sense {
         }
     }
 
+    /// The status for a command that ended in CHECK CONDITION with this sense
+    /// data, given whether its data stage moved every byte (`all_moved`; true
+    /// for a command without data). RECOVERED ERROR means the command
+    /// completed, but a device that says so and moved nothing (or part) did not
+    /// complete it: success would hand stale memory to a reader, and count a
+    /// write that never happened as written.
+    pub fn blk_status_after(&self, all_moved: bool) -> BlkStatus {
+        match self.key {
+            SenseKey::RecoveredError if !all_moved => BlkStatus::IoErr,
+            _ => self.blk_status(),
+        }
+    }
+
+    /// [`Sense::retry`] for a command whose data stage moved every byte
+    /// (`all_moved`) or not: a RECOVERED ERROR that left data missing is retried
+    /// (within the budget) like any other transient error.
+    pub fn retry_after(&self, all_moved: bool) -> Retry {
+        match self.key {
+            SenseKey::RecoveredError if !self.deferred && !all_moved => Retry::Yes,
+            _ => self.retry(),
+        }
+    }
+
     /// Whether and how to retry the command that returned this sense data.
     ///
     /// Every [`Retry::Yes`] and [`Retry::Delayed`] must be bounded by the
@@ -396,9 +419,10 @@ impl Sense {
             // NOT READY, LOGICAL UNIT NOT READY: "becoming ready" and the
             // "... in progress" qualifiers that scsi_io_completion_action()
             // retries after a delay (ACTION_DELAYED_RETRY, and the ALUA
-            // transition 0Ah it delays too); "initializing command required"
-            // is what the error handler answers with START STOP UNIT
-            // (usb-storage sets allow_restart).
+            // transition 0Ah it delays too). "Initializing command required"
+            // is what sd's error handler answers with START STOP UNIT
+            // (usb-storage sets allow_restart); the driver does the same,
+            // then tries the command again.
             SenseKey::NotReady if self.asc == asc::LUN_NOT_READY => match self.ascq {
                 ascq::INITIALIZING_COMMAND_REQUIRED => Retry::NeedsStart,
                 0x01 | 0x04..=0x0A | 0x11 | 0x14 | 0x1A | 0x1B | 0x1D | 0x24 | 0x25 => {
@@ -665,6 +689,24 @@ mod tests {
                 "{key:?} {asc:#x}/{ascq:#x}"
             );
         }
+    }
+
+    #[test]
+    fn recovered_error_is_success_only_with_all_data() {
+        let s = sense(SenseKey::RecoveredError, 0x17, 0x01);
+        assert_eq!(s.blk_status_after(true), BlkStatus::Ok);
+        assert_eq!(s.retry_after(true), Retry::No);
+        assert_eq!(s.blk_status_after(false), BlkStatus::IoErr);
+        assert_eq!(s.retry_after(false), Retry::Yes);
+        // Other keys do not depend on the data moved.
+        let m = sense(SenseKey::MediumError, 0x11, 0x00);
+        assert_eq!(m.blk_status_after(false), m.blk_status());
+        assert_eq!(m.retry_after(false), m.retry());
+        assert_eq!(m.blk_status_after(true), m.blk_status());
+        let mut d = s;
+        d.deferred = true;
+        assert_eq!(d.retry_after(false), Retry::No);
+        assert_eq!(d.blk_status_after(false), BlkStatus::IoErr);
     }
 
     #[test]
