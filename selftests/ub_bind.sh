@@ -48,25 +48,30 @@ echo "$line" | grep -qE "ub: bound $QEMU_STICK_VID:0001 $speed bulk-in 0x8[0-9a-
 	fail "log line '$line' does not match '$speed ... maxpacket $maxp ($stick)'"
 test_end
 
-test_begin "interface without bulk endpoints refused with ENODEV"
-kbd=$(find_interface 03 "" "" "$QEMU_KBD_VID")
-if [ -z "$kbd" ]; then
-	fail "no keyboard interface enumerated"
+if [ "${UB_KBD:-1}" = 0 ]; then
+	# The runner attached no keyboard (EHCI's root ports go to other disks).
+	skip_test "interface without bulk endpoints refused with ENODEV: no keyboard in this boot"
 else
-	cur=$(driver_of "$kbd")
-	[ -z "$cur" ] || echo "$kbd" >"/sys/bus/usb/drivers/$cur/unbind"
-	echo 'file drivers/base/dd.c +p' >/sys/kernel/debug/dynamic_debug/control
-	echo "$QEMU_KBD_VID 0001" >/sys/bus/usb/drivers/ub/new_id
-	wait_for 10 grep -q "$kbd: no bulk-in" <(test_dmesg) || fail "no refusal logged for $kbd"
-	echo 'file drivers/base/dd.c -p' >/sys/kernel/debug/dynamic_debug/control
-	echo "$QEMU_KBD_VID 0001" >/sys/bus/usb/drivers/ub/remove_id
-	[ -z "$(driver_of "$kbd")" ] || fail "$kbd is bound to $(driver_of "$kbd")"
-	n=$(test_dmesg | grep -c "ub: $kbd: ")
-	[ "$n" = 1 ] || fail "expected one ub log line for $kbd, found $n"
-	test_dmesg | grep -q "$kbd: probe with driver ub rejects match -19" ||
-		fail "the driver core did not see -ENODEV from ub"
+	test_begin "interface without bulk endpoints refused with ENODEV"
+	kbd=$(find_interface 03 "" "" "$QEMU_KBD_VID")
+	if [ -z "$kbd" ]; then
+		fail "no keyboard interface enumerated"
+	else
+		cur=$(driver_of "$kbd")
+		[ -z "$cur" ] || echo "$kbd" >"/sys/bus/usb/drivers/$cur/unbind"
+		echo 'file drivers/base/dd.c +p' >/sys/kernel/debug/dynamic_debug/control
+		echo "$QEMU_KBD_VID 0001" >/sys/bus/usb/drivers/ub/new_id
+		wait_for 10 grep -q "$kbd: no bulk-in" <(test_dmesg) || fail "no refusal logged for $kbd"
+		echo 'file drivers/base/dd.c -p' >/sys/kernel/debug/dynamic_debug/control
+		echo "$QEMU_KBD_VID 0001" >/sys/bus/usb/drivers/ub/remove_id
+		[ -z "$(driver_of "$kbd")" ] || fail "$kbd is bound to $(driver_of "$kbd")"
+		n=$(test_dmesg | grep -c "ub: $kbd: ")
+		[ "$n" = 1 ] || fail "expected one ub log line for $kbd, found $n"
+		test_dmesg | grep -q "$kbd: probe with driver ub rejects match -19" ||
+			fail "the driver core did not see -ENODEV from ub"
+	fi
+	test_end
 fi
-test_end
 
 test_begin "sysfs unbind and bind move the device from ub to usb-storage"
 modprobe usb-storage || fail "modprobe usb-storage failed"

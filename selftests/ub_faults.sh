@@ -9,9 +9,14 @@
 # on the disk is intact afterwards. Then: faults during probe (absurd capacities,
 # learned signature, bogus residues), a device that dies (all I/O fails in under
 # 10 s), a disconnect in the data stage, and the random-response mode for
-# UB_RANDOM_COMMANDS commands (default 2000) or UB_RANDOM_SECONDS (default 300),
+# UB_RANDOM_COMMANDS commands (default 1000) or UB_RANDOM_SECONDS (default 300),
 # whichever ends first, with short timeouts: every parked command costs a timeout
 # and a reset under TCG. The soak run sets 10000 commands and a larger budget.
+# After it: a device that claims RECOVERED ERROR but moves nothing, a flood of
+# failing reads (the log stays bounded), an unbind while ioctls wait for the
+# transport (nothing is sent after it), short INQUIRY strings in sysfs, and, on a
+# super-speed dummy_hcd (whose host queues a read's data behind its CBW), a device
+# that answers a read before it takes its CBW.
 #
 # Guest devices: none from QEMU; the emulator runs on dummy_hcd in the guest.
 
@@ -21,7 +26,7 @@ BOT=${UB_BOT_DEVICE:-$UB_REPO/target/release/ub-bot-device}
 W=/tmp/ub-faults
 CTL=$W/ctl
 DEVLOG=$W/dev.log
-random_commands=${UB_RANDOM_COMMANDS:-2000}
+random_commands=${UB_RANDOM_COMMANDS:-1000}
 random_seconds=${UB_RANDOM_SECONDS:-300}
 
 # Single-command faults: "MODE OP rw EXPECT COUNTER RECOVERY", where EXPECT is ok,
@@ -51,13 +56,14 @@ SINGLE_FAULTS=(
 	"not-ready            read  r ok      check_conditions -"
 	"unit-attention       write w ok      check_conditions -"
 	"aborted              read  r ok      check_conditions -"
+	"recovered-error      read  r ok      check_conditions -"
 	"medium-error         read  r ENODATA check_conditions sense MediumError 11/00"
 	"medium-error         write w ENODATA check_conditions sense MediumError 11/00"
 )
 
 # The plan: one test per single fault, then the named tests below.
 ktap_print_header
-ktap_set_plan $((${#SINGLE_FAULTS[@]} + 23))
+ktap_set_plan $((${#SINGLE_FAULTS[@]} + 29))
 
 mkdir -p $W
 rm -f $W/*
@@ -103,25 +109,43 @@ pattern_intact() {
 		cmp -s $W/pat $W/back
 }
 
-# io r|w BLOCK: one 4 KiB direct read or write of block BLOCK (4 KiB units); sets
-# GOT to ok or the errno name dd failed with, and IO_MS to the time it took.
+# The I/O of io(): one 4 KiB O_DIRECT pread or pwrite, timed around the system call
+# alone (spawning a process takes seconds under TCG when the host is busy, and is
+# not the driver's time). Prints "ok MS", or the errno's name and MS.
+IO_PY='
+import errno, mmap, os, sys, time
+op, dev, block, path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+buf = mmap.mmap(-1, 4096)
+if op == "w":
+    with open(path, "rb") as f:
+        buf.write(f.read(4096))
+fd = os.open(dev, (os.O_RDONLY if op == "r" else os.O_WRONLY) | os.O_DIRECT)
+t0 = time.monotonic()
+try:
+    n = os.preadv(fd, [buf], block * 4096) if op == "r" else os.pwrite(fd, buf, block * 4096)
+    res = "ok" if n == 4096 else "short"
+except OSError as e:
+    res = errno.errorcode.get(e.errno, str(e.errno))
+ms = int((time.monotonic() - t0) * 1000)
+if op == "r" and res == "ok":
+    with open(path, "wb") as f:
+        f.write(buf[:])
+print(res, ms)
+'
+
+# io r|w BLOCK: one 4 KiB direct read (into $W/rd) or write (of $W/wr) of block
+# BLOCK (4 KiB units); sets GOT to ok or the errno name (EIO, ENODATA, ETIMEDOUT,
+# ENODEV...; HANG after 120 s), and IO_MS to the time the I/O took.
 io() {
-	local t0 out rc
-	t0=$(now_ms)
-	if [ "$1" = r ]; then
-		out=$(timeout 120 dd if=/dev/$DEV of=$W/rd bs=4k skip="$2" count=1 iflag=direct status=none 2>&1)
+	local out file=$W/wr
+	[ "$1" = r ] && file=$W/rd
+	out=$(timeout 120 python3 -c "$IO_PY" "$1" "/dev/$DEV" "$2" "$file" 2>&1)
+	if [ $? = 124 ]; then
+		GOT=HANG IO_MS=120000
+	elif [[ $out =~ ^([A-Za-z0-9]+)\ ([0-9]+)$ ]]; then
+		GOT=${BASH_REMATCH[1]} IO_MS=${BASH_REMATCH[2]}
 	else
-		out=$(timeout 120 dd if=$W/wr of=/dev/$DEV bs=4k seek="$2" count=1 oflag=direct status=none 2>&1)
-	fi
-	rc=$?
-	IO_MS=$(($(now_ms) - t0))
-	if [ $rc = 0 ]; then GOT=ok
-	elif [ $rc = 124 ]; then GOT=HANG
-	elif [[ $out == *"Input/output error"* ]]; then GOT=EIO
-	elif [[ $out == *"No data available"* ]]; then GOT=ENODATA
-	elif [[ $out == *"timed out"* ]]; then GOT=ETIMEDOUT
-	elif [[ $out == *"No such device"* ]]; then GOT=ENODEV
-	else GOT="other: $out"
+		GOT="other: $out" IO_MS=0
 	fi
 }
 
@@ -200,9 +224,8 @@ wait $bg
 test_dmesg | grep -q "reset recovery" || fail "no reset recovery line"
 test_dmesg | grep -q "port reset" || fail "no port reset line"
 test_dmesg | grep -q "failing all I/O until it is unplugged" || fail "no 'dead' line"
-# "At once": the read never reaches the device and waits for no timeout. The
-# wall time includes spawning timeout and dd under TCG, so it is only bounded by
-# the shortest command timeout (the CBW stage's, 3 s by default).
+# "At once": the read never reaches the device and waits for no timeout: bounded
+# by the shortest command timeout (the CBW stage's, 3 s by default).
 seen=$(grep -c '^cmd ' $DEVLOG)
 io r 10
 [ "$GOT" = EIO ] || fail "read after death: $GOT"
@@ -211,6 +234,23 @@ io r 10
 ktap_print_msg "dead device failed its I/O after $t_dead ms"
 echo clear >$CTL
 stop_device
+test_end
+
+# A USB hard disk that spun down answers NOT READY, INITIALIZING COMMAND REQUIRED
+# (02/04/02) until it gets START STOP UNIT; sd's spin-up starts it, and so does ub,
+# at probe and on I/O.
+test_begin "bot-device spun-down disk (02/04/02): START STOP UNIT at probe and on a read, data intact"
+start_device --arm "fault not-ready-until-start" || fail "no disk from a spun-down device"
+grep -q '^fault done not-ready-until-start' $DEVLOG || fail "the probe never started the unit"
+dd if=$W/wr of=/dev/$DEV bs=4k seek=12 oflag=direct status=none || fail "write after the probe's spin-up failed"
+arm "fault not-ready-until-start"
+starts=$(grep -c '^cmd .* op=0x1b ' $DEVLOG)
+io r 12
+[ "$GOT" = ok ] || fail "read of a spun-down disk: $GOT"
+cmp -s $W/rd $W/wr || fail "the read returned wrong data"
+[ "$(grep -c '^cmd .* op=0x1b ' $DEVLOG)" -gt "$starts" ] || fail "no START STOP UNIT for the read"
+test_dmesg | grep -q "spinning up (START STOP UNIT)" || fail "no spin-up line"
+stop_device >/dev/null
 test_end
 
 test_begin "bot-device disconnect in the data stage fails the write and removes the disk"
@@ -513,6 +553,104 @@ if [ -n "$DEV" ]; then
 else
 	fail "no disk after the random run"
 fi
+stop_device >/dev/null
+test_end
+
+# The tests below run with the short timeouts loaded for the random run.
+test_begin "bot-device recovered error that moves no data on every try: reads and writes fail with EIO"
+start_device || fail "the emulated device did not come up"
+head -c 4096 /dev/urandom >$W/old
+dd if=$W/old of=/dev/$DEV bs=4k seek=40 oflag=direct status=none || fail "setup write failed"
+arm "fault recovered-error op=read count=forever"
+io r 40
+[ "$GOT" = EIO ] || fail "read: $GOT, expected EIO (the device moved no data)"
+echo clear >$CTL
+head -c 4096 /dev/urandom >$W/wr
+arm "fault recovered-error op=write count=forever"
+io w 40
+[ "$GOT" = EIO ] || fail "write: $GOT, expected EIO (the device stored nothing)"
+echo clear >$CTL
+io r 40
+[ "$GOT" = ok ] || fail "read after the fault: $GOT"
+cmp -s $W/rd $W/old || fail "the block changed although the device stored nothing"
+test_dmesg | grep -q "sense RecoveredError 17/01, data missing" || fail "no line naming the missing data"
+test_end
+
+test_begin "bot-device 10 s of failing reads: a bounded number of log lines, every error counted"
+c0=$(ub_stat $DEV check_conditions)
+arm "fault medium-error op=read count=forever"
+# One process reading for 10 s, whatever each read returns.
+timeout 60 python3 -c '
+import mmap, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT)
+buf, end, n = mmap.mmap(-1, 4096), time.monotonic() + 10, 0
+while time.monotonic() < end:
+    try:
+        os.preadv(fd, [buf], (n % 256) * 4096)
+    except OSError:
+        pass
+    n += 1
+' /dev/$DEV
+echo clear >$CTL
+errors=$(($(ub_stat $DEV check_conditions) - c0))
+lines=$(test_dmesg | grep -c "ub: ")
+ktap_print_msg "$errors failed reads in 10 s, $lines ub log lines"
+[ "$errors" -ge 20 ] || fail "only $errors check conditions counted"
+# 10 lines per 5 s, plus a note of what was suppressed.
+[ "$lines" -le 40 ] || fail "$lines log lines for $errors errors: $(test_dmesg | grep 'ub: ' | tail -n 2)"
+test_dmesg | grep -q "I/O error messages suppressed" || fail "no line counting the suppressed messages"
+test_end
+
+test_begin "bot-device unbind while two door-lock ioctls wait on a silent device: nothing sent after it"
+intf=$(interface_by_serial UBFAULT0)
+arm "fault silent-data op=0x1e count=forever"
+( eject -i on /dev/$DEV >/dev/null 2>&1; echo $? >$W/lock1 ) &
+l1=$!
+sleep 0.3
+( eject -i on /dev/$DEV >/dev/null 2>&1; echo $? >$W/lock2 ) &
+l2=$!
+sleep 0.5
+t0=$(now_ms)
+echo "$intf" >/sys/bus/usb/drivers/ub/unbind || fail "unbind failed"
+t_unbind=$(($(now_ms) - t0))
+mark=$(grep -c '^cmd ' $DEVLOG)
+wait_for 30 eval '! kill -0 $l1 2>/dev/null && ! kill -0 $l2 2>/dev/null' || fail "an ioctl still waits 30 s after the unbind"
+sleep 1
+after=$(grep -c '^cmd ' $DEVLOG)
+[ "$after" = "$mark" ] || fail "$((after - mark)) command(s) reached the device after the unbind: $(grep '^cmd ' $DEVLOG | tail -n 1)"
+[ "$(cat $W/lock2 2>/dev/null)" != 0 ] || fail "the second door lock succeeded after the unbind"
+test_dmesg | grep -q "released $intf" || fail "no released line"
+ktap_print_msg "unbind took $t_unbind ms (it waits for the command in flight)"
+echo clear >$CTL
+stop_device >/dev/null
+test_end
+
+test_begin "bot-device short INQUIRY strings: vendor, model and rev read exactly what the device sent"
+start_device --vendor AB --product X || fail "the emulated device did not come up"
+intf=$(interface_by_serial UBFAULT0)
+d=/sys/bus/usb/devices/$intf
+[ "$(cat $d/vendor 2>/dev/null | od -An -c | tr -d ' ')" = 'AB\n' ] || fail "vendor: $(od -An -c $d/vendor)"
+[ "$(cat $d/model 2>/dev/null | od -An -c | tr -d ' ')" = 'X\n' ] || fail "model: $(od -An -c $d/model)"
+[ "$(cat /sys/block/$DEV/ub/vendor 2>/dev/null | od -An -c | tr -d ' ')" = 'AB\n' ] || fail "ub/vendor: $(od -An -c /sys/block/$DEV/ub/vendor)"
+[ "$(cat /sys/block/$DEV/ub/model 2>/dev/null | od -An -c | tr -d ' ')" = 'X\n' ] || fail "ub/model: $(od -An -c /sys/block/$DEV/ub/model)"
+stop_device >/dev/null
+test_end
+
+# A host controller that queues a read's data behind its CBW (xHCI; dummy_hcd with
+# is_super_speed=1 says it is one) sees the data and the CSW complete before the
+# CBW when the device answers early: the command must not count as done with its
+# CBW transfer still in flight (the next command would reuse it).
+test_begin "bot-device super-speed dummy_hcd, data and CSW before the CBW: the read is retried, data intact"
+# Default timeouts again: the device holds its CBW back 300 ms after an early answer.
+rmmod ub && insmod "$UB_KO" || fail "reloading ub with defaults"
+rmmod dummy_hcd && modprobe dummy_hcd is_super_speed=1 || fail "cannot reload dummy_hcd for super speed"
+start_device || fail "the emulated device did not come up"
+head -c 65536 /dev/urandom >$W/seq
+dd if=$W/seq of=/dev/$DEV bs=64k seek=50 oflag=direct status=none || fail "setup write failed"
+arm "fault early-answer op=read count=4"
+dd if=/dev/$DEV of=$W/seqback bs=4k skip=800 count=16 iflag=direct status=none || fail "the reads failed"
+cmp -s $W/seq $W/seqback || fail "the reads returned wrong data"
+grep -q '^early .* sent' $DEVLOG || fail "the host never took an early answer (data not queued behind the CBW?): $(grep '^early' $DEVLOG | tail -n 2)"
 stop_device >/dev/null
 test_end
 

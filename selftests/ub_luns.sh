@@ -15,8 +15,8 @@
 
 . "$(dirname "$0")/lib.sh"
 
-# The card sits behind the runner's full-speed hub, where a command takes tens of
-# milliseconds under TCG: a few hundred commands per LUN show the interleaving.
+# A few hundred commands per LUN show the interleaving; more only cost time (a
+# command takes milliseconds under TCG, tens on the full-speed controllers).
 case $UB_HC in
 ohci | uhci) fio_size=128K ;;
 *) fio_size=256K ;;

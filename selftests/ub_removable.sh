@@ -7,15 +7,22 @@
 # pulled from outside (the QEMU monitor's eject) is noticed; opening a disk without
 # a medium fails with ENOMEDIUM (O_NDELAY opens still work, for eject and polling)
 # and its size is 0; a new medium of another size (the monitor's change) gets its
-# capacity revalidated at the next open, with its own data readable.
+# capacity revalidated at the next open, with its own data readable. A medium
+# changed under an open disk fails that open's I/O with EIO until the disk is opened
+# again (as sd does): nothing queued for the old medium lands on the new one. A
+# reader probed empty takes the write cache of the medium it is given: the queue
+# says "write back" and fsync reaches the device as SYNCHRONIZE CACHE.
 #
 # Guest devices: rem0 (usb-storage, removable, 16 MiB, named drive drv-rem0) and
-# its second medium $UB_RUNDIR/rem0.media2.img (32 MiB, label ub-image:rem0.media2).
+# its second medium $UB_RUNDIR/rem0.media2.img (32 MiB, label ub-image:rem0.media2);
+# rem1 (usb-bot, no medium, serial UBREM1, named drive drv-rem1) and the medium to
+# give it, $UB_RUNDIR/rem1.media2.img (16 MiB, label ub-image:rem1.media2; QEMU's
+# scsi-hd has its write cache on).
 
 . "$(dirname "$0")/lib.sh"
 
 ktap_print_header
-ktap_set_plan 5
+ktap_set_plan 7
 
 load_ub_and_wait || ktap_exit_fail_msg "$(count_ub_disks) ub disks for: $UB_DISKS"
 dev=$(disk_by_label rem0) || ktap_exit_fail_msg "no disk for rem0"
@@ -23,10 +30,10 @@ media2=$UB_RUNDIR/rem0.media2.img
 # Poll for media changes every half second, as udisks would set it up.
 echo 500 >/sys/block/$dev/events_poll_msecs
 
-# read_label: the label at the start of the disk, or the error dd gives.
+# read_label [DEV]: the label at the start of the disk, or the error dd gives.
 read_label() {
 	local err
-	err=$(dd if=/dev/$dev of=/tmp/label.bin bs=512 count=1 iflag=direct status=none 2>&1) ||
+	err=$(dd if=/dev/${1:-$dev} of=/tmp/label.bin bs=512 count=1 iflag=direct status=none 2>&1) ||
 		{ echo "$err"; return; }
 	head -c 32 /tmp/label.bin | tr -d '\0'
 }
@@ -76,6 +83,65 @@ test_begin "the first medium back: its size and label again"
 out=$(monitor "change drv-rem0 $UB_RUNDIR/rem0.img raw")
 wait_for 20 eval '[ "$(read_label)" = "ub-image:rem0" ]' || fail "label: '$(read_label)'"
 [ "$(cat /sys/block/$dev/size)" = 32768 ] || fail "size $(cat /sys/block/$dev/size), expected 32768"
+test_end
+
+# A program that holds the disk open (O_DIRECT) across the change and then
+# writes through that same open file: a new open would revalidate the medium.
+HOLD_AND_WRITE='
+import mmap, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_DIRECT)
+open(sys.argv[2], "w").close()
+while not os.path.exists(sys.argv[3]):
+    time.sleep(0.1)
+buf = mmap.mmap(-1, 4096)
+buf.write(b"old medium data " * 256)
+for what, op in (("write", lambda: os.pwrite(fd, buf, 8 << 20)), ("read", lambda: os.preadv(fd, [buf], 0))):
+    try:
+        op()
+        print(what, "ok")
+    except OSError as e:
+        print(what, os.strerror(e.errno))
+'
+
+test_begin "a medium changed under an open disk: that open gets EIO, a new open the new medium"
+rm -f /tmp/held /tmp/changed
+python3 -c "$HOLD_AND_WRITE" /dev/$dev /tmp/held /tmp/changed >/tmp/held.out 2>&1 &
+holder=$!
+wait_for 20 test -e /tmp/held || fail "the holder did not open the disk"
+out=$(monitor "change drv-rem0 $media2 raw")
+[ -z "$(echo "$out" | grep -i error)" ] || fail "change: $out"
+# Give the media polling a chance to see the change first (then the write fails
+# without reaching the device); without it the write itself meets the UNIT ATTENTION.
+sleep 1
+touch /tmp/changed
+wait_for 30 eval '! kill -0 $holder 2>/dev/null' || fail "the holder hangs"
+grep -qx "write Input/output error" /tmp/held.out || fail "write through the old open: $(head -n 1 /tmp/held.out)"
+grep -qx "read Input/output error" /tmp/held.out || fail "read through the old open: $(tail -n 1 /tmp/held.out)"
+test_dmesg | grep -q "the medium changed; I/O fails until the disk is opened again" || fail "no line saying why I/O fails"
+[ "$(read_label)" = "ub-image:rem0.media2" ] || fail "label after reopening: '$(read_label)'"
+# The old medium's write never reached the new one: its block is still empty.
+[ "$(dd if=/dev/$dev bs=4096 skip=2048 count=1 iflag=direct status=none | tr -d '\0' | wc -c)" = 0 ] ||
+	fail "the write through the old open landed on the new medium"
+msg=$(write_readback "$dev" 4194304 65536) || fail "$msg"
+test_end
+
+test_begin "an empty reader given a medium with a write cache: write back, fsync sends SYNCHRONIZE CACHE"
+dev1=$(disk_by_serial UBREM1) || fail "no disk for rem1"
+if [ -n "$dev1" ]; then
+	[ "$(cat /sys/block/$dev1/queue/write_cache)" = "write through" ] ||
+		fail "empty: write_cache '$(cat /sys/block/$dev1/queue/write_cache)'"
+	out=$(monitor "change drv-rem1 $UB_RUNDIR/rem1.media2.img raw")
+	[ -z "$(echo "$out" | grep -i error)" ] || fail "change: $out"
+	wait_for 20 eval '[ "$(read_label $dev1)" = "ub-image:rem1.media2" ]' || fail "label after change: '$(read_label $dev1)'"
+	[ "$(cat /sys/block/$dev1/queue/write_cache)" = "write back" ] ||
+		fail "with the medium: write_cache '$(cat /sys/block/$dev1/queue/write_cache)'"
+	test_dmesg | grep -q "new medium: 32768 512-byte blocks (16 MiB), write cache" || fail "no 'new medium ... write cache' line"
+	DDC=/sys/kernel/debug/dynamic_debug/control
+	echo 'module ub +p' >$DDC
+	head -c 4096 /dev/urandom | dd of=/dev/$dev1 bs=4096 seek=10 conv=fsync status=none || fail "write + fsync failed"
+	echo 'module ub -p' >$DDC
+	test_dmesg | grep -q "CBW tag [0-9]* LUN 0 opcode 0x35 " || fail "no SYNCHRONIZE CACHE(10) after fsync"
+fi
 test_end
 
 ktap_finished

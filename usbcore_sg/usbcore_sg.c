@@ -38,6 +38,30 @@ static struct device *usb_dma_device(const struct usb_device *dev)
 }
 
 /**
+ * usb_sg_allow_any_segment_size - let the controller's DMA layer map entries of any length
+ * @dev: the device whose requests will be mapped
+ *
+ * A queue with a virtual boundary (the controllers other than xHCI, which need
+ * every entry but the last to end on a max-packet boundary) has no segment size
+ * limit: the block layer makes it UINT_MAX. A PCI controller's DMA parameters say
+ * 64 KiB, and DMA-API debug reports every longer entry. These controllers build
+ * their transfer descriptors page by page and do not care; scsi_init_limits()
+ * raises the same limit for usb-storage's queues on the same controllers.
+ */
+void usb_sg_allow_any_segment_size(const struct usb_device *dev)
+{
+	struct usb_hcd *hcd;
+	struct device *controller;
+
+	if (!dev || !dev->bus)
+		return;
+	hcd = bus_to_hcd(dev->bus);
+	controller = hcd->self.sysdev;
+	if (hcd_uses_dma(hcd) && controller && controller->dma_parms)
+		dma_set_max_seg_size(controller, UINT_MAX);
+}
+
+/**
  * usb_sg_premappable - whether usb_buffer_map_sg() can map for this device
  * @dev: the device the transfer is for
  *

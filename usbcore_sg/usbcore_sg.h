@@ -15,6 +15,7 @@ struct usb_sg_request;
 bool usb_sg_premappable(const struct usb_device *dev);
 bool usb_sg_in_order_rings(const struct usb_device *dev);
 size_t usb_sg_max_mapping_size(const struct usb_device *dev);
+void usb_sg_allow_any_segment_size(const struct usb_device *dev);
 int usb_buffer_map_sg(const struct usb_device *dev, int is_in,
 		      struct scatterlist *sg, int nents);
 void usb_buffer_unmap_sg(const struct usb_device *dev, int is_in,

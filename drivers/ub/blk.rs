@@ -261,6 +261,15 @@ impl DiskHandle {
         // SAFETY: The disk is live (type invariant).
         unsafe { bindings::set_disk_ro(self.0.as_ptr(), ro) };
     }
+
+    /// Turns the queue's volatile write cache feature on or off: with it, the
+    /// block layer sends flushes (and `queue/write_cache` reads "write back").
+    /// Freezes the queue: the caller must not hold anything the requests in
+    /// flight wait for.
+    pub(crate) fn set_write_cache(&self, on: bool) -> Result {
+        // SAFETY: The disk is live (type invariant).
+        to_result(unsafe { c::ub_disk_set_write_cache(self.0.as_ptr(), on) })
+    }
 }
 
 /// The callbacks of `ub_fops` (helpers.c) for one disk, reached through its

@@ -44,6 +44,11 @@ const CBW: u8 = 0;
 const DATA: u8 = 1;
 const CSW: u8 = 2;
 
+/// The bit of `stage` in [`Chain::reported`].
+const fn bit(stage: u8) -> u8 {
+    1 << stage
+}
+
 // Data stages (`Chain::plan`).
 const NO_DATA: u8 = 0;
 const DATA_OUT: u8 = 1;
@@ -90,6 +95,11 @@ pub(crate) struct Chain {
     /// and the stage it was for.
     refused: AtomicI32,
     refused_at: AtomicU8,
+    /// The stages whose URB's completion handler has run for this command (a
+    /// [`bit`] each). A device may answer the data and the CSW of a read queued
+    /// behind its CBW before it takes the CBW: the chain then ends with the CBW
+    /// still in flight, and only these bits tell.
+    reported: AtomicU8,
 }
 
 // SAFETY: The chain is shared between the worker, which runs commands through
@@ -120,6 +130,7 @@ impl Chain {
             data_sent: AtomicBool::new(false),
             refused: AtomicI32::new(0),
             refused_at: AtomicU8::new(CBW),
+            reported: AtomicU8::new(0),
         }? Error)
     }
 
@@ -153,6 +164,7 @@ impl Chain {
         this.plan.store(plan, Ordering::Relaxed);
         this.len.store(len, Ordering::Relaxed);
         this.refused.store(0, Ordering::Relaxed);
+        this.reported.store(0, Ordering::Relaxed);
         // SAFETY: All three URBs are idle (the last `run` waited for them, and
         // `run` borrows the chain's owner mutably, so no other runs); the buffers,
         // the scatterlist and its mapping, `udev` and the pinned chain outlive the
@@ -202,9 +214,10 @@ impl Chain {
         }
         let killed = this.wait(limits);
         if !killed && !this.ended_cleanly() {
-            // A stage failed: a URB queued behind it may still be pending (the
-            // data queued behind a failed CBW), and a handler may still be
-            // running. In stage order, as in `wait`.
+            // A stage failed, or the device answered before it took the CBW: a
+            // URB may still be pending (the data queued behind a failed CBW, the
+            // CBW itself), and a handler may still be running. In stage order, as
+            // in `wait`; the next command must find every URB idle.
             this.kill_all();
         }
         this.collect(killed)
@@ -216,9 +229,17 @@ impl Chain {
         self.stage.load(Ordering::Acquire) == CSW && self.refused.load(Ordering::Relaxed) == 0
     }
 
-    /// Whether the chain ran to a CSW the device sent: then every URB is done.
+    /// Whether the chain ran to a CSW the device sent and every URB of the
+    /// command has reported: only then may the URBs be reused without a kill.
     fn ended_cleanly(&self) -> bool {
-        self.csw_sent() && self.csw.result().is_ok()
+        let planned = if self.plan.load(Ordering::Relaxed) == NO_DATA {
+            bit(CBW) | bit(CSW)
+        } else {
+            bit(CBW) | bit(DATA) | bit(CSW)
+        };
+        self.csw_sent()
+            && self.csw.result().is_ok()
+            && all_reported(self.reported.load(Ordering::Acquire), planned)
     }
 
     /// Kills the URBs in stage order: a handler still running may submit the
@@ -295,10 +316,17 @@ impl Chain {
         Stages { cbw, data, csw }
     }
 
-    /// Notes that `stage` is the one in flight now (for its timeout).
+    /// Notes that `stage` is the one in flight now (for its timeout). The stage
+    /// never moves back: a CBW that completes after the data and CSW queued
+    /// behind it (a device that answered early) must not rewind the chain.
     fn mark(&self, stage: u8) {
         self.since.store(now_ns(), Ordering::Relaxed);
-        self.stage.store(stage, Ordering::Release);
+        self.stage.fetch_max(stage, Ordering::Release);
+    }
+
+    /// Records that the completion handler of `stage` runs.
+    fn report(&self, stage: u8) {
+        self.reported.fetch_or(bit(stage), Ordering::AcqRel);
     }
 
     /// Submits the URB of `stage` from a completion handler; false when the core
@@ -330,6 +358,12 @@ impl Chain {
     }
 }
 
+/// Whether the stages in `reported` (a [`bit`] each) include every one in
+/// `planned`.
+fn all_reported(reported: u8, planned: u8) -> bool {
+    reported & planned == planned
+}
+
 /// The chain a URB belongs to, and how the URB ended.
 ///
 /// # Safety
@@ -354,6 +388,7 @@ unsafe fn chain_of<'a>(urb: *mut bindings::urb) -> (&'a Chain, ffi::c_int, usize
 unsafe extern "C" fn cbw_done(urb: *mut bindings::urb) {
     // SAFETY: Installed by `run` on the chain's CBW URB only.
     let (chain, status, actual) = unsafe { chain_of(urb) };
+    chain.report(CBW);
     // Read before anything is submitted: once the CSW is, the worker may go on
     // to the next command (it kills this URB first only when a stage failed).
     let plan = chain.plan.load(Ordering::Relaxed);
@@ -380,6 +415,7 @@ unsafe extern "C" fn cbw_done(urb: *mut bindings::urb) {
 unsafe extern "C" fn data_done(urb: *mut bindings::urb) {
     // SAFETY: Installed by `run` on the chain's data URB only.
     let (chain, status, actual) = unsafe { chain_of(urb) };
+    chain.report(DATA);
     let whole = u32::try_from(actual).is_ok_and(|a| a == chain.len.load(Ordering::Relaxed));
     if status == 0 && whole && chain.advance(CSW) {
         return;
@@ -395,5 +431,6 @@ unsafe extern "C" fn data_done(urb: *mut bindings::urb) {
 unsafe extern "C" fn csw_done(urb: *mut bindings::urb) {
     // SAFETY: Installed by `run` on the chain's CSW URB only.
     let (chain, _, _) = unsafe { chain_of(urb) };
+    chain.report(CSW);
     chain.finish();
 }

@@ -7,15 +7,16 @@
 //!
 //! Each LUN's disk queues into a [`LunQueue`]; its `queue_rq` (atomic context) only
 //! appends the request, tagged with the LUN, to [`Pending`] and kicks the worker, a
-//! work item on the default unbound workqueue that is never run twice at once; the
-//! worker builds the CDB, maps the data and runs the command.
+//! work item on the per-CPU high-priority workqueue ([`worker_queue`]) that is
+//! never run twice at once; the worker builds the CDB, maps the data and runs the
+//! command.
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::{
     new_mutex, new_spinlock, new_work,
     prelude::*,
     str::CString,
-    sync::{Arc, ArcBorrow, Mutex, SpinLock},
+    sync::{Arc, ArcBorrow, Mutex, MutexGuard, SpinLock},
     time::{delay::fsleep, Delta},
     workqueue::{impl_has_work, Work, WorkItem},
 };
@@ -23,7 +24,7 @@ use kernel::{
 use crate::{
     blk::{DiskHandle, Op, Passthrough, PtDir, QueueOps, Request, Status},
     counters::{Counter, Counters},
-    kext::{flush_work, worker_queue, NoIoScope},
+    kext::{flush_work, worker_queue, NoIoScope, RateLimit},
     probe::{self, LunInfo},
     quirks::Quirks,
     recovery::Recovery,
@@ -47,8 +48,11 @@ const CMD_BUF_LEN: usize = 512;
 /// Fixed-format sense data length asked for (SPC-4 4.5.3).
 const SENSE_LEN: u8 = 18;
 /// Tries of a command whose sense says "retry" (UNIT ATTENTION, ABORTED COMMAND,
-/// becoming ready), or whose transport was recovered.
+/// becoming ready, spun down), or whose transport was recovered.
 const MAX_TRIES: u32 = 3;
+/// How long a START STOP UNIT that spins a disk up may take (its CSW comes when
+/// the disk is ready: no IMMED). USB hard disks take seconds.
+const SPIN_UP_MS: u32 = 20_000;
 
 /// What the transport lock protects: the transport, its recovery state and its
 /// buffers.
@@ -67,6 +71,9 @@ pub(crate) struct Io {
     pub(crate) foreign_reset: bool,
     /// The device is suspended for system sleep: no command may be sent.
     suspended: bool,
+    /// Limits the per-request error lines: a broken medium fails every
+    /// request, and the log must not drown in them (the counters count all).
+    req_log: RateLimit,
 }
 
 /// Why a command the driver issues did not deliver its data.
@@ -78,7 +85,48 @@ pub(crate) enum CmdError {
     Transport(TransportError),
 }
 
+/// The transport, locked, with the locking task in a [`NoIoScope`] for as long
+/// as it holds the lock: whoever sends commands to the device (the worker, media
+/// polling, eject, `SG_IO`, probe, suspend) may allocate memory meanwhile (the
+/// USB core's synchronous calls do, with `GFP_KERNEL`), and reclaim must not
+/// wait for writeback or swap on this very device while it holds the transport.
+pub(crate) struct IoLock<'a> {
+    // Dropped in this order: the lock is released before the scope is left.
+    io: MutexGuard<'a, Io>,
+    _noio: NoIoScope,
+}
+
+impl core::ops::Deref for IoLock<'_> {
+    type Target = Io;
+
+    fn deref(&self) -> &Io {
+        &self.io
+    }
+}
+
+impl core::ops::DerefMut for IoLock<'_> {
+    fn deref_mut(&mut self) -> &mut Io {
+        &mut self.io
+    }
+}
+
 impl Io {
+    /// Logs a line about a failed request, rate-limited per device (with a
+    /// count of the lines suppressed).
+    fn request_error(&mut self, line: core::fmt::Arguments<'_>) {
+        let (print, missed) = self.req_log.allow();
+        if missed > 0 {
+            pr_err!(
+                "{}: {} I/O error messages suppressed\n",
+                &*self.bot.name,
+                missed
+            );
+        }
+        if print {
+            pr_err!("{}", line);
+        }
+    }
+
     /// Runs a command with no data stage or a data-in stage of `len` bytes into
     /// `self.buf`, with auto-sense, recovering and retrying (a bounded number of
     /// times) when the transport fails. Returns the bytes received.
@@ -109,6 +157,34 @@ impl Io {
                         return Err(CmdError::Transport(e));
                     }
                 }
+            }
+        }
+    }
+
+    /// START STOP UNIT (start) for a LUN that said NOT READY, INITIALIZING
+    /// COMMAND REQUIRED: a USB hard disk that spun down, which sd's spin-up wakes
+    /// the same way. Waited for (no IMMED), up to [`SPIN_UP_MS`]. Whether the
+    /// unit started.
+    pub(crate) fn start_unit(&mut self, lun: u8) -> bool {
+        pr_info!(
+            "{}: LUN {}: spinning up (START STOP UNIT)\n",
+            &*self.bot.name,
+            lun
+        );
+        let cdb = cdb::start_stop_unit(true, false, false);
+        match self.bot.command_timed(lun, &cdb, Data::None, 0, SPIN_UP_MS) {
+            Ok(Outcome::Passed { .. }) => {
+                self.rec.succeeded();
+                true
+            }
+            Ok(Outcome::Failed { .. }) => {
+                self.rec.succeeded();
+                let _ = self.request_sense(lun);
+                false
+            }
+            Err(e) => {
+                let _ = self.rec.recover(&mut self.bot, lun, &cdb, 0, e);
+                false
             }
         }
     }
@@ -231,6 +307,11 @@ struct LunParams {
     /// The medium changed (UNIT ATTENTION 28/00, or appeared or went) since the
     /// disk events code last asked.
     changed: AtomicBool,
+    /// The medium changed under the disk and the LUN was not revalidated since:
+    /// every read, write and flush fails (sd's `sdev->changed`), so that what a
+    /// filesystem queued for the old medium never reaches the new one. Cleared
+    /// when a revalidation (at the next open) reads the new medium.
+    stale: AtomicBool,
 }
 
 impl LunParams {
@@ -241,6 +322,7 @@ impl LunParams {
             removable: AtomicBool::new(false),
             medium: AtomicBool::new(false),
             changed: AtomicBool::new(false),
+            stale: AtomicBool::new(false),
         }
     }
 
@@ -249,10 +331,23 @@ impl LunParams {
         match retry {
             Retry::NoMedium => {
                 if self.medium.swap(false, Ordering::AcqRel) {
+                    // As sd's set_media_not_present(): a medium that went is
+                    // a change, whatever comes next (QEMU reports a swap as
+                    // MEDIUM NOT PRESENT alone, then GOOD).
+                    if self.removable.load(Ordering::Acquire) {
+                        self.stale.store(true, Ordering::Release);
+                    }
                     self.changed.store(true, Ordering::Release);
                 }
             }
-            Retry::MediaChanged => self.changed.store(true, Ordering::Release),
+            Retry::MediaChanged => {
+                // As the SCSI midlayer: only a removable medium can have been
+                // swapped; a fixed disk's UNIT ATTENTION is retried.
+                if self.removable.load(Ordering::Acquire) {
+                    self.stale.store(true, Ordering::Release);
+                }
+                self.changed.store(true, Ordering::Release);
+            }
             _ => {}
         }
     }
@@ -529,6 +624,7 @@ impl UbDevice {
             buf: DmaBuf::new(CMD_BUF_LEN)?,
             foreign_reset: false,
             suspended: false,
+            req_log: RateLimit::new(),
         };
         Arc::pin_init(
             try_pin_init!(Self {
@@ -559,21 +655,39 @@ impl UbDevice {
         &self.name
     }
 
+    /// Locks the transport (see [`IoLock`]). Lock order: the transport lock
+    /// before the pending-requests lock, never the other way round.
+    fn lock_io(&self) -> IoLock<'_> {
+        let noio = NoIoScope::enter();
+        IoLock {
+            io: self.io.lock(),
+            _noio: noio,
+        }
+    }
+
     /// Runs `f` with the transport, for probing.
     pub(crate) fn with_io<R>(&self, f: impl FnOnce(&mut Io) -> R) -> R {
-        f(&mut self.io.lock())
+        f(&mut self.lock_io())
     }
 
     /// Runs `f` with the transport for a command from outside the worker (media
     /// polling, eject, door lock, passthrough), with the device resumed: `ENODEV`
     /// once it is torn down, `EBUSY` while it is dead, being reset by someone
-    /// else, or suspended for system sleep.
+    /// else, or suspended for system sleep. The state is checked again once the
+    /// lock is held: a caller that waited for it while the interface was unbound
+    /// must not send anything.
     fn with_usable_io<R>(&self, f: impl FnOnce(&mut Io) -> Result<R>) -> Result<R> {
         if self.is_failing() {
             return Err(ENODEV);
         }
+        // Resuming may allocate and wait: in the scope as well. Scopes nest and
+        // must end in reverse order: locals drop in reverse, the lock's first.
+        let _noio = NoIoScope::enter();
         let _pm = self.intf.autopm_get()?;
-        let mut io = self.io.lock();
+        let mut io = self.lock_io();
+        if io.bot.is_released() {
+            return Err(ENODEV);
+        }
         if io.bot.dead || io.foreign_reset || io.suspended {
             return Err(EBUSY);
         }
@@ -583,7 +697,7 @@ impl UbDevice {
     /// The probe is over: it no longer holds the USB device lock for the
     /// transport (see [`Bot::port_reset`]).
     pub(crate) fn probe_done(&self) {
-        self.io.lock().bot.probing = false;
+        self.lock_io().bot.probing = false;
     }
 
     /// Whether queued and new requests fail (teardown, unplug, dead device).
@@ -599,21 +713,36 @@ impl UbDevice {
         let who = Who(&self.name, lun);
         let info = self.with_usable_io(|io| probe::probe_lun(io, lun, &self.name, self.quirks));
         let shift = p.block_shift.load(Ordering::Relaxed);
-        match info.map(|i| (i.capacity, i.read_only)) {
-            Ok((Some(cap), ro)) if cap.block_size.trailing_zeros() == shift => {
+        match info.map(|i| (i.capacity, i.read_only, i.write_cache)) {
+            Ok((Some(cap), ro, wc)) if cap.block_size.trailing_zeros() == shift => {
                 disk.set_capacity(cap.bytes() >> 9);
                 disk.set_read_only(ro);
+                // Like capacity and write protection, the cache belongs to the
+                // medium: a card with a volatile cache needs SYNCHRONIZE CACHE
+                // even if the reader was probed empty.
+                let was = p.write_cache.swap(wc, Ordering::AcqRel);
+                if was != wc {
+                    if let Err(e) = disk.set_write_cache(wc) {
+                        pr_warn!(
+                            "{}: cannot update the queue's write cache setting (error {})\n",
+                            who,
+                            e.to_errno()
+                        );
+                    }
+                }
                 p.medium.store(true, Ordering::Release);
+                p.stale.store(false, Ordering::Release);
                 pr_info!(
-                    "{}: new medium: {} {}-byte blocks ({} MiB){}\n",
+                    "{}: new medium: {} {}-byte blocks ({} MiB){}, {}\n",
                     who,
                     cap.blocks,
                     cap.block_size,
                     cap.bytes() >> 20,
-                    if ro { ", read-only" } else { "" }
+                    if ro { ", read-only" } else { "" },
+                    if wc { "write cache" } else { "no write cache" }
                 );
             }
-            Ok((Some(cap), _)) => {
+            Ok((Some(cap), _, _)) => {
                 // The queue limits are fixed while the disk exists.
                 disk.set_capacity(0);
                 p.medium.store(false, Ordering::Release);
@@ -624,9 +753,11 @@ impl UbDevice {
                     1u32 << shift
                 );
             }
-            Ok((None, _)) => {
+            Ok((None, _, _)) => {
                 disk.set_capacity(0);
                 p.medium.store(false, Ordering::Release);
+                // Nothing to protect until a medium comes (and is revalidated).
+                p.stale.store(false, Ordering::Release);
                 pr_info!("{}: no medium\n", who);
             }
             Err(e) => {
@@ -660,11 +791,16 @@ impl UbDevice {
             l.removable.store(info.removable, Ordering::Relaxed);
             l.medium.store(info.capacity.is_some(), Ordering::Relaxed);
             l.changed.store(false, Ordering::Relaxed);
+            l.stale.store(false, Ordering::Relaxed);
         }
     }
 
-    /// Fails everything queued and everything that comes, then waits for the
-    /// worker to finish. The disk must be deleted before this is called.
+    /// Fails everything queued and everything that comes, waits for the worker
+    /// and for any command from outside it (an ioctl, media polling) to finish,
+    /// and releases the transport's USB resources: nothing is sent to the device
+    /// once this returns, and nothing of the host controller's is kept (an open
+    /// file can keep the device alive past the controller's removal). The disks
+    /// must be deleted before this is called.
     pub(crate) fn shutdown(&self) {
         self.pending.lock().state = State::Failing(Status::Offline);
         // SAFETY: `self` lives in an `Arc`: devices are only created by `new`, which
@@ -673,6 +809,9 @@ impl UbDevice {
         // Let the worker drain (and fail) whatever is still queued.
         let _ = worker_queue().enqueue(this);
         flush_work(&self.work);
+        // Waits for the holder of the transport, whose commands are bounded by
+        // their timeouts; a caller that comes later finds it released.
+        self.lock_io().bot.release();
     }
 
     /// Someone is about to reset the device. If it is not our own worker (its
@@ -689,7 +828,7 @@ impl UbDevice {
             }
         }
         flush_work(&self.work);
-        self.io.lock().foreign_reset = true;
+        self.lock_io().foreign_reset = true;
     }
 
     /// The reset is over. After someone else's reset the device starts afresh,
@@ -705,7 +844,7 @@ impl UbDevice {
     /// device given up as dead gets another chance.
     fn restart(&self, reset: bool) {
         {
-            let mut io = self.io.lock();
+            let mut io = self.lock_io();
             io.foreign_reset = false;
             io.suspended = false;
             if reset {
@@ -745,7 +884,7 @@ impl UbDevice {
             }
         }
         flush_work(&self.work);
-        let mut io = self.io.lock();
+        let mut io = self.lock_io();
         for (lun, p) in (0u8..).zip(self.luns.iter()) {
             if p.write_cache.load(Ordering::Relaxed) && p.medium.load(Ordering::Relaxed) {
                 if let Err(e) = io.data_in(lun, &cdb::synchronize_cache_10(0, 0, false), 0) {
@@ -818,7 +957,16 @@ impl UbDevice {
             Op::Other(_) => return Status::NotSupp,
         };
 
-        let mut io = self.io.lock();
+        let mut io = self.lock_io();
+        if params.stale.load(Ordering::Acquire) {
+            io.request_error(fmt!(
+                "{}: {} at sector {}: the medium changed; I/O fails until the disk is opened again\n",
+                who,
+                op_name(op),
+                rq.sector()
+            ));
+            return Status::IoErr;
+        }
         for attempt in 1..=MAX_TRIES {
             let Io { bot, sg, .. } = &mut *io;
             let out = if op == Op::Flush {
@@ -842,46 +990,59 @@ impl UbDevice {
             match out {
                 Ok(Outcome::Passed { residue: 0 }) => return Status::Ok,
                 Ok(Outcome::Passed { residue }) => {
-                    pr_err!(
+                    io.request_error(fmt!(
                         "{}: {} at sector {}: {} of {} bytes not transferred\n",
                         who,
                         op_name(op),
                         rq.sector(),
                         residue,
                         rq.bytes()
-                    );
+                    ));
                     return Status::IoErr;
                 }
-                Ok(Outcome::Failed { .. }) => {
+                Ok(Outcome::Failed { residue }) => {
                     let Some(sense) = io.request_sense(lun) else {
-                        pr_err!(
+                        io.request_error(fmt!(
                             "{}: {} at sector {} failed, no sense data\n",
                             who,
                             op_name(op),
                             rq.sector()
-                        );
+                        ));
                         return Status::IoErr;
                     };
-                    params.saw(sense.retry());
-                    let retry = match sense.retry() {
-                        Retry::Yes | Retry::MediaChanged => true,
+                    let all_moved = residue == 0;
+                    let decision = sense.retry_after(all_moved);
+                    params.saw(decision);
+                    let retry = match decision {
+                        Retry::Yes => true,
+                        // As sd: a unit that needs starting is started, then
+                        // the command is tried again.
+                        Retry::NeedsStart => !last && io.start_unit(lun),
                         Retry::Delayed => {
                             fsleep(Delta::from_millis(100));
                             true
                         }
-                        Retry::No | Retry::NeedsStart | Retry::NoMedium => false,
+                        // As sd: not retried on a removable medium that may
+                        // be another one.
+                        Retry::MediaChanged => !params.removable.load(Ordering::Acquire),
+                        Retry::No | Retry::NoMedium => false,
                     };
+                    let status = sense.blk_status_after(all_moved);
+                    if status == Status::Ok {
+                        return status;
+                    }
                     if !retry || last {
-                        pr_err!(
-                            "{}: {} at sector {} failed: sense {:?} {:02x}/{:02x}\n",
+                        io.request_error(fmt!(
+                            "{}: {} at sector {} failed: sense {:?} {:02x}/{:02x}{}\n",
                             who,
                             op_name(op),
                             rq.sector(),
                             sense.key,
                             sense.asc,
-                            sense.ascq
-                        );
-                        return sense.blk_status();
+                            sense.ascq,
+                            if all_moved { "" } else { ", data missing" }
+                        ));
+                        return status;
                     }
                 }
                 Err(e) => {
@@ -897,13 +1058,13 @@ impl UbDevice {
                             return Status::IoErr;
                         }
                         Ok(()) if last => {
-                            pr_err!(
+                            io.request_error(fmt!(
                                 "{}: {} at sector {} failed {} times; giving up on it\n",
                                 who,
                                 op_name(op),
                                 rq.sector(),
                                 MAX_TRIES
-                            );
+                            ));
                             return match e {
                                 TransportError::Broken(_, Fault::Timeout) => Status::Timeout,
                                 _ => Status::IoErr,

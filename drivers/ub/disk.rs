@@ -40,6 +40,9 @@ pub(crate) fn add_disk(
     let virt_boundary_mask = if udev.no_sg_constraint() {
         0
     } else {
+        // Such a queue has no segment size limit: tell the DMA layer, or
+        // DMA-API debug reports every entry over the PCI default of 64 KiB.
+        udev.allow_any_segment_size();
         usize::from(bulk_in.max_packet().max(bulk_out.max_packet()).max(1)) - 1
     };
     let lim = Limits {
@@ -54,7 +57,7 @@ pub(crate) fn add_disk(
         }
         .min(u32::try_from(udev.dma_max_mapping_size() >> 9).unwrap_or(u32::MAX))
         .max(8),
-        max_segments: MAX_SEGMENTS,
+        max_segments: crate::scsi::transfer::max_segments(udev.sg_tablesize(), MAX_SEGMENTS),
         virt_boundary_mask,
         dma_alignment: DMA_ALIGNMENT,
         write_cache: info.write_cache,

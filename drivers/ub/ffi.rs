@@ -15,6 +15,7 @@ extern "C" {
     pub(crate) fn usb_sg_premappable(dev: *const bindings::usb_device) -> bool;
     pub(crate) fn usb_sg_in_order_rings(dev: *const bindings::usb_device) -> bool;
     pub(crate) fn usb_sg_max_mapping_size(dev: *const bindings::usb_device) -> usize;
+    pub(crate) fn usb_sg_allow_any_segment_size(dev: *const bindings::usb_device);
     pub(crate) fn usb_buffer_map_sg(
         dev: *const bindings::usb_device,
         is_in: ffi::c_int,
@@ -52,8 +53,10 @@ extern "C" {
     pub(crate) fn ub_rq_queuedata(rq: *const bindings::request) -> *mut ffi::c_void;
     pub(crate) fn ub_errno_to_blk_status(err: ffi::c_int) -> bindings::blk_status_t;
     pub(crate) fn ub_limits_set_write_cache(lim: *mut bindings::queue_limits);
+    pub(crate) fn ub_disk_set_write_cache(disk: *mut bindings::gendisk, on: bool) -> ffi::c_int;
     pub(crate) fn ub_noio_save() -> ffi::c_uint;
     pub(crate) fn ub_noio_restore(flags: ffi::c_uint);
+    pub(crate) fn ub_noio_active() -> bool;
     pub(crate) fn ub_usb_port_reset(intf: *mut bindings::usb_interface) -> ffi::c_int;
     pub(crate) fn ub_quirks_param(buf: *mut ffi::c_char, len: usize) -> usize;
     pub(crate) fn ub_intf_attr_groups() -> *mut *const bindings::attribute_group;

@@ -299,6 +299,21 @@ void ub_limits_set_write_cache(struct queue_limits *lim)
 	lim->features |= BLK_FEAT_WRITE_CACHE;
 }
 
+/*
+ * Turns the volatile write cache feature of a live disk on or off (after a media
+ * change): the queue is frozen meanwhile, as sd_revalidate_disk() does.
+ */
+int ub_disk_set_write_cache(struct gendisk *disk, bool on)
+{
+	struct queue_limits lim = queue_limits_start_update(disk->queue);
+
+	if (on)
+		lim.features |= BLK_FEAT_WRITE_CACHE;
+	else
+		lim.features &= ~BLK_FEAT_WRITE_CACHE;
+	return queue_limits_commit_update_frozen(disk->queue, &lim);
+}
+
 unsigned int ub_noio_save(void)
 {
 	return memalloc_noio_save();
@@ -307,6 +322,12 @@ unsigned int ub_noio_save(void)
 void ub_noio_restore(unsigned int flags)
 {
 	memalloc_noio_restore(flags);
+}
+
+/* Whether the current task allocates as GFP_NOIO (inside memalloc_noio_save()). */
+bool ub_noio_active(void)
+{
+	return current->flags & PF_MEMALLOC_NOIO;
 }
 
 /*
@@ -406,9 +427,16 @@ int ub_ident_set(struct usb_interface *intf, const char *vendor, size_t vlen,
 	id = devres_alloc(ub_ident_release, sizeof(*id), GFP_KERNEL);
 	if (!id)
 		return -ENOMEM;
-	memcpy(id->vendor, vendor, min(vlen, sizeof(id->vendor) - 1));
-	memcpy(id->model, model, min(mlen, sizeof(id->model) - 1));
-	memcpy(id->rev, rev, min(rlen, sizeof(id->rev) - 1));
+	/* Each string ends where the device's ended, whatever the memory held. */
+	vlen = min(vlen, sizeof(id->vendor) - 1);
+	mlen = min(mlen, sizeof(id->model) - 1);
+	rlen = min(rlen, sizeof(id->rev) - 1);
+	memcpy(id->vendor, vendor, vlen);
+	id->vendor[vlen] = '\0';
+	memcpy(id->model, model, mlen);
+	id->model[mlen] = '\0';
+	memcpy(id->rev, rev, rlen);
+	id->rev[rlen] = '\0';
 	strscpy(id->serial, udev->serial ?: "", sizeof(id->serial));
 	devres_add(&intf->dev, id);
 	return 0;

@@ -2,9 +2,12 @@
 
 //! Small extensions of the kernel crate that are neither USB nor block specific:
 //! the queue the worker runs on, waiting for a work item to finish, a no-I/O
-//! allocation scope, and the module's string parameter.
+//! allocation scope, a log rate limiter, and the module's string parameter.
 
-use kernel::workqueue::{Queue, Work};
+use kernel::{
+    time::{Delta, Instant, Monotonic},
+    workqueue::{Queue, Work},
+};
 
 use crate::ffi as c;
 
@@ -36,21 +39,78 @@ pub(crate) fn flush_work<T: ?Sized>(work: &Work<T>) {
 /// While alive, every allocation of this task behaves as `GFP_NOIO`: a block
 /// driver's I/O path must not recurse into I/O through memory reclaim (which could
 /// wait on this very device).
-pub(crate) struct NoIoScope(kernel::ffi::c_uint);
+pub(crate) struct NoIoScope(
+    kernel::ffi::c_uint,
+    // Not `Send`: the saved flags belong to the task that entered the scope.
+    core::marker::PhantomData<*mut ()>,
+);
 
 impl NoIoScope {
     /// Enters the scope.
     pub(crate) fn enter() -> Self {
         // SAFETY: Only sets a flag of the current task; restored on drop.
-        Self(unsafe { c::ub_noio_save() })
+        Self(unsafe { c::ub_noio_save() }, core::marker::PhantomData)
     }
+}
+
+/// Warns (once per call site, with a backtrace) unless the current task is in a
+/// [`NoIoScope`]: for the USB core's calls that allocate with `GFP_KERNEL`
+/// (`usb_bulk_msg()`, `usb_sg_init()`), which the driver makes with its
+/// transport locked, where reclaim must not wait on this very device.
+pub(crate) fn assert_noio() {
+    // SAFETY: Reads a flag of the current task.
+    let active = unsafe { c::ub_noio_active() };
+    kernel::warn_on!(!active);
 }
 
 impl Drop for NoIoScope {
     fn drop(&mut self) {
         // SAFETY: Restores what `enter` saved, on the same task (the guard is not
-        // `Send`: it holds a raw flag value tied to this task by construction).
+        // `Send`), in reverse order of entering (guards are scoped values).
         unsafe { c::ub_noio_restore(self.0) };
+    }
+}
+
+/// Log lines allowed per [`RATELIMIT_INTERVAL_MS`] (the kernel's default burst).
+const RATELIMIT_BURST: u32 = 10;
+/// The rate limit interval (the kernel's default, 5 s).
+const RATELIMIT_INTERVAL_MS: i64 = 5_000;
+
+/// A burst-per-interval limiter for log lines, like `printk_ratelimit()` with a
+/// state of its own per device.
+pub(crate) struct RateLimit {
+    begin: Instant<Monotonic>,
+    printed: u32,
+    missed: u32,
+}
+
+impl RateLimit {
+    /// A limiter whose first interval starts now.
+    pub(crate) fn new() -> Self {
+        Self {
+            begin: Instant::now(),
+            printed: 0,
+            missed: 0,
+        }
+    }
+
+    /// Whether a line may be printed now, and how many were suppressed in the
+    /// interval that just ended (to be reported with it).
+    pub(crate) fn allow(&mut self) -> (bool, u32) {
+        let mut missed = 0;
+        if self.begin.elapsed() > Delta::from_millis(RATELIMIT_INTERVAL_MS) {
+            missed = self.missed;
+            self.begin = Instant::now();
+            self.printed = 0;
+            self.missed = 0;
+        }
+        if self.printed < RATELIMIT_BURST {
+            self.printed += 1;
+            (true, missed)
+        } else {
+            self.missed += 1;
+            (false, missed)
+        }
     }
 }
 

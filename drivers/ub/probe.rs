@@ -228,12 +228,19 @@ pub(crate) fn probe_lun(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Re
 
 /// TEST UNIT READY until the LUN is ready; `false` when it has no medium.
 fn wait_ready(io: &mut Io, lun: u8, name: &CStr) -> Result<bool> {
+    let mut started = false;
     for _ in 0..READY_TRIES {
         match io.data_in(lun, &cdb::test_unit_ready(), 0) {
             Ok(_) => return Ok(true),
             Err(CmdError::Sense(Some(s))) => match s.retry() {
                 Retry::NoMedium => return Ok(false),
                 Retry::Yes | Retry::MediaChanged => {}
+                // A disk that spun down: started once (as sd_spinup_disk),
+                // then waited for like one becoming ready.
+                Retry::NeedsStart if !started => {
+                    io.start_unit(lun);
+                    started = true;
+                }
                 Retry::Delayed | Retry::NeedsStart => fsleep(Delta::from_millis(100)),
                 Retry::No => {
                     return Err(log_fail(name, "TEST UNIT READY", &CmdError::Sense(Some(s))))

@@ -16,14 +16,11 @@
 //! and the outcome. Documentation/recovery.rst describes the whole state machine.
 
 use core::sync::atomic::{AtomicBool, Ordering};
-use kernel::{
-    prelude::*,
-    sync::Arc,
-    time::{Delta, Instant, Monotonic},
-};
+use kernel::{prelude::*, sync::Arc};
 
 use crate::{
     counters::Counter,
+    kext::RateLimit,
     scsi::cdb::{self, Cdb},
     transport::{cdb_name, Bot, TransportError},
 };
@@ -31,11 +28,6 @@ use crate::{
 /// Commands in a row that may end without a valid CSW, recoveries in between,
 /// before the device is declared dead.
 const MAX_FAILURES: u32 = 6;
-
-/// Log lines allowed per [`RATELIMIT_INTERVAL_MS`] (the kernel's default burst).
-const RATELIMIT_BURST: u32 = 10;
-/// The rate limit interval (the kernel's default, 5 s).
-const RATELIMIT_INTERVAL_MS: i64 = 5_000;
 
 /// A recovery step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,43 +43,6 @@ impl Step {
         match self {
             Step::ResetRecovery => "reset recovery",
             Step::PortReset => "port reset",
-        }
-    }
-}
-
-/// A burst-per-interval limiter for log lines, like `printk_ratelimit()` with a
-/// state of its own per device.
-struct RateLimit {
-    begin: Instant<Monotonic>,
-    printed: u32,
-    missed: u32,
-}
-
-impl RateLimit {
-    fn new() -> Self {
-        Self {
-            begin: Instant::now(),
-            printed: 0,
-            missed: 0,
-        }
-    }
-
-    /// Whether a line may be printed now, and how many were suppressed in the
-    /// interval that just ended (to be reported with it).
-    fn allow(&mut self) -> (bool, u32) {
-        let mut missed = 0;
-        if self.begin.elapsed() > Delta::from_millis(RATELIMIT_INTERVAL_MS) {
-            missed = self.missed;
-            self.begin = Instant::now();
-            self.printed = 0;
-            self.missed = 0;
-        }
-        if self.printed < RATELIMIT_BURST {
-            self.printed += 1;
-            (true, missed)
-        } else {
-            self.missed += 1;
-            (false, missed)
         }
     }
 }

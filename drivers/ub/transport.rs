@@ -189,6 +189,9 @@ pub(crate) struct Bot {
     req: Pin<KBox<SgRequest>>,
     /// The chained command path's URBs; `None` runs the stages one by one.
     chain: Option<Pin<KBox<Chain>>>,
+    /// The interface was unbound: no command is sent any more, and the chain's
+    /// coherent buffers went back to the host controller's pools.
+    released: bool,
     /// What the transport did, for sysfs.
     pub(crate) stats: Arc<Counters>,
 }
@@ -250,6 +253,7 @@ impl Bot {
             csw: DmaBuf::new(CSW_LEN)?,
             req: KBox::pin_init(SgRequest::new(), GFP_KERNEL)?,
             chain,
+            released: false,
             stats,
         })
     }
@@ -311,6 +315,21 @@ impl Bot {
             .map(|_| ())
     }
 
+    /// The interface is being unbound: send nothing any more, and give the
+    /// chain's URBs and coherent buffers back now. The buffers come from the host
+    /// controller's DMA pools, which its removal destroys, while an open file may
+    /// keep this transport alive long after (usb-storage frees them in
+    /// `disconnect` for the same reason).
+    pub(crate) fn release(&mut self) {
+        self.released = true;
+        self.chain = None;
+    }
+
+    /// Whether [`Bot::release`] was called.
+    pub(crate) fn is_released(&self) -> bool {
+        self.released
+    }
+
     fn command_with(
         &mut self,
         lun: u8,
@@ -319,6 +338,9 @@ impl Bot {
         len: u32,
         t: Timeouts,
     ) -> Result<Outcome, TransportError> {
+        if self.released {
+            return Err(TransportError::Gone);
+        }
         if self.dead {
             return Err(TransportError::Dead);
         }
@@ -495,7 +517,18 @@ impl Bot {
             Outcome::Passed { residue } => Ok(Outcome::Passed {
                 residue: self.settle_residue(cdb, dir, len, moved as u32, residue),
             }),
-            failed => Ok(failed),
+            // The sense of a failed command may claim it completed (RECOVERED
+            // ERROR): its residue must show what really went missing too.
+            Outcome::Failed { residue } => {
+                let missing = len.saturating_sub(moved as u32);
+                Ok(Outcome::Failed {
+                    residue: if self.ignore_residue {
+                        missing
+                    } else {
+                        residue.max(missing)
+                    },
+                })
+            }
         }
     }
 

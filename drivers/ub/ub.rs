@@ -95,6 +95,19 @@ impl usb::Driver for UbDriver {
             bulk_in.max_packet(),
             name
         );
+        let sg_tablesize = if module_parameters::debug_no_sg.value() {
+            0
+        } else {
+            udev.sg_tablesize()
+        };
+        let pipeline =
+            scsi::transfer::chain_allowed(module_parameters::pipeline.value(), sg_tablesize);
+        if module_parameters::pipeline.value() && !pipeline {
+            pr_info!(
+                "{}: the host controller has no scatter-gather: commands run stage by stage\n",
+                name
+            );
+        }
         let dev = UbDevice::new(
             intf,
             bulk_in,
@@ -115,7 +128,7 @@ impl usb::Driver for UbDriver {
             },
             quirks,
             module_parameters::port_reset_first.value(),
-            module_parameters::pipeline.value(),
+            pipeline,
         )?;
         intf.publish_counters(dev.counters().clone())?;
         let max_lun = if quirks.contains(quirks::Quirks::SINGLE_LUN) {
@@ -290,6 +303,10 @@ module! {
         port_reset_first: bool {
             default: false,
             description: "Recover with a USB port reset before trying the Bulk-Only reset",
+        },
+        debug_no_sg: bool {
+            default: false,
+            description: "Testing only: treat every host controller as one without scatter-gather (sg_tablesize 0), as dwc2 or musb are (read at probe)",
         },
         pipeline: bool {
             default: true,

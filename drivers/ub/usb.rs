@@ -501,6 +501,21 @@ impl UsbDevice {
         unsafe { crate::ffi::usb_sg_in_order_rings(self.as_raw()) }
     }
 
+    /// Lets the controller's DMA layer map scatterlist entries of any length, as
+    /// a queue with a virtual boundary hands them out (see usbcore_sg.c).
+    pub(crate) fn allow_any_segment_size(&self) {
+        // SAFETY: The device is valid; the helper only changes the controller's
+        // DMA segment limit, as the SCSI midlayer does for usb-storage.
+        unsafe { crate::ffi::usb_sg_allow_any_segment_size(self.as_raw()) }
+    }
+
+    /// Scatterlist entries the bus takes in one URB; 0 when it takes none
+    /// (dwc2, musb, max3421, controllers with local memory).
+    pub(crate) fn sg_tablesize(&self) -> u32 {
+        // SAFETY: The device and its bus are valid.
+        unsafe { (*(*self.as_raw()).bus).sg_tablesize }
+    }
+
     /// Whether the controller accepts scatterlist entries of any length (xHCI);
     /// others need every entry but the last to be a multiple of the max packet.
     pub(crate) fn no_sg_constraint(&self) -> bool {
@@ -524,6 +539,8 @@ impl UsbDevice {
         len: usize,
         timeout_ms: u32,
     ) -> core::result::Result<usize, TransferError> {
+        // usb_bulk_msg() allocates its URB with GFP_KERNEL.
+        crate::kext::assert_noio();
         let len = len.min(buf.as_slice().len());
         let len_c = ffi::c_int::try_from(len).map_err(|_| TransferError::Other(EINVAL))?;
         let mut actual: ffi::c_int = 0;
