@@ -6,6 +6,7 @@
 #
 #   make            build ub.ko against the cached test kernel (CLIPPY=1 for clippy)
 #   make test       setup + builds + host tests + every kselftest in QEMU
+#   make soak       what is too long for make test: 10000 random responses, 100 unplugs
 #   make demo       setup + builds + boot a VM and show a USB disk bound to ub
 #   make bench      fio: ub against usb-storage, uas and virtio-blk (bench/results/)
 #   make bench-quick  a two-minute ub / usb-storage check for contributors
@@ -19,7 +20,7 @@ MO := $(CURDIR)/build/$(PROFILE)
 KDIR = $(shell scripts/build-kernel --dir $(PROFILE))
 KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) MO=$(MO) $(shell bash -c '. scripts/env.sh; echo "$${KMAKE_ARGS[@]}"')
 
-.PHONY: all module setup kernel test demo bench bench-quick bench-trace vm fmt clean
+.PHONY: all module setup kernel test soak demo bench bench-quick bench-trace vm fmt clean
 
 all: module
 
@@ -38,6 +39,9 @@ fmt:
 
 test:
 	@scripts/test
+
+soak: kernel
+	@scripts/test --vm-only --soak
 
 demo:
 	@scripts/demo

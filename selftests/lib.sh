@@ -28,6 +28,7 @@ test_begin() {
 	TEST_NAME="$UB_HC $*"
 	TEST_MARK=$(dmesg | wc -l)
 	TEST_FAIL=""
+	TEST_START=$(now_ms)
 }
 
 # Kernel log lines since test_begin.
@@ -54,6 +55,8 @@ test_end() {
 	else
 		ktap_test_pass "$TEST_NAME"
 	fi
+	# Where a boot's time goes, for the runner's summary (not part of the TAP).
+	[ -d /run/ub ] && echo "$(($(now_ms) - TEST_START)) $TEST_NAME" >>/run/ub/test-times
 }
 
 skip_test() {
