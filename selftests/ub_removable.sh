@@ -107,7 +107,8 @@ test_begin "a medium changed under an open disk: that open gets EIO, a new open 
 rm -f /tmp/held /tmp/changed
 python3 -c "$HOLD_AND_WRITE" /dev/$dev /tmp/held /tmp/changed >/tmp/held.out 2>&1 &
 holder=$!
-wait_for 20 test -e /tmp/held || fail "the holder did not open the disk"
+# Python starts slowly over 9p with another guest on the host.
+wait_for 60 test -e /tmp/held || fail "the holder did not open the disk"
 out=$(monitor "change drv-rem0 $media2 raw")
 [ -z "$(echo "$out" | grep -i error)" ] || fail "change: $out"
 # Give the media polling a chance to see the change first (then the write fails
