@@ -53,10 +53,11 @@ impl NoIoScope {
     }
 }
 
-/// Warns (once per call site, with a backtrace) unless the current task is in a
-/// [`NoIoScope`]: for the USB core's calls that allocate with `GFP_KERNEL`
-/// (`usb_bulk_msg()`, `usb_sg_init()`), which the driver makes with its
-/// transport locked, where reclaim must not wait on this very device.
+/// Warns, with a backtrace, unless the current task is in a [`NoIoScope`]: for
+/// the USB core's calls that allocate with `GFP_KERNEL`, which the driver makes
+/// with its transport locked, where reclaim must not wait on this very device.
+/// Called before `usb_bulk_msg()`, which also sends the CBW ahead of every
+/// stage-by-stage data stage (`usb_sg_init()`).
 pub(crate) fn assert_noio() {
     // SAFETY: Reads a flag of the current task.
     let active = unsafe { c::ub_noio_active() };
