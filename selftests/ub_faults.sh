@@ -9,7 +9,7 @@
 # on the disk is intact afterwards. Then: faults during probe (absurd capacities,
 # learned signature, bogus residues), a device that dies (all I/O fails in under
 # 10 s), a disconnect in the data stage, and the random-response mode for
-# UB_RANDOM_COMMANDS commands (default 1000) or UB_RANDOM_SECONDS (default 300),
+# UB_RANDOM_COMMANDS commands (default 1000) or UB_RANDOM_SECONDS (default 240),
 # whichever ends first, with short timeouts: every parked command costs a timeout
 # and a reset under TCG. The soak run sets 10000 commands and a larger budget.
 # After it: a device that claims RECOVERED ERROR but moves nothing, a flood of
@@ -27,7 +27,7 @@ W=/tmp/ub-faults
 CTL=$W/ctl
 DEVLOG=$W/dev.log
 random_commands=${UB_RANDOM_COMMANDS:-1000}
-random_seconds=${UB_RANDOM_SECONDS:-300}
+random_seconds=${UB_RANDOM_SECONDS:-240}
 
 # Single-command faults: "MODE OP rw EXPECT COUNTER RECOVERY", where EXPECT is ok,
 # EIO, ENODATA or ETIMEDOUT for the dd, COUNTER the ub_stats counter the fault must
