@@ -10,7 +10,8 @@
 # depend on the controller) a bus without scatter-gather gets it.
 #
 # Guest devices (see the boots in scripts/test): stick0 (512-byte blocks),
-# ro0 (read-only), lbs4k (usb-bot + scsi-hd with 4096-byte blocks).
+# ro0 (read-only), lbs4k (usb-bot + scsi-hd with 4096-byte blocks, solid state in
+# its VPD page 0xB1).
 
 . "$(dirname "$0")/lib.sh"
 
@@ -22,7 +23,7 @@ esac
 
 ktap_print_header
 # The scatter-gather test once, on xHCI: the path is chosen by the driver.
-ktap_set_plan $((13 + $([ "$UB_HC" = xhci ] && echo 1 || echo 0)))
+ktap_set_plan $((14 + $([ "$UB_HC" = xhci ] && echo 1 || echo 0)))
 
 test_begin "every USB disk appears as a ub block device"
 load_ub_and_wait || fail "$(count_ub_disks) ub disks for: $UB_DISKS"
@@ -37,6 +38,13 @@ test_end
 
 test_begin "capacity and block size match the image (4096-byte blocks, usb-bot)"
 check_geometry lbs4k
+test_end
+
+test_begin "queue/rotational: 0 where VPD page 0xB1 says solid state, else 1 as sd"
+rot() { cat "/sys/block/$(disk_by_label "$1")/queue/rotational" 2>/dev/null; }
+[ "$(rot lbs4k)" = 0 ] || fail "lbs4k (rotation rate 1): rotational '$(rot lbs4k)'"
+[ "$(rot stick0)" = 1 ] || fail "stick0 (rotation rate not reported): rotational '$(rot stick0)'"
+[ "$(cat "/sys/block/$(disk_by_label stick0)/queue/add_random")" = 1 ] || fail "stick0: add_random is not 1"
 test_end
 
 dev=$(disk_by_label stick0)

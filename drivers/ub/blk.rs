@@ -505,6 +505,9 @@ pub(crate) struct Limits {
     pub(crate) dma_alignment: u32,
     /// The device has a volatile write cache: flushes are sent.
     pub(crate) write_cache: bool,
+    /// The medium rotates (`queue/rotational`, and the entropy pool takes its
+    /// timings, as sd's disks).
+    pub(crate) rotational: bool,
 }
 
 /// A blk-mq disk: tag set, gendisk, its callbacks and its index for the name.
@@ -637,6 +640,10 @@ impl Disk {
         if lim.write_cache {
             // SAFETY: `ql` is a valid local.
             unsafe { c::ub_limits_set_write_cache(&mut ql) };
+        }
+        if lim.rotational {
+            // SAFETY: `ql` is a valid local.
+            unsafe { c::ub_limits_set_rotational(&mut ql) };
         }
         // SAFETY: The tag set is allocated; the hooks keep `owner` alive until the
         // disk is freed, and the queue goes with it.

@@ -298,6 +298,12 @@ void ub_limits_set_write_cache(struct queue_limits *lim)
 	lim->features |= BLK_FEAT_WRITE_CACHE;
 }
 
+/* As sd: a rotating medium, whose timings also feed the entropy pool. */
+void ub_limits_set_rotational(struct queue_limits *lim)
+{
+	lim->features |= BLK_FEAT_ROTATIONAL | BLK_FEAT_ADD_RANDOM;
+}
+
 /*
  * Turns the volatile write cache feature of a live disk on or off (after a media
  * change): the queue is frozen meanwhile, as sd_revalidate_disk() does.

@@ -69,6 +69,7 @@ int ub_blk_rq_map_sg(struct request *rq, struct scatterlist *sglist);
 void *ub_rq_queuedata(const struct request *rq);
 blk_status_t ub_errno_to_blk_status(int err);
 void ub_limits_set_write_cache(struct queue_limits *lim);
+void ub_limits_set_rotational(struct queue_limits *lim);
 int ub_disk_set_write_cache(struct gendisk *disk, bool on);
 unsigned int ub_noio_save(void);
 void ub_noio_restore(unsigned int flags);

@@ -18,8 +18,9 @@ use crate::{
         capacity::{Capacity, CapacityError, ReadCapacity10, ReadCapacity16},
         cdb::{self, PageControl, MODE_PAGE_ALL, MODE_PAGE_CACHING},
         inquiry::{
-            parse_unit_serial, trim_field, vpd_lists_page, Inquiry, DEVICE_TYPE_DISK,
-            DEVICE_TYPE_RBC, INQUIRY_STD_LEN, VERSION_SPC3, VPD_SUPPORTED_PAGES, VPD_UNIT_SERIAL,
+            parse_rotation_rate, parse_unit_serial, trim_field, vpd_lists_page, Inquiry,
+            DEVICE_TYPE_DISK, DEVICE_TYPE_RBC, INQUIRY_STD_LEN, ROTATION_RATE_NON_ROTATING,
+            VERSION_SPC3, VPD_BLOCK_CHARACTERISTICS, VPD_SUPPORTED_PAGES, VPD_UNIT_SERIAL,
         },
         mode::ModeData,
         sense::Retry,
@@ -108,34 +109,53 @@ impl Ident {
     }
 }
 
-/// The unit serial number of `lun`, if it offers one: only asked of devices
-/// claiming SPC-3 or later (for which the Supported VPD Pages page is
-/// mandatory) and listing page 0x80. usb-storage never asks (some old devices
-/// hang on VPD requests); `ub` asks only what the device says it supports.
-fn read_serial(io: &mut Io, lun: u8, version: u8, ident: &mut Ident) {
+/// What the vital product data pages of `lun` say, when it offers them: only
+/// asked of devices claiming SPC-3 or later (for which the Supported VPD Pages
+/// page is mandatory), and only the pages listed there. usb-storage never asks
+/// (some old devices hang on VPD requests); `ub` asks only what the device says
+/// it supports. Fills the unit serial number (page 0x80) into `ident`; returns
+/// whether the medium rotates (page 0xB1; `true`, sd's default, when unknown).
+fn read_vpd(io: &mut Io, lun: u8, version: u8, ident: &mut Ident) -> bool {
     if version < VERSION_SPC3 {
-        return;
+        return true;
     }
-    let lists = io
+    let Ok(n) = io.data_in(
+        lun,
+        &cdb::inquiry(Some(VPD_SUPPORTED_PAGES), VPD_LEN as u16),
+        VPD_LEN,
+    ) else {
+        return true;
+    };
+    let (serial, characteristics) = match io.buf.as_slice().get(..n) {
+        Some(pages) => (
+            vpd_lists_page(pages, VPD_UNIT_SERIAL) == Ok(true),
+            vpd_lists_page(pages, VPD_BLOCK_CHARACTERISTICS) == Ok(true),
+        ),
+        None => (false, false),
+    };
+    if serial {
+        if let Ok(n) = io.data_in(
+            lun,
+            &cdb::inquiry(Some(VPD_UNIT_SERIAL), VPD_LEN as u16),
+            VPD_LEN,
+        ) {
+            if let Some(Ok(serial)) = io.buf.as_slice().get(..n).map(parse_unit_serial) {
+                ident.set_serial(serial);
+            }
+        }
+    }
+    if !characteristics {
+        return true;
+    }
+    let rate = io
         .data_in(
             lun,
-            &cdb::inquiry(Some(VPD_SUPPORTED_PAGES), VPD_LEN as u16),
+            &cdb::inquiry(Some(VPD_BLOCK_CHARACTERISTICS), VPD_LEN as u16),
             VPD_LEN,
         )
         .ok()
-        .and_then(|n| vpd_lists_page(io.buf.as_slice().get(..n)?, VPD_UNIT_SERIAL).ok());
-    if lists != Some(true) {
-        return;
-    }
-    if let Ok(n) = io.data_in(
-        lun,
-        &cdb::inquiry(Some(VPD_UNIT_SERIAL), VPD_LEN as u16),
-        VPD_LEN,
-    ) {
-        if let Some(Ok(serial)) = io.buf.as_slice().get(..n).map(parse_unit_serial) {
-            ident.set_serial(serial);
-        }
-    }
+        .and_then(|n| parse_rotation_rate(io.buf.as_slice().get(..n)?).ok());
+    rate != Some(ROTATION_RATE_NON_ROTATING)
 }
 
 /// What the driver learned about a LUN.
@@ -152,6 +172,8 @@ pub(crate) struct LunInfo {
     pub(crate) read_only: bool,
     /// The device has a volatile write cache (caching page WCE).
     pub(crate) write_cache: bool,
+    /// The medium rotates (unless VPD page 0xB1 says it does not).
+    pub(crate) rotational: bool,
 }
 
 fn log_fail(name: &CStr, what: &str, e: &CmdError) -> Error {
@@ -198,7 +220,7 @@ pub(crate) fn probe_lun(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Re
         }
         (Ident::new(&inq), inq.removable, inq.version)
     };
-    read_serial(io, lun, version, &mut ident);
+    let rotational = read_vpd(io, lun, version, &mut ident);
 
     let medium = wait_ready(io, lun, name)?;
     let (capacity, physical_block_size) = if medium {
@@ -223,6 +245,7 @@ pub(crate) fn probe_lun(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Re
         physical_block_size,
         read_only,
         write_cache,
+        rotational,
     })
 }
 

@@ -9,7 +9,7 @@
 
 use super::capacity::{ReadCapacity10, ReadCapacity16};
 use super::csw::{Csw, CswStatus};
-use super::inquiry::{parse_unit_serial, vpd_lists_page, Inquiry};
+use super::inquiry::{parse_rotation_rate, parse_unit_serial, vpd_lists_page, Inquiry};
 use super::mode::ModeData;
 use super::sense::Sense;
 
@@ -56,6 +56,9 @@ pub fn fuzz_parsers(data: &[u8]) {
     }
     if let Ok(serial) = parse_unit_serial(data) {
         assert!(serial.len() + 4 <= data.len());
+    }
+    if parse_rotation_rate(data).is_ok() {
+        assert!(data.len() > 8);
     }
 
     if let Ok(rc) = ReadCapacity10::parse(data) {

@@ -1,5 +1,6 @@
-//! Parsing of INQUIRY data: the standard data (SPC-4 6.6.2) and the Unit
-//! Serial Number VPD page 0x80 (SPC-4 7.8.15).
+//! Parsing of INQUIRY data: the standard data (SPC-4 6.6.2), the Unit Serial
+//! Number VPD page 0x80 (SPC-4 7.8.15) and the Block Device Characteristics VPD
+//! page 0xB1 (SBC-3 6.6.2).
 //!
 //! Fields are taken from the bytes the device actually returned. Like Linux's
 //! SCSI scan, the ADDITIONAL LENGTH byte is reported but not trusted to bound
@@ -25,6 +26,10 @@ pub const QUALIFIER_NOT_SUPPORTED: u8 = 3;
 pub const VPD_UNIT_SERIAL: u8 = 0x80;
 /// Supported VPD Pages (SPC-4 7.8.16).
 pub const VPD_SUPPORTED_PAGES: u8 = 0x00;
+/// Page code of the Block Device Characteristics VPD page.
+pub const VPD_BLOCK_CHARACTERISTICS: u8 = 0xb1;
+/// MEDIUM ROTATION RATE of a medium that does not rotate (solid state).
+pub const ROTATION_RATE_NON_ROTATING: u16 = 1;
 /// The first VERSION (standard INQUIRY byte 2) that claims SPC-3, which makes the
 /// Supported VPD Pages page mandatory.
 pub const VERSION_SPC3: u8 = 5;
@@ -126,6 +131,20 @@ pub fn parse_unit_serial(buf: &[u8]) -> Result<&[u8], InquiryError> {
     Ok(trim_field(rest.get(..len).unwrap_or(rest)))
 }
 
+/// Parses the Block Device Characteristics VPD page and returns its MEDIUM
+/// ROTATION RATE (bytes 4-5): 0 not reported, [`ROTATION_RATE_NON_ROTATING`],
+/// otherwise revolutions per minute. As sd, a page of 8 bytes or fewer carries
+/// nothing usable.
+pub fn parse_rotation_rate(buf: &[u8]) -> Result<u16, InquiryError> {
+    let [_, page, _, _, rate_hi, rate_lo, _, _, _, ..] = buf else {
+        return Err(InquiryError::TooShort(buf.len()));
+    };
+    if *page != VPD_BLOCK_CHARACTERISTICS {
+        return Err(InquiryError::WrongPage(*page));
+    }
+    Ok(u16::from_be_bytes([*rate_hi, *rate_lo]))
+}
+
 /// Whether a Supported VPD Pages page lists `page`. A PAGE LENGTH longer than
 /// the data returned is clamped to the data.
 pub fn vpd_lists_page(buf: &[u8], page: u8) -> Result<bool, InquiryError> {
@@ -142,6 +161,30 @@ pub fn vpd_lists_page(buf: &[u8], page: u8) -> Result<bool, InquiryError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rotation_rate() {
+        // QEMU's scsi-hd with rotation_rate=1: a 0x3c-byte page.
+        let mut page = [0u8; 64];
+        page[1] = 0xb1;
+        page[3] = 0x3c;
+        page[5] = 1;
+        assert_eq!(parse_rotation_rate(&page), Ok(ROTATION_RATE_NON_ROTATING));
+        page[4] = 0x1c;
+        page[5] = 0x20;
+        assert_eq!(parse_rotation_rate(&page), Ok(7200));
+        // Not reported.
+        assert_eq!(parse_rotation_rate(&[0, 0xb1, 0, 5, 0, 0, 0, 0, 0]), Ok(0));
+        // As sd: 8 bytes or fewer carry nothing.
+        assert_eq!(
+            parse_rotation_rate(&[0, 0xb1, 0, 4, 0, 1, 0, 0]),
+            Err(InquiryError::TooShort(8))
+        );
+        assert_eq!(
+            parse_rotation_rate(&[0, 0xb0, 0, 5, 0, 1, 0, 0, 0]),
+            Err(InquiryError::WrongPage(0xb0))
+        );
+    }
 
     #[test]
     fn supported_pages() {
