@@ -4,16 +4,20 @@
 # Flush: a disk whose device reports a write cache is "write back" and gets its
 # flushes; one without a cache is "write through". The runner records each disk's
 # USB traffic (QEMU pcap=) and, after the boot, asserts from the recorded CBWs that
-# SYNCHRONIZE CACHE reached the cached disk and never the other one.
+# SYNCHRONIZE CACHE reached the cached disk and never the other one. A disk whose
+# MODE SENSE says DPOFUA takes FUA writes: O_DSYNC writes go out as WRITEs with
+# FUA set and no SYNCHRONIZE CACHE after them; without DPOFUA they are followed by
+# one.
 #
 # Guest devices: stick0 (usb-storage, which QEMU gives a write cache; pcap) and
 # wcoff (usb-bot + scsi-hd with write-cache=off; pcap). QEMU's usb-storage does not
-# pass write-cache=off on to its disk, hence usb-bot for the uncached one.
+# pass write-cache=off on to its disk, hence usb-bot for the uncached one. lbs4k
+# (usb-bot + scsi-hd with dpofua=on, 4096-byte blocks).
 
 . "$(dirname "$0")/lib.sh"
 
 ktap_print_header
-ktap_set_plan 2
+ktap_set_plan 3
 
 flush_disk() { # ID EXPECTED_MODE
 	local dev
@@ -35,6 +39,37 @@ test_end
 
 test_begin "disk without a write cache is write through and takes fsync"
 flush_disk wcoff "write through"
+test_end
+
+DDC=/sys/kernel/debug/dynamic_debug/control
+# dsync_writes ID: four 4 KiB O_DIRECT|O_DSYNC writes to disk ID, read back; sets
+# FUAS (ub_stats/fua_writes added) and SYNCS (SYNCHRONIZE CACHE CBWs meanwhile).
+dsync_writes() {
+	local dev f0
+	dev=$(disk_by_label "$1") || { fail "no disk for $1"; return; }
+	head -c 16384 /dev/urandom >/tmp/dsync.pat
+	f0=$(ub_stat $dev fua_writes)
+	local mark
+	mark=$(dmesg | wc -l)
+	echo 'module ub +p' >$DDC
+	dd if=/tmp/dsync.pat of=/dev/$dev bs=4k seek=200 oflag=direct,dsync status=none || fail "$1: dsync write failed"
+	echo 'module ub -p' >$DDC
+	FUAS=$(($(ub_stat $dev fua_writes) - f0))
+	SYNCS=$(dmesg | tail -n +$((mark + 1)) | grep -c "CBW tag [0-9]* LUN 0 opcode 0x35 ")
+	dd if=/dev/$dev of=/tmp/dsync.back bs=4k skip=200 count=4 iflag=direct status=none &&
+		cmp -s /tmp/dsync.pat /tmp/dsync.back || fail "$1: the dsync writes did not read back"
+}
+
+test_begin "disk with DPOFUA: queue/fua 1, O_DSYNC writes carry FUA, no SYNCHRONIZE CACHE"
+fua4k=$(disk_by_label lbs4k) && stick=$(disk_by_label stick0) || fail "no disk for lbs4k or stick0"
+[ "$(cat /sys/block/$fua4k/queue/fua)" = 1 ] || fail "lbs4k: queue/fua is $(cat /sys/block/$fua4k/queue/fua)"
+[ "$(cat /sys/block/$stick/queue/fua)" = 0 ] || fail "stick0 (no DPOFUA): queue/fua is $(cat /sys/block/$stick/queue/fua)"
+dsync_writes lbs4k
+[ "$FUAS" -ge 4 ] || fail "lbs4k: $FUAS FUA writes for 4 dsync writes"
+[ "$SYNCS" = 0 ] || fail "lbs4k: $SYNCS SYNCHRONIZE CACHE after FUA writes"
+dsync_writes stick0
+[ "$FUAS" = 0 ] || fail "stick0: $FUAS FUA writes without DPOFUA"
+[ "$SYNCS" -ge 1 ] || fail "stick0: no SYNCHRONIZE CACHE after dsync writes"
 test_end
 
 ktap_finished

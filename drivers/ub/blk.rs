@@ -100,6 +100,13 @@ impl Request {
         }
     }
 
+    /// Whether the request asks for Force Unit Access: a write that must be on
+    /// the medium when it completes. Only set on queues with the FUA feature.
+    pub(crate) fn is_fua(&self) -> bool {
+        // SAFETY: The request is valid (type invariant).
+        unsafe { c::ub_req_fua(self.raw()) }
+    }
+
     /// Maps the request's data into `table`; the block layer has kept it within
     /// the queue limits, so it fits.
     pub(crate) fn map_sg<'a>(&self, table: &'a mut SgTable) -> Result<Segments<'a>> {
@@ -263,12 +270,13 @@ impl DiskHandle {
     }
 
     /// Turns the queue's volatile write cache feature on or off: with it, the
-    /// block layer sends flushes (and `queue/write_cache` reads "write back").
+    /// block layer sends flushes (and `queue/write_cache` reads "write back"),
+    /// and with `fua` as well, FUA writes instead of a flush after the write.
     /// Freezes the queue: the caller must not hold anything the requests in
     /// flight wait for.
-    pub(crate) fn set_write_cache(&self, on: bool) -> Result {
+    pub(crate) fn set_write_cache(&self, on: bool, fua: bool) -> Result {
         // SAFETY: The disk is live (type invariant).
-        to_result(unsafe { c::ub_disk_set_write_cache(self.0.as_ptr(), on) })
+        to_result(unsafe { c::ub_disk_set_write_cache(self.0.as_ptr(), on, fua) })
     }
 }
 
@@ -505,6 +513,8 @@ pub(crate) struct Limits {
     pub(crate) dma_alignment: u32,
     /// The device has a volatile write cache: flushes are sent.
     pub(crate) write_cache: bool,
+    /// With `write_cache`: writes may carry FUA instead of a flush after them.
+    pub(crate) fua: bool,
     /// The medium rotates (`queue/rotational`, and the entropy pool takes its
     /// timings, as sd's disks).
     pub(crate) rotational: bool,
@@ -639,7 +649,7 @@ impl Disk {
         ql.dma_alignment = lim.dma_alignment;
         if lim.write_cache {
             // SAFETY: `ql` is a valid local.
-            unsafe { c::ub_limits_set_write_cache(&mut ql) };
+            unsafe { c::ub_limits_set_write_cache(&mut ql, lim.fua) };
         }
         if lim.rotational {
             // SAFETY: `ql` is a valid local.

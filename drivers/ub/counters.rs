@@ -60,10 +60,12 @@ pub(crate) enum Counter {
     Resumes,
     /// Resumes after which the device had been reset (`reset_resume`).
     ResetResumes,
+    /// Writes sent with FUA (Force Unit Access) set.
+    FuaWrites,
 }
 
 /// How many counters there are (the last discriminant plus one).
-pub(crate) const COUNTERS: usize = Counter::ResetResumes as usize + 1;
+pub(crate) const COUNTERS: usize = Counter::FuaWrites as usize + 1;
 
 /// The counters of one device.
 pub(crate) struct Counters([AtomicU64; COUNTERS]);

@@ -300,6 +300,8 @@ struct LunParams {
     block_shift: AtomicU32,
     /// A volatile write cache: flushes become SYNCHRONIZE CACHE.
     write_cache: AtomicBool,
+    /// FUA writes (the queue has the FUA feature).
+    fua: AtomicBool,
     /// The medium is removable (INQUIRY RMB): its disk polls for changes.
     removable: AtomicBool,
     /// A medium is present, as far as the driver knows.
@@ -319,6 +321,7 @@ impl LunParams {
         Self {
             block_shift: AtomicU32::new(9),
             write_cache: AtomicBool::new(false),
+            fua: AtomicBool::new(false),
             removable: AtomicBool::new(false),
             medium: AtomicBool::new(false),
             changed: AtomicBool::new(false),
@@ -714,16 +717,17 @@ impl UbDevice {
         let who = Who(&self.name, lun);
         let info = self.with_usable_io(|io| probe::probe_lun(io, lun, &self.name, self.quirks));
         let shift = p.block_shift.load(Ordering::Relaxed);
-        match info.map(|i| (i.capacity, i.read_only, i.write_cache)) {
-            Ok((Some(cap), ro, wc)) if cap.block_size.trailing_zeros() == shift => {
+        match info.map(|i| (i.capacity, i.read_only, i.write_cache, i.fua)) {
+            Ok((Some(cap), ro, wc, fua)) if cap.block_size.trailing_zeros() == shift => {
                 disk.set_capacity(cap.bytes() >> 9);
                 disk.set_read_only(ro);
                 // Like capacity and write protection, the cache belongs to the
                 // medium: a card with a volatile cache needs SYNCHRONIZE CACHE
                 // even if the reader was probed empty.
                 let was = p.write_cache.swap(wc, Ordering::AcqRel);
-                if was != wc {
-                    if let Err(e) = disk.set_write_cache(wc) {
+                let was_fua = p.fua.swap(fua, Ordering::AcqRel);
+                if was != wc || was_fua != fua {
+                    if let Err(e) = disk.set_write_cache(wc, fua) {
                         pr_warn!(
                             "{}: cannot update the queue's write cache setting (error {})\n",
                             who,
@@ -743,7 +747,7 @@ impl UbDevice {
                     if wc { "write cache" } else { "no write cache" }
                 );
             }
-            Ok((Some(cap), _, _)) => {
+            Ok((Some(cap), _, _, _)) => {
                 // The queue limits are fixed while the disk exists.
                 disk.set_capacity(0);
                 p.medium.store(false, Ordering::Release);
@@ -754,7 +758,7 @@ impl UbDevice {
                     1u32 << shift
                 );
             }
-            Ok((None, _, _)) => {
+            Ok((None, _, _, _)) => {
                 disk.set_capacity(0);
                 p.medium.store(false, Ordering::Release);
                 // Nothing to protect until a medium comes (and is revalidated).
@@ -789,6 +793,7 @@ impl UbDevice {
             l.block_shift
                 .store(block_size.trailing_zeros(), Ordering::Relaxed);
             l.write_cache.store(info.write_cache, Ordering::Relaxed);
+            l.fua.store(info.fua, Ordering::Relaxed);
             l.removable.store(info.removable, Ordering::Relaxed);
             l.medium.store(info.capacity.is_some(), Ordering::Relaxed);
             l.changed.store(false, Ordering::Relaxed);
@@ -944,7 +949,12 @@ impl UbDevice {
                 let cdb = if op == Op::Read {
                     cdb::read(lba, blocks)
                 } else {
-                    cdb::write(lba, blocks)
+                    // The block layer sets FUA only on queues with the feature.
+                    let fua = rq.is_fua() && params.fua.load(Ordering::Relaxed);
+                    if fua {
+                        self.stats.inc(Counter::FuaWrites);
+                    }
+                    cdb::write_fua(lba, blocks, fua)
                 };
                 match cdb {
                     Ok(c) => (c, op == Op::Read),

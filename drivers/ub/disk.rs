@@ -61,6 +61,7 @@ pub(crate) fn add_disk(
         virt_boundary_mask,
         dma_alignment: DMA_ALIGNMENT,
         write_cache: info.write_cache,
+        fua: info.fua,
         rotational: info.rotational,
     };
     let sectors = info.capacity.map_or(0, |c| c.bytes() >> 9);

@@ -46,15 +46,20 @@ extern "C" {
     pub(crate) fn ub_blk_rq_pos(rq: *const bindings::request) -> bindings::sector_t;
     pub(crate) fn ub_blk_rq_bytes(rq: *const bindings::request) -> ffi::c_uint;
     pub(crate) fn ub_req_op(rq: *const bindings::request) -> ffi::c_uint;
+    pub(crate) fn ub_req_fua(rq: *const bindings::request) -> bool;
     pub(crate) fn ub_blk_rq_map_sg(
         rq: *mut bindings::request,
         sglist: *mut bindings::scatterlist,
     ) -> ffi::c_int;
     pub(crate) fn ub_rq_queuedata(rq: *const bindings::request) -> *mut ffi::c_void;
     pub(crate) fn ub_errno_to_blk_status(err: ffi::c_int) -> bindings::blk_status_t;
-    pub(crate) fn ub_limits_set_write_cache(lim: *mut bindings::queue_limits);
+    pub(crate) fn ub_limits_set_write_cache(lim: *mut bindings::queue_limits, fua: bool);
     pub(crate) fn ub_limits_set_rotational(lim: *mut bindings::queue_limits);
-    pub(crate) fn ub_disk_set_write_cache(disk: *mut bindings::gendisk, on: bool) -> ffi::c_int;
+    pub(crate) fn ub_disk_set_write_cache(
+        disk: *mut bindings::gendisk,
+        on: bool,
+        fua: bool,
+    ) -> ffi::c_int;
     pub(crate) fn ub_noio_save() -> ffi::c_uint;
     pub(crate) fn ub_noio_restore(flags: ffi::c_uint);
     pub(crate) fn ub_noio_active() -> bool;

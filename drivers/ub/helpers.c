@@ -278,6 +278,11 @@ unsigned int ub_req_op(const struct request *rq)
 	return req_op(rq);
 }
 
+bool ub_req_fua(const struct request *rq)
+{
+	return rq->cmd_flags & REQ_FUA;
+}
+
 int ub_blk_rq_map_sg(struct request *rq, struct scatterlist *sglist)
 {
 	return blk_rq_map_sg(rq, sglist);
@@ -293,9 +298,12 @@ blk_status_t ub_errno_to_blk_status(int err)
 	return errno_to_blk_status(err);
 }
 
-void ub_limits_set_write_cache(struct queue_limits *lim)
+/* As sd_set_flush_flag(): FUA only with a write cache (the block layer agrees). */
+void ub_limits_set_write_cache(struct queue_limits *lim, bool fua)
 {
 	lim->features |= BLK_FEAT_WRITE_CACHE;
+	if (fua)
+		lim->features |= BLK_FEAT_FUA;
 }
 
 /* As sd: a rotating medium, whose timings also feed the entropy pool. */
@@ -308,14 +316,13 @@ void ub_limits_set_rotational(struct queue_limits *lim)
  * Turns the volatile write cache feature of a live disk on or off (after a media
  * change): the queue is frozen meanwhile, as sd_revalidate_disk() does.
  */
-int ub_disk_set_write_cache(struct gendisk *disk, bool on)
+int ub_disk_set_write_cache(struct gendisk *disk, bool on, bool fua)
 {
 	struct queue_limits lim = queue_limits_start_update(disk->queue);
 
+	lim.features &= ~(BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA);
 	if (on)
-		lim.features |= BLK_FEAT_WRITE_CACHE;
-	else
-		lim.features &= ~BLK_FEAT_WRITE_CACHE;
+		ub_limits_set_write_cache(&lim, fua);
 	return queue_limits_commit_update_frozen(disk->queue, &lim);
 }
 
@@ -472,7 +479,7 @@ static const char *const ub_stat_names[] = {
 	"timeouts", "stalls", "phase_errors", "bad_csws", "tag_mismatches",
 	"bad_residues", "usb_errors", "gone", "recoveries", "bulk_resets",
 	"clear_halts", "port_resets", "dead", "passthrough", "suspends",
-	"resumes", "reset_resumes",
+	"resumes", "reset_resumes", "fua_writes",
 };
 
 struct ub_stat_attr {

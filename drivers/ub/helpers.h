@@ -65,12 +65,13 @@ struct gendisk *ub_blk_mq_alloc_disk(struct blk_mq_tag_set *set,
 sector_t ub_blk_rq_pos(const struct request *rq);
 unsigned int ub_blk_rq_bytes(const struct request *rq);
 unsigned int ub_req_op(const struct request *rq);
+bool ub_req_fua(const struct request *rq);
 int ub_blk_rq_map_sg(struct request *rq, struct scatterlist *sglist);
 void *ub_rq_queuedata(const struct request *rq);
 blk_status_t ub_errno_to_blk_status(int err);
-void ub_limits_set_write_cache(struct queue_limits *lim);
+void ub_limits_set_write_cache(struct queue_limits *lim, bool fua);
 void ub_limits_set_rotational(struct queue_limits *lim);
-int ub_disk_set_write_cache(struct gendisk *disk, bool on);
+int ub_disk_set_write_cache(struct gendisk *disk, bool on, bool fua);
 unsigned int ub_noio_save(void);
 void ub_noio_restore(unsigned int flags);
 bool ub_noio_active(void);

@@ -172,6 +172,8 @@ pub(crate) struct LunInfo {
     pub(crate) read_only: bool,
     /// The device has a volatile write cache (caching page WCE).
     pub(crate) write_cache: bool,
+    /// Writes may carry FUA (MODE SENSE DPOFUA, with a write cache).
+    pub(crate) fua: bool,
     /// The medium rotates (unless VPD page 0xB1 says it does not).
     pub(crate) rotational: bool,
 }
@@ -229,15 +231,22 @@ pub(crate) fn probe_lun(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Re
     } else {
         (None, 512)
     };
-    let (read_only, write_cache) = if !medium {
-        (false, false)
+    let (read_only, write_cache, dpofua) = if !medium {
+        (false, false, false)
     } else if quirks.contains(Quirks::ALWAYS_SYNC) {
         // usb-storage skips MODE SENSE for these devices, and flushes always.
-        (false, true)
+        (false, true, false)
     } else {
-        let (ro, wce) = mode_sense(io, lun, quirks);
-        (ro, wce.unwrap_or(quirks.contains(Quirks::WRITE_CACHE)))
+        let (ro, wce, dpofua) = mode_sense(io, lun, quirks);
+        (
+            ro,
+            wce.unwrap_or(quirks.contains(Quirks::WRITE_CACHE)),
+            dpofua,
+        )
     };
+    // As sd: FUA when the device says it honours it (MODE SENSE DPOFUA) and
+    // has a cache to bypass, unless a quirk says the claim is false.
+    let fua = write_cache && dpofua && !quirks.contains(Quirks::BROKEN_FUA);
     Ok(LunInfo {
         ident,
         removable,
@@ -245,6 +254,7 @@ pub(crate) fn probe_lun(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Re
         physical_block_size,
         read_only,
         write_cache,
+        fua,
         rotational,
     })
 }
@@ -336,9 +346,10 @@ fn read_capacity_raw(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Resul
 /// MODE SENSE(6): (write protected, write cache enabled if the caching page
 /// says). A device that fails it is taken as writable, as sd assumes; with the
 /// NO_WP_DETECT quirk only the caching page is asked for.
-fn mode_sense(io: &mut Io, lun: u8, quirks: Quirks) -> (bool, Option<bool>) {
+fn mode_sense(io: &mut Io, lun: u8, quirks: Quirks) -> (bool, Option<bool>, bool) {
     let mut read_only = false;
     let mut wce = None;
+    let mut dpofua = false;
     let skip = usize::from(quirks.contains(Quirks::NO_WP_DETECT));
     for page in [MODE_PAGE_ALL, MODE_PAGE_CACHING].into_iter().skip(skip) {
         let Ok(cdb) = cdb::mode_sense_6(false, PageControl::Current, page, 0, MODE_SENSE_LEN)
@@ -350,11 +361,12 @@ fn mode_sense(io: &mut Io, lun: u8, quirks: Quirks) -> (bool, Option<bool>) {
         };
         if let Ok(md) = ModeData::parse_6(io.buf.as_slice().get(..n).unwrap_or(&[])) {
             read_only |= skip == 0 && md.header.write_protected();
+            dpofua |= md.header.dpofua();
             if let Some(c) = md.caching() {
                 wce = Some(c.wce);
                 break;
             }
         }
     }
-    (read_only, wce)
+    (read_only, wce, dpofua)
 }

@@ -53,6 +53,9 @@ impl Quirks {
     /// succeeds without it and eject does not unlock first (as sd does for a
     /// device that is not lockable).
     pub(crate) const NOT_LOCKABLE: Self = Self(1 << 13);
+    /// `F` (`ub` only; usb-storage's `BROKEN_FUA`, which its parameter has no
+    /// letter for): never set FUA in a WRITE, whatever MODE SENSE says.
+    pub(crate) const BROKEN_FUA: Self = Self(1 << 14);
 
     /// The empty set.
     pub(crate) const fn empty() -> Self {
@@ -106,6 +109,7 @@ const LETTERS: &[(u8, Quirks)] = &[
     (b'w', Quirks::NO_WP_DETECT),
     (b'y', Quirks::ALWAYS_SYNC),
     (b'P', Quirks::PORT_RESET_FIRST),
+    (b'F', Quirks::BROKEN_FUA),
 ];
 
 /// usb-storage's letters that do not apply to `ub`: SANE_SENSE,

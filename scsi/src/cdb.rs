@@ -218,6 +218,19 @@ pub fn write_16(lba: u64, blocks: u32) -> Result<Cdb, CdbError> {
     rw16(WRITE_16, lba, blocks)
 }
 
+/// FUA (Force Unit Access) in byte 1 of WRITE(10) and WRITE(16) (SBC-3 5.35).
+const FUA: u8 = 0x08;
+
+/// WRITE(10) or WRITE(16) as [`write`], with FUA set when `fua`: the device
+/// reports completion only once the data is on the medium, not in its cache.
+pub fn write_fua(lba: u64, blocks: u32, fua: bool) -> Result<Cdb, CdbError> {
+    let mut cdb = write(lba, blocks)?;
+    if fua {
+        cdb.bytes[1] |= FUA;
+    }
+    Ok(cdb)
+}
+
 /// READ(10) when the range fits it, READ(16) otherwise. Many USB bridges
 /// reject 16-byte commands, so the shorter form is preferred whenever it can
 /// express the request.
@@ -321,6 +334,16 @@ pub fn prevent_allow_medium_removal(prevent: bool) -> Cdb {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_with_fua() {
+        let c = write_fua(8, 2, true).unwrap();
+        assert_eq!(c.as_bytes(), &[WRITE_10, 0x08, 0, 0, 0, 8, 0, 0, 2, 0]);
+        assert_eq!(write_fua(8, 2, false).unwrap(), write(8, 2).unwrap());
+        let c = write_fua(1 << 32, 1, true).unwrap();
+        assert_eq!(c.as_bytes()[..2], [WRITE_16, 0x08]);
+        assert_eq!(write_fua(0, 0, true), Err(CdbError::ZeroBlocks));
+    }
 
     #[test]
     fn inquiry_layouts() {
