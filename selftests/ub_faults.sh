@@ -659,6 +659,10 @@ arm "fault early-answer op=read count=4"
 dd if=/dev/$DEV of=$W/seqback bs=4k skip=800 count=16 iflag=direct status=none || fail "the reads failed"
 cmp -s $W/seq $W/seqback || fail "the reads returned wrong data"
 grep -q '^early .* sent' $DEVLOG || fail "the host never took an early answer (data not queued behind the CBW?): $(grep '^early' $DEVLOG | tail -n 2)"
+# Each early answer costs its command one Bulk-Only reset. A CBW URB left in flight
+# makes the next command fail too, and recovery escalates to port resets.
+test_dmesg | grep -q -E "port reset|still not answering" &&
+	fail "the early answers escalated: $(test_dmesg | grep -E 'port reset|still not answering' | tail -n 1)"
 stop_device >/dev/null
 test_end
 
