@@ -9,7 +9,7 @@
 # on the disk is intact afterwards. Then: faults during probe (absurd capacities,
 # learned signature, bogus residues), a device that dies (all I/O fails in under
 # 10 s), a disconnect in the data stage, and the random-response mode for
-# UB_RANDOM_COMMANDS commands (default 1000) or UB_RANDOM_SECONDS (default 240),
+# UB_RANDOM_COMMANDS commands (default 1000) or UB_RANDOM_SECONDS (default 150),
 # whichever ends first, with short timeouts: every parked command costs a timeout
 # and a reset under TCG. The soak run sets 10000 commands and a larger budget.
 # After it: a device that claims RECOVERED ERROR but moves nothing, a flood of
@@ -27,7 +27,7 @@ W=/tmp/ub-faults
 CTL=$W/ctl
 DEVLOG=$W/dev.log
 random_commands=${UB_RANDOM_COMMANDS:-1000}
-random_seconds=${UB_RANDOM_SECONDS:-240}
+random_seconds=${UB_RANDOM_SECONDS:-150}
 
 # Single-command faults: "MODE OP rw EXPECT COUNTER RECOVERY", where EXPECT is ok,
 # EIO, ENODATA or ETIMEDOUT for the dd, COUNTER the ub_stats counter the fault must
@@ -193,9 +193,8 @@ for spec in "${SINGLE_FAULTS[@]}"; do
 		[ "$rec" -gt "$rec0" ] || fail "ub_stats/recoveries stayed at $rec0"
 	fi
 	[ "$IO_MS" -lt 15000 ] || fail "took $IO_MS ms"
-	pattern_intact || fail "the pattern at 1 MiB changed or cannot be read"
-	io r 0
-	[ "$GOT" = ok ] || fail "the next read failed: $GOT"
+	# The next read: the device works after the fault, and nothing else changed.
+	pattern_intact || fail "the next read failed, or the pattern at 1 MiB changed"
 	test_end
 done
 
