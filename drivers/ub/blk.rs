@@ -696,10 +696,7 @@ impl Disk {
             if removable {
                 (*disk).flags |= bindings::GENHD_FL_REMOVABLE as ffi::c_int;
                 (*disk).events = bindings::DISK_EVENT_MEDIA_CHANGE as u16;
-                // Polled at the block layer's default interval, as sd's disks
-                // are: readers raise no event of their own when a card goes in.
-                (*disk).event_flags =
-                    (bindings::DISK_EVENT_FLAG_POLL | bindings::DISK_EVENT_FLAG_UEVENT) as u16;
+                (*disk).event_flags = bindings::DISK_EVENT_FLAG_UEVENT as u16;
             }
         }
         Ok(Self {

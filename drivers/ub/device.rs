@@ -472,10 +472,9 @@ impl QueueOps for LunQueue {
         let Some(p) = self.dev.luns.get(usize::from(self.lun)) else {
             return false;
         };
-        // As sd does (its TEST UNIT READY enters the queue, which resumes a
-        // runtime-suspended device): a reader that slept through a card change
-        // would never report it, since readers do not signal a wakeup on insertion.
-        if !p.removable.load(Ordering::Acquire) {
+        // As sd does: polling does not wake a suspended device; it resumes for
+        // I/O, and a reset-resume marks the medium changed.
+        if !p.removable.load(Ordering::Acquire) || self.dev.intf.device_runtime_suspended() {
             return false;
         }
         let present = self

@@ -79,6 +79,7 @@ int ub_usb_port_reset(struct usb_interface *intf);
 size_t ub_quirks_param(char *buf, size_t len);
 const struct attribute_group **ub_intf_attr_groups(void);
 unsigned int ub_stats_count(void);
+bool ub_runtime_suspended(struct device *dev);
 int ub_stats_set(struct usb_interface *intf, const void *owner,
 		 u64 (*read)(const void *owner, unsigned int index),
 		 void (*release)(const void *owner));
