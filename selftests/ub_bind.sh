@@ -35,13 +35,13 @@ test_end
 test_begin "usb-storage device binds to ub"
 wait_for 30 interface_by_serial UB0000 >/dev/null || fail "no Bulk-Only interface with serial UB0000"
 stick=$(interface_by_serial UB0000)
-[ "$(cat /sys/bus/usb/devices/$stick/bInterfaceSubClass)$(cat /sys/bus/usb/devices/$stick/bInterfaceProtocol)" = 0650 ] ||
+[ "$(</sys/bus/usb/devices/$stick/bInterfaceSubClass)$(</sys/bus/usb/devices/$stick/bInterfaceProtocol)" = 0650 ] ||
 	fail "$stick is not SCSI over Bulk-Only"
 wait_for 10 test "$(driver_of "$stick")" = ub || fail "interface $stick is bound to '$(driver_of "$stick")', not ub"
 test_end
 
 test_begin "bound log line names $speed"
-sysfs_speed=$(cat "/sys/bus/usb/devices/${stick%%:*}/speed" 2>/dev/null)
+sysfs_speed=$(rd "/sys/bus/usb/devices/${stick%%:*}/speed")
 [ "$sysfs_speed" = "$mbps" ] || fail "device runs at '$sysfs_speed' Mbit/s, expected $mbps"
 line=$(dmesg | grep -E "ub: bound $QEMU_STICK_VID:0001 .*\($stick\)$" | tail -n1)
 echo "$line" | grep -qE "ub: bound $QEMU_STICK_VID:0001 $speed bulk-in 0x8[0-9a-f] bulk-out 0x0[0-9a-f] maxpacket $maxp \($stick\)$" ||
@@ -75,7 +75,7 @@ fi
 
 test_begin "sysfs unbind and bind move the device from ub to usb-storage"
 modprobe usb-storage || fail "modprobe usb-storage failed"
-sleep 1
+nap 1
 [ "$(driver_of "$stick")" = ub ] || fail "loading usb-storage took $stick from ub"
 echo "$stick" >/sys/bus/usb/drivers/ub/unbind || fail "unbind from ub failed"
 test_dmesg | grep -q "ub: released $stick" || fail "ub did not log the release"

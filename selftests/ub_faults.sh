@@ -139,7 +139,7 @@ print(res, ms)
 io() {
 	local out file=$W/wr
 	[ "$1" = r ] && file=$W/rd
-	out=$(timeout 120 python3 -c "$IO_PY" "$1" "/dev/$DEV" "$2" "$file" 2>&1)
+	out=$(timeout 120 python3 -S -c "$IO_PY" "$1" "/dev/$DEV" "$2" "$file" 2>&1)
 	if [ $? = 124 ]; then
 		GOT=HANG IO_MS=120000
 	elif [[ $out =~ ^([A-Za-z0-9]+)\ ([0-9]+)$ ]]; then
@@ -205,20 +205,20 @@ io r 7
 test_dmesg | grep -q "sense NotReady 04/01" || fail "no NOT READY line"
 [ "$IO_MS" -lt 5000 ] || fail "took $IO_MS ms"
 echo clear >$CTL
-sleep 0.5
+nap 0.5
 io r 7
 [ "$GOT" = ok ] || fail "read after the device became ready: $GOT"
 test_end
 
 test_begin "bot-device dead device: pending I/O fails in under 10 s, later I/O at once"
 arm "fault silent-data count=forever"
-( sleep 0.5; io r 9; echo "$GOT" >$W/bg1 ) &
+( nap 0.5; io r 9; echo "$GOT" >$W/bg1 ) &
 bg=$!
 io r 8
 t_dead=$IO_MS
 wait $bg
 [ "$GOT" = EIO ] || fail "dd: $GOT, expected EIO"
-[ "$(cat $W/bg1)" = EIO ] || fail "the queued read: $(cat $W/bg1), expected EIO"
+[ "$(<$W/bg1)" = EIO ] || fail "the queued read: $(<$W/bg1), expected EIO"
 [ "$t_dead" -lt 10000 ] || fail "the dead device took $t_dead ms to fail the I/O"
 test_dmesg | grep -q "reset recovery" || fail "no reset recovery line"
 test_dmesg | grep -q "port reset" || fail "no port reset line"
@@ -296,7 +296,7 @@ test_end
 test_begin "bot-device capacity zero at probe gives no usable disk and no crash"
 probe_fault "fault capacity-zero count=forever" any ""
 if [ -n "$DEV" ]; then
-	[ "$(cat /sys/block/$DEV/size)" = 0 ] || fail "size $(cat /sys/block/$DEV/size)"
+	[ "$(</sys/block/$DEV/size)" = 0 ] || fail "size $(</sys/block/$DEV/size)"
 	io r 0
 	[ "$GOT" != ok ] || fail "read of an empty disk succeeded"
 fi
@@ -355,27 +355,27 @@ cmds() {
 
 test_begin "bot-device quirk c (FIX_CAPACITY): the disk is one block smaller than reported"
 quirk_device c || fail "no disk"
-[ "$(cat /sys/block/$DEV/size 2>/dev/null)" = 131071 ] || fail "size $(cat /sys/block/$DEV/size 2>/dev/null), expected 131071"
+[ "$(rd /sys/block/$DEV/size)" = 131071 ] || fail "size $(rd /sys/block/$DEV/size), expected 131071"
 test_dmesg | grep -q "quirks 'c' (parameter)" || fail "no quirks line"
 stop_device >/dev/null
 test_end
 
 test_begin "bot-device quirk h (CAPACITY_HEURISTICS): an odd block count loses one, an even one does not"
 quirk_device h --blocks 131073 || fail "no disk"
-[ "$(cat /sys/block/$DEV/size 2>/dev/null)" = 131072 ] || fail "odd: size $(cat /sys/block/$DEV/size 2>/dev/null), expected 131072"
+[ "$(rd /sys/block/$DEV/size)" = 131072 ] || fail "odd: size $(rd /sys/block/$DEV/size), expected 131072"
 stop_device >/dev/null
 quirk_device h --blocks 131072 || fail "no disk"
-[ "$(cat /sys/block/$DEV/size 2>/dev/null)" = 131072 ] || fail "even: size $(cat /sys/block/$DEV/size 2>/dev/null), expected 131072"
+[ "$(rd /sys/block/$DEV/size)" = 131072 ] || fail "even: size $(rd /sys/block/$DEV/size), expected 131072"
 stop_device >/dev/null
 test_end
 
 test_begin "bot-device quirk e (NO_READ_CAPACITY_16): a 2 TiB + 512 B disk is 2^32 blocks, no READ CAPACITY(16)"
 quirk_device "" --blocks 0x100000001 || fail "no disk"
-[ "$(cat /sys/block/$DEV/size 2>/dev/null)" = 4294967297 ] || fail "without: size $(cat /sys/block/$DEV/size 2>/dev/null)"
+[ "$(rd /sys/block/$DEV/size)" = 4294967297 ] || fail "without: size $(rd /sys/block/$DEV/size)"
 [ "$(cmds 0x9e)" -ge 1 ] || fail "without the quirk, no READ CAPACITY(16)"
 stop_device >/dev/null
 quirk_device e --blocks 0x100000001 || fail "no disk"
-[ "$(cat /sys/block/$DEV/size 2>/dev/null)" = 4294967296 ] || fail "with: size $(cat /sys/block/$DEV/size 2>/dev/null)"
+[ "$(rd /sys/block/$DEV/size)" = 4294967296 ] || fail "with: size $(rd /sys/block/$DEV/size)"
 [ "$(cmds 0x9e)" = 0 ] || fail "READ CAPACITY(16) sent despite the quirk"
 stop_device >/dev/null
 test_end
@@ -396,7 +396,7 @@ test_end
 
 test_begin "bot-device quirk m (MAX_SECTORS_64): 32 KiB per command, a 1 MiB read split"
 quirk_device m || fail "no disk"
-[ "$(cat /sys/block/$DEV/queue/max_hw_sectors_kb 2>/dev/null)" = 32 ] || fail "max_hw_sectors_kb $(cat /sys/block/$DEV/queue/max_hw_sectors_kb 2>/dev/null)"
+[ "$(rd /sys/block/$DEV/queue/max_hw_sectors_kb)" = 32 ] || fail "max_hw_sectors_kb $(rd /sys/block/$DEV/queue/max_hw_sectors_kb)"
 : >$DEVLOG
 dd if=/dev/$DEV of=/dev/null bs=1M count=1 iflag=direct status=none || fail "1 MiB read failed"
 reads=$(grep "^cmd .* op=0x28 " $DEVLOG | sed 's/.* blocks=\([0-9]*\) .*/\1/')
@@ -454,10 +454,10 @@ test_end
 
 test_begin "bot-device quirk w (NO_WP_DETECT): a write-protected medium is not detected"
 quirk_device "" --write-protect || fail "no disk"
-[ "$(cat /sys/block/$DEV/ro 2>/dev/null)" = 1 ] || fail "without the quirk the disk is not read-only"
+[ "$(rd /sys/block/$DEV/ro)" = 1 ] || fail "without the quirk the disk is not read-only"
 stop_device >/dev/null
 quirk_device w --write-protect || fail "no disk"
-[ "$(cat /sys/block/$DEV/ro 2>/dev/null)" = 0 ] || fail "with the quirk the disk is read-only"
+[ "$(rd /sys/block/$DEV/ro)" = 0 ] || fail "with the quirk the disk is read-only"
 # The device still refuses writes: the writer sees an error, not silence.
 io w 30
 [ "$GOT" != ok ] || fail "a write to the protected medium succeeded"
@@ -467,17 +467,17 @@ test_end
 
 test_begin "bot-device quirk p (WRITE_CACHE): cache assumed on when MODE SENSE fails"
 quirk_device "" --write-cache off --arm "fault medium-error op=modesense count=forever" || fail "no disk"
-[ "$(cat /sys/block/$DEV/queue/write_cache 2>/dev/null)" = "write through" ] || fail "without: $(cat /sys/block/$DEV/queue/write_cache 2>/dev/null)"
+[ "$(rd /sys/block/$DEV/queue/write_cache)" = "write through" ] || fail "without: $(rd /sys/block/$DEV/queue/write_cache)"
 stop_device >/dev/null
 quirk_device p --write-cache off --arm "fault medium-error op=modesense count=forever" || fail "no disk"
-[ "$(cat /sys/block/$DEV/queue/write_cache 2>/dev/null)" = "write back" ] || fail "with: $(cat /sys/block/$DEV/queue/write_cache 2>/dev/null)"
+[ "$(rd /sys/block/$DEV/queue/write_cache)" = "write back" ] || fail "with: $(rd /sys/block/$DEV/queue/write_cache)"
 stop_device >/dev/null
 test_end
 
 test_begin "bot-device quirk y (ALWAYS_SYNC): no MODE SENSE, fsync sends SYNCHRONIZE CACHE"
 quirk_device y --write-cache off || fail "no disk"
 [ "$(cmds 0x1a)" = 0 ] || fail "MODE SENSE sent despite the quirk"
-[ "$(cat /sys/block/$DEV/queue/write_cache 2>/dev/null)" = "write back" ] || fail "write_cache: $(cat /sys/block/$DEV/queue/write_cache 2>/dev/null)"
+[ "$(rd /sys/block/$DEV/queue/write_cache)" = "write back" ] || fail "write_cache: $(rd /sys/block/$DEV/queue/write_cache)"
 dd if=$W/wr of=/dev/$DEV bs=4k seek=6 conv=fsync status=none || fail "write + fsync failed"
 [ "$(cmds 0x35)" -ge 1 ] || fail "no SYNCHRONIZE CACHE after fsync"
 stop_device >/dev/null
@@ -542,7 +542,7 @@ done
 ktap_print_msg "$done_cmds random commands in $(($(date +%s) - t_start)) s: $(test_dmesg | grep -c 'reset recovery') reset recoveries, $(test_dmesg | grep -c 'port reset') port resets, $rebinds rebinds"
 # Afterwards the device must be fully usable again.
 echo clear >$CTL
-sleep 1
+nap 1
 echo "$intf" >/sys/bus/usb/drivers/ub/unbind 2>/dev/null
 echo "$intf" >/sys/bus/usb/drivers/ub/bind || fail "bind after the random run failed"
 DEV=$(ls /sys/bus/usb/devices/$intf/block 2>/dev/null | head -n 1)
@@ -579,7 +579,7 @@ test_begin "bot-device 10 s of failing reads: a bounded number of log lines, eve
 c0=$(ub_stat $DEV check_conditions)
 arm "fault medium-error op=read count=forever"
 # One process reading for 10 s, whatever each read returns.
-timeout 60 python3 -c '
+timeout 60 python3 -S -c '
 import mmap, os, sys, time
 fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT)
 buf, end, n = mmap.mmap(-1, 4096), time.monotonic() + 10, 0
@@ -609,22 +609,22 @@ modprobe usb-storage || fail "modprobe usb-storage failed"
 arm "fault silent-data op=0x1e count=forever"
 ( eject -i on /dev/$DEV >/dev/null 2>&1; echo $? >$W/lock1 ) &
 l1=$!
-sleep 0.3
+nap 0.3
 ( eject -i on /dev/$DEV >/dev/null 2>&1; echo $? >$W/lock2 ) &
 l2=$!
-sleep 0.5
+nap 0.5
 t0=$(now_ms)
 echo "$intf" >/sys/bus/usb/drivers/ub/unbind || fail "unbind failed"
 t_unbind=$(($(now_ms) - t0))
 mark=$(grep -c '^cmd ' $DEVLOG)
 echo "$intf" >/sys/bus/usb/drivers/usb-storage/bind || fail "bind to usb-storage failed"
 wait_for 30 eval '! kill -0 $l1 2>/dev/null && ! kill -0 $l2 2>/dev/null' || fail "an ioctl still waits 30 s after the unbind"
-sleep 1
+nap 1
 # usb-storage probes with its own commands; a door lock (0x1e) is only ub's.
 locks=$(grep '^cmd ' $DEVLOG | tail -n +$((mark + 1)) | grep -c 'op=0x1e')
 [ "$locks" = 0 ] || fail "$locks door lock(s) reached the device after the unbind: $(grep '^cmd .*op=0x1e' $DEVLOG | tail -n 1)"
 [ "$(driver_of "$intf")" = usb-storage ] || fail "$intf is bound to '$(driver_of "$intf")', not usb-storage"
-[ "$(cat $W/lock2 2>/dev/null)" != 0 ] || fail "the second door lock succeeded after the unbind"
+[ "$(rd $W/lock2)" != 0 ] || fail "the second door lock succeeded after the unbind"
 test_dmesg | grep -q "released $intf" || fail "no released line"
 ktap_print_msg "unbind took $t_unbind ms (it waits for the command in flight)"
 echo clear >$CTL

@@ -23,8 +23,8 @@ ktap_set_plan 3
 flush_disk() { # ID EXPECTED_MODE
 	local dev
 	dev=$(disk_by_label "$1") || { fail "no disk for $1"; return; }
-	[ "$(cat /sys/block/$dev/queue/write_cache)" = "$2" ] ||
-		fail "$dev write_cache is '$(cat /sys/block/$dev/queue/write_cache)', expected '$2'"
+	[ "$(</sys/block/$dev/queue/write_cache)" = "$2" ] ||
+		fail "$dev write_cache is '$(</sys/block/$dev/queue/write_cache)', expected '$2'"
 	# Each fsync of the block device sends a flush request.
 	for i in 1 2 3; do
 		dd if=/dev/urandom of=/dev/$dev bs=64k count=1 seek=$i conv=fsync status=none ||
@@ -63,8 +63,8 @@ dsync_writes() {
 
 test_begin "disk with DPOFUA: queue/fua 1, O_DSYNC writes carry FUA, no post-flush"
 fua4k=$(disk_by_label lbs4k) && stick=$(disk_by_label stick0) || fail "no disk for lbs4k or stick0"
-[ "$(cat /sys/block/$fua4k/queue/fua)" = 1 ] || fail "lbs4k: queue/fua is $(cat /sys/block/$fua4k/queue/fua)"
-[ "$(cat /sys/block/$stick/queue/fua)" = 0 ] || fail "stick0 (no DPOFUA): queue/fua is $(cat /sys/block/$stick/queue/fua)"
+[ "$(</sys/block/$fua4k/queue/fua)" = 1 ] || fail "lbs4k: queue/fua is $(</sys/block/$fua4k/queue/fua)"
+[ "$(</sys/block/$stick/queue/fua)" = 0 ] || fail "stick0 (no DPOFUA): queue/fua is $(</sys/block/$stick/queue/fua)"
 dsync_writes lbs4k
 [ "$FUAS" -ge 4 ] || fail "lbs4k: $FUAS FUA writes for 4 dsync writes"
 [ "$SYNCS" -le 4 ] || fail "lbs4k: $SYNCS SYNCHRONIZE CACHE for 4 FUA writes (one per fsync expected)"

@@ -46,7 +46,7 @@ test_begin "queue/rotational: 0 where VPD page 0xB1 says solid state, else 1 as 
 rot() { cat "/sys/block/$(disk_by_label "$1")/queue/rotational" 2>/dev/null; }
 [ "$(rot lbs4k)" = 0 ] || fail "lbs4k (rotation rate 1): rotational '$(rot lbs4k)'"
 [ "$(rot stick0)" = 1 ] || fail "stick0 (rotation rate not reported): rotational '$(rot stick0)'"
-[ "$(cat "/sys/block/$(disk_by_label stick0)/queue/add_random")" = 1 ] || fail "stick0: add_random is not 1"
+[ "$(<"/sys/block/$(disk_by_label stick0)/queue/add_random")" = 1 ] || fail "stick0: add_random is not 1"
 test_end
 
 dev=$(disk_by_label stick0)
@@ -59,10 +59,10 @@ test_end
 
 test_begin "requests larger than a lowered max_sectors_kb are split and land intact"
 q=/sys/block/$dev/queue
-hw=$(cat $q/max_hw_sectors_kb)
+hw=$(<$q/max_hw_sectors_kb)
 [ "$hw" -ge 1024 ] || fail "max_hw_sectors_kb is $hw, expected at least 1024"
 echo 64 >$q/max_sectors_kb || fail "cannot write max_sectors_kb"
-[ "$(cat $q/max_sectors_kb)" = 64 ] || fail "max_sectors_kb reads $(cat $q/max_sectors_kb) after writing 64"
+[ "$(<$q/max_sectors_kb)" = 64 ] || fail "max_sectors_kb reads $(<$q/max_sectors_kb) after writing 64"
 msg=$(write_readback "$dev" 2560 1049088) || fail "$msg"
 echo "$hw" >$q/max_sectors_kb || fail "cannot restore max_sectors_kb"
 test_end
@@ -77,7 +77,7 @@ test_end
 
 test_begin "read-only image gives a read-only disk and writes fail"
 rodev=$(disk_by_label ro0)
-[ "$(cat /sys/block/$rodev/ro)" = 1 ] || fail "/sys/block/$rodev/ro is not 1"
+[ "$(</sys/block/$rodev/ro)" = 1 ] || fail "/sys/block/$rodev/ro is not 1"
 [ "$(blockdev --getro /dev/$rodev)" = 1 ] || fail "BLKROGET says writable"
 if err=$(dd if=/dev/zero of=/dev/$rodev bs=4096 count=1 oflag=direct 2>&1); then
 	fail "a write to the read-only disk succeeded"

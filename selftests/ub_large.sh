@@ -17,8 +17,8 @@ test_begin "capacity over 2 TiB comes from READ CAPACITY(16)"
 load_ub_and_wait || fail "disks missing"
 dev=$(disk_by_label huge) || fail "no disk for huge"
 bytes=$(disk_field huge 2)
-[ "$(($(cat /sys/block/$dev/size) * 512))" = "$bytes" ] ||
-	fail "$dev: $(($(cat /sys/block/$dev/size) * 512)) bytes, image has $bytes"
+[ "$(($(</sys/block/$dev/size) * 512))" = "$bytes" ] ||
+	fail "$dev: $(($(</sys/block/$dev/size) * 512)) bytes, image has $bytes"
 test_end
 
 test_begin "blocks past 2^32 are addressed with 16-byte CDBs"

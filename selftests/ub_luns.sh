@@ -53,15 +53,15 @@ test_begin "each LUN has its own capacity, block size and write cache"
 check_geometry card1
 check_geometry card2
 check_geometry card3
-[ "$(cat /sys/block/$card1/queue/write_cache)" = "write back" ] || fail "card1: $(cat /sys/block/$card1/queue/write_cache)"
+[ "$(</sys/block/$card1/queue/write_cache)" = "write back" ] || fail "card1: $(</sys/block/$card1/queue/write_cache)"
 c3=$(disk_by_label card3)
-[ "$(cat /sys/block/$c3/queue/write_cache)" = "write through" ] || fail "card3: $(cat /sys/block/$c3/queue/write_cache)"
+[ "$(</sys/block/$c3/queue/write_cache)" = "write through" ] || fail "card3: $(</sys/block/$c3/queue/write_cache)"
 test_end
 
 test_begin "a LUN without a medium still gets a disk, of size 0"
 d0=$(lun_disk 0)
 [ -n "$d0" ] || fail "no disk for LUN 0"
-[ "$(cat /sys/block/$d0/size 2>/dev/null)" = 0 ] || fail "$d0: size $(cat /sys/block/$d0/size 2>/dev/null)"
+[ "$(rd /sys/block/$d0/size)" = 0 ] || fail "$d0: size $(rd /sys/block/$d0/size)"
 dmesg | grep -q "ub: $d0: .*($intf LUN 0), no medium, removable" || fail "no 'no medium, removable' line for $d0"
 test_end
 

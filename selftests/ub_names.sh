@@ -25,10 +25,10 @@ ro=$(disk_by_label ro0) || ktap_exit_fail_msg "no disk for ro0"
 
 test_begin "sysfs vendor, model, rev and serial below the disk"
 d=/sys/block/$stick/device
-[ "$(cat $d/vendor 2>/dev/null)" = QEMU ] || fail "vendor '$(cat $d/vendor 2>/dev/null)'"
-[ "$(cat $d/model 2>/dev/null)" = "QEMU HARDDISK" ] || fail "model '$(cat $d/model 2>/dev/null)'"
-[ -n "$(cat $d/rev 2>/dev/null)" ] || fail "no rev"
-[ "$(cat $d/serial 2>/dev/null)" = UB0000 ] || fail "serial '$(cat $d/serial 2>/dev/null)'"
+[ "$(rd $d/vendor)" = QEMU ] || fail "vendor '$(rd $d/vendor)'"
+[ "$(rd $d/model)" = "QEMU HARDDISK" ] || fail "model '$(rd $d/model)'"
+[ -n "$(rd $d/rev)" ] || fail "no rev"
+[ "$(rd $d/serial)" = UB0000 ] || fail "serial '$(rd $d/serial)'"
 test_end
 
 test_begin "lsblk shows vendor, model, serial, removable, read-only and size"
@@ -44,7 +44,7 @@ card1=$(disk_by_label card1) || fail "no disk for card1"
 intf=$(basename "$(readlink -f /sys/block/$card1/device)")
 empty=""
 for b in /sys/bus/usb/devices/$intf/block/*; do
-	[ "$(cat $b/size)" = 0 ] && empty=${b##*/}
+	[ "$(<$b/size)" = 0 ] && empty=${b##*/}
 done
 [ -n "$empty" ] || fail "no empty LUN below $intf"
 line=$(lsblk -dn -o RM,SIZE -P /dev/$empty)
@@ -55,7 +55,7 @@ test_begin "per-LUN ub/ attributes: LUN, INQUIRY strings, VPD unit serial number
 d=/sys/block/$stick/ub
 line="$(cat $d/lun 2>&1)|$(cat $d/vendor 2>&1)|$(cat $d/model 2>&1)|$(cat $d/serial 2>&1)"
 [ "$line" = "0|QEMU|QEMU HARDDISK|UB0000" ] || fail "stick0: $line"
-[ -n "$(cat $d/rev 2>/dev/null)" ] || fail "stick0: no rev"
+[ -n "$(rd $d/rev)" ] || fail "stick0: no rev"
 for n in 1 2 3; do
 	disk=$(disk_by_label card$n) || { fail "no disk for card$n"; continue; }
 	[ "$(cat /sys/block/$disk/ub/lun 2>&1)" = $n ] || fail "card$n: lun $(cat /sys/block/$disk/ub/lun 2>&1)"
@@ -79,7 +79,7 @@ if command -v udevadm >/dev/null; then
 	echo "$l" | grep -qx /dev/disk/by-id/usb-QEMU_QEMU_HARDDISK_UB0000-0:0 ||
 		fail "stick0: $(echo $l)"
 	echo "$l" | grep -q '^/dev/disk/by-path/pci-.*-usb-.*-lun-0$' || fail "stick0 by-path: $(echo $l)"
-	cserial=$(cat /sys/block/$card1/device/serial)
+	cserial=$(</sys/block/$card1/device/serial)
 	l=$(links $card1)
 	echo "$l" | grep -qx "/dev/disk/by-id/usb-QEMU_QEMU_HARDDISK_$cserial-0:1" ||
 		fail "card1: $(echo $l)"

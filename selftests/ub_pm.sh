@@ -23,7 +23,7 @@ ktap_set_plan 3
 MNT=/tmp/ub-pm
 load_ub_and_wait || ktap_exit_fail_msg "$(count_ub_disks) ub disks for: $UB_DISKS"
 pm=$(disk_by_label pm0) || ktap_exit_fail_msg "no disk for pm0"
-serial=$(cat "$(usb_dev_of $pm)/serial")
+serial=$(<"$(usb_dev_of $pm)/serial")
 
 autosuspend() { # autosuspend DISK on|off
 	local u
@@ -37,7 +37,7 @@ autosuspend() { # autosuspend DISK on|off
 }
 
 status_is() { # status_is DISK suspended|active
-	[ "$(cat "$(usb_dev_of $1)/power/runtime_status")" = "$2" ]
+	[ "$(<"$(usb_dev_of $1)/power/runtime_status")" = "$2" ]
 }
 
 # write_files DIR N: N files of random data, synced; their sums in DIR.sums.
@@ -47,16 +47,16 @@ write_files() {
 		head -c $((256 << 10)) /dev/urandom >"$1/f$i.$RANDOM" || return 1
 		sync -f "$1" || return 1
 		# Idle long enough for an autosuspend between bursts.
-		sleep 1
+		nap 1
 	done
 	(cd "$1" && md5sum f* >"$1.sums")
 }
 
 test_begin "runtime autosuspend of an idle disk, resumed by the next read, data intact"
-write_readback $pm $((1 << 20)) $((1 << 20)) >/tmp/pm.err || fail "$(cat /tmp/pm.err)"
+write_readback $pm $((1 << 20)) $((1 << 20)) >/tmp/pm.err || fail "$(</tmp/pm.err)"
 s0=$(ub_stat $pm suspends) r0=$(ub_stat $pm resumes)
 autosuspend $pm on
-wait_for 20 status_is $pm suspended || fail "not suspended: $(cat "$(usb_dev_of $pm)/power/runtime_status")"
+wait_for 20 status_is $pm suspended || fail "not suspended: $(<"$(usb_dev_of $pm)/power/runtime_status")"
 [ "$(ub_stat $pm suspends)" -gt "$s0" ] || fail "ub_stats/suspends stayed at $s0"
 dd if=/dev/$pm of=/tmp/pm.back bs=1M skip=1 count=1 iflag=direct status=none || fail "read failed"
 cmp -s /tmp/wr.pat /tmp/pm.back || fail "data read after resume differs"
@@ -85,7 +85,7 @@ test_end
 test_begin "reset-resume (USB quirk RESET_RESUME): I/O after each autoresume, files intact"
 # The quirk applies to devices enumerated after it is set, and is looked up again at
 # each reset: set it, plug pm0 again, and clear it only at the end.
-vidpid="$(cat "$(usb_dev_of $pm)/idVendor"):$(cat "$(usb_dev_of $pm)/idProduct")"
+vidpid="$(<"$(usb_dev_of $pm)/idVendor"):$(<"$(usb_dev_of $pm)/idProduct")"
 echo "$vidpid:b" >/sys/module/usbcore/parameters/quirks
 monitor unplug pm0 >/dev/null
 wait_for 20 test ! -e /sys/block/$pm || fail "pm0 did not go"

@@ -44,13 +44,13 @@ eject_ioctl() {
 	if command -v eject >/dev/null; then
 		eject -r "/dev/$dev" 2>&1
 	else
-		python3 -c "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDONLY | os.O_NONBLOCK); fcntl.ioctl(fd, 0x5329, 0); fcntl.ioctl(fd, 0x5309)" "/dev/$dev" 2>&1
+		python3 -S -c "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDONLY | os.O_NONBLOCK); fcntl.ioctl(fd, 0x5329, 0); fcntl.ioctl(fd, 0x5309)" "/dev/$dev" 2>&1
 	fi
 }
 
 test_begin "removable usb-storage is a removable disk with media change events"
-[ "$(cat /sys/block/$dev/removable)" = 1 ] || fail "/sys/block/$dev/removable is $(cat /sys/block/$dev/removable)"
-grep -qw media_change /sys/block/$dev/events || fail "events: '$(cat /sys/block/$dev/events)'"
+[ "$(</sys/block/$dev/removable)" = 1 ] || fail "/sys/block/$dev/removable is $(</sys/block/$dev/removable)"
+grep -qw media_change /sys/block/$dev/events || fail "events: '$(</sys/block/$dev/events)'"
 dmesg | grep -q "ub: $dev: .*, removable, " || fail "the disk line does not say removable"
 [ "$(read_label)" = "ub-image:rem0" ] || fail "label: $(read_label)"
 test_end
@@ -59,7 +59,7 @@ test_begin "eject ioctl sends START STOP UNIT: no medium, open fails with ENOMED
 out=$(eject_ioctl) || fail "eject failed: $out"
 out=$(read_label)
 [[ $out == *"No medium found"* ]] || fail "read after eject: '$out', expected ENOMEDIUM"
-[ "$(cat /sys/block/$dev/size)" = 0 ] || fail "size $(cat /sys/block/$dev/size) after eject"
+[ "$(</sys/block/$dev/size)" = 0 ] || fail "size $(</sys/block/$dev/size) after eject"
 test_dmesg | grep -q "ub: .*: no medium" || fail "no 'no medium' line"
 test_end
 
@@ -67,7 +67,7 @@ test_begin "a new medium of another size (monitor change): new capacity and its 
 out=$(monitor "change drv-rem0 $media2 raw")
 [ -z "$(echo "$out" | grep -i error)" ] || fail "change: $out"
 wait_for 20 eval '[ "$(read_label)" = "ub-image:rem0.media2" ]' || fail "label after change: '$(read_label)'"
-[ "$(cat /sys/block/$dev/size)" = 65536 ] || fail "size $(cat /sys/block/$dev/size), expected 65536 (32 MiB)"
+[ "$(</sys/block/$dev/size)" = 65536 ] || fail "size $(</sys/block/$dev/size), expected 65536 (32 MiB)"
 test_dmesg | grep -q "new medium: 65536 512-byte blocks (32 MiB)" || fail "no 'new medium' line"
 msg=$(write_readback "$dev" 16777216 65536) || fail "$msg"
 test_end
@@ -76,13 +76,13 @@ test_begin "a medium pulled from outside (monitor eject) is noticed: ENOMEDIUM, 
 out=$(monitor "eject -f drv-rem0")
 [ -z "$(echo "$out" | grep -i error)" ] || fail "eject: $out"
 wait_for 20 eval '[[ "$(read_label)" == *"No medium found"* ]]' || fail "read after the medium went: '$(read_label)'"
-[ "$(cat /sys/block/$dev/size)" = 0 ] || fail "size $(cat /sys/block/$dev/size)"
+[ "$(</sys/block/$dev/size)" = 0 ] || fail "size $(</sys/block/$dev/size)"
 test_end
 
 test_begin "the first medium back: its size and label again"
 out=$(monitor "change drv-rem0 $UB_RUNDIR/rem0.img raw")
 wait_for 20 eval '[ "$(read_label)" = "ub-image:rem0" ]' || fail "label: '$(read_label)'"
-[ "$(cat /sys/block/$dev/size)" = 32768 ] || fail "size $(cat /sys/block/$dev/size), expected 32768"
+[ "$(</sys/block/$dev/size)" = 32768 ] || fail "size $(</sys/block/$dev/size), expected 32768"
 test_end
 
 # A program that holds the disk open (O_DIRECT) across the change and then
@@ -105,7 +105,7 @@ for what, op in (("write", lambda: os.pwrite(fd, buf, 8 << 20)), ("read", lambda
 
 test_begin "a medium changed under an open disk: that open gets EIO, a new open the new medium"
 rm -f /tmp/held /tmp/changed
-python3 -c "$HOLD_AND_WRITE" /dev/$dev /tmp/held /tmp/changed >/tmp/held.out 2>&1 &
+python3 -S -c "$HOLD_AND_WRITE" /dev/$dev /tmp/held /tmp/changed >/tmp/held.out 2>&1 &
 holder=$!
 # Python starts slowly over 9p with another guest on the host.
 wait_for 60 test -e /tmp/held || fail "the holder did not open the disk"
@@ -113,7 +113,7 @@ out=$(monitor "change drv-rem0 $media2 raw")
 [ -z "$(echo "$out" | grep -i error)" ] || fail "change: $out"
 # Give the media polling a chance to see the change first (then the write fails
 # without reaching the device); without it the write itself meets the UNIT ATTENTION.
-sleep 1
+nap 1
 touch /tmp/changed
 wait_for 30 eval '! kill -0 $holder 2>/dev/null' || fail "the holder hangs"
 grep -qx "write Input/output error" /tmp/held.out || fail "write through the old open: $(head -n 1 /tmp/held.out)"
@@ -129,13 +129,13 @@ test_end
 test_begin "an empty reader given a medium with a write cache: write back, fsync sends SYNCHRONIZE CACHE"
 dev1=$(disk_by_serial UBREM1) || fail "no disk for rem1"
 if [ -n "$dev1" ]; then
-	[ "$(cat /sys/block/$dev1/queue/write_cache)" = "write through" ] ||
-		fail "empty: write_cache '$(cat /sys/block/$dev1/queue/write_cache)'"
+	[ "$(</sys/block/$dev1/queue/write_cache)" = "write through" ] ||
+		fail "empty: write_cache '$(</sys/block/$dev1/queue/write_cache)'"
 	out=$(monitor "change drv-rem1 $UB_RUNDIR/rem1.media2.img raw")
 	[ -z "$(echo "$out" | grep -i error)" ] || fail "change: $out"
 	wait_for 20 eval '[ "$(read_label $dev1)" = "ub-image:rem1.media2" ]' || fail "label after change: '$(read_label $dev1)'"
-	[ "$(cat /sys/block/$dev1/queue/write_cache)" = "write back" ] ||
-		fail "with the medium: write_cache '$(cat /sys/block/$dev1/queue/write_cache)'"
+	[ "$(</sys/block/$dev1/queue/write_cache)" = "write back" ] ||
+		fail "with the medium: write_cache '$(</sys/block/$dev1/queue/write_cache)'"
 	test_dmesg | grep -q "new medium: 32768 512-byte blocks (16 MiB), write cache" || fail "no 'new medium ... write cache' line"
 	DDC=/sys/kernel/debug/dynamic_debug/control
 	echo 'module ub +p' >$DDC

@@ -35,7 +35,7 @@ test_begin "SG_IO READ(10) of 8 blocks returns what the block device reads"
 dd if=/dev/urandom of=/tmp/sg.pat bs=4k count=1 status=none
 dd if=/tmp/sg.pat of=$dev bs=512 seek=2048 oflag=direct status=none || fail "write failed"
 sg_raw -r 4096 -o /tmp/sg.back $dev 28 00 00 00 08 00 00 00 08 00 >/tmp/sg.out 2>&1 ||
-	fail "sg_raw READ(10): $(cat /tmp/sg.out)"
+	fail "sg_raw READ(10): $(</tmp/sg.out)"
 cmp -s /tmp/sg.pat /tmp/sg.back || fail "data differs"
 test_end
 
@@ -58,8 +58,8 @@ echo "$out" | grep -q "User Capacity: *67,108,864 bytes" || fail "capacity"
 test_end
 
 test_begin "SG_IO bounds: interface id, CDB length, transfer length, iovecs, direction"
-max=$(( $(cat /sys/block/$stick/queue/max_hw_sectors_kb) * 1024 ))
-out=$(python3 - "$dev" "$max" <<'PY' 2>&1
+max=$(( $(</sys/block/$stick/queue/max_hw_sectors_kb) * 1024 ))
+out=$(python3 -S - "$dev" "$max" <<'PY' 2>&1
 import ctypes, errno, fcntl, os, sys
 
 class SgIoHdr(ctypes.Structure):

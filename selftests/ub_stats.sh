@@ -36,7 +36,7 @@ dir=/sys/block/$stick/device/ub_stats
 n=$(ls $dir | wc -l)
 [ "$n" = "$(echo $COUNTERS | wc -w)" ] || fail "$n files in $dir: $(ls $dir | tr '\n' ' ')"
 for c in $COUNTERS; do
-	[[ $(cat $dir/$c 2>/dev/null) =~ ^[0-9]+$ ]] || fail "$c: '$(cat $dir/$c 2>&1)'"
+	[[ $(rd $dir/$c) =~ ^[0-9]+$ ]] || fail "$c: '$(cat $dir/$c 2>&1)'"
 done
 [ "$(ub_stat $stick commands)" -ge 4 ] || fail "commands: $(ub_stat $stick commands)"
 [ "$(ub_stat $stick bytes_in)" -ge 36 ] || fail "bytes_in: $(ub_stat $stick bytes_in)"
@@ -45,7 +45,7 @@ test_end
 test_begin "ub_stats counts a 1 MiB direct write and read byte for byte, no errors"
 errs=$(snapshot $ERRORS)
 in0=$(ub_stat $stick bytes_in) out0=$(ub_stat $stick bytes_out) cmd0=$(ub_stat $stick commands)
-write_readback $stick $((4 << 20)) $((1 << 20)) >/tmp/wr.err || fail "$(cat /tmp/wr.err)"
+write_readback $stick $((4 << 20)) $((1 << 20)) >/tmp/wr.err || fail "$(</tmp/wr.err)"
 din=$(($(ub_stat $stick bytes_in) - in0)) dout=$(($(ub_stat $stick bytes_out) - out0))
 dcmd=$(($(ub_stat $stick commands) - cmd0))
 [ $din = $((1 << 20)) ] || fail "bytes_in grew by $din"

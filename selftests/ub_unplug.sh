@@ -49,7 +49,7 @@ unplug_and_check() { # DEV PID
 	while kill -0 "$pid" 2>/dev/null; do
 		i=$((i + 1))
 		[ $i -lt 300 ] || { fail "I/O still running 30 s after the unplug"; kill -9 "$pid"; break; }
-		sleep 0.1
+		nap 0.1
 	done
 	wait "$pid"
 	WAIT_RC=$?
@@ -69,7 +69,7 @@ for i in $(seq "$iterations"); do
 	pid=$!
 	# Pull the plug only once fio's writes reach the disk, at a random moment.
 	wait_for 60 disk_writes_above "$dev" 64 || fail "iteration $i: fio did not start writing"
-	sleep "0.$((RANDOM % 9 + 1))"
+	nap "0.$((RANDOM % 9 + 1))"
 	unplug_and_check "$dev" "$pid" || break
 	[ "$WAIT_RC" != 0 ] || fail "iteration $i: fio reported success although the disk vanished"
 	[ "$UNPLUG_MS" -gt "$worst" ] && worst=$UNPLUG_MS
@@ -129,7 +129,7 @@ if [ -n "$pci" ]; then
 	wait_for 30 test ! -e "/sys/block/$dev" || fail "$dev still exists after the controller went"
 	# The last reference to the driver's device goes with this close.
 	exec 4<&-
-	sleep 1
+	nap 1
 	echo 1 >/sys/bus/pci/rescan || fail "PCI rescan failed"
 	dev=$(plug_disk) || fail "no disk after the rescan"
 	[ -n "$dev" ] && { msg=$(write_readback "$dev" 2097152 65536) || fail "after the rescan: $msg"; }
