@@ -5,7 +5,7 @@
 # "plug" is pulled while fio writes and verifies; fio must end with an error within
 # seconds (no hang), the disk must go away (del_gendisk, worker stopped, released),
 # and the re-plugged device must come back as a working disk. Repeated
-# UB_UNPLUG_ITERATIONS times (2 here, 100 in `make soak`). Then
+# UB_UNPLUG_ITERATIONS times (2 on xHCI, 1 elsewhere, 100 in `make soak`). Then
 # the same with an ext4 filesystem mounted and written: I/O errors, a clean umount,
 # and after re-plug the journal replays to a filesystem fsck finds clean. Then the
 # whole host controller goes (its PCI function removed, as a dock unplug does)
@@ -18,7 +18,12 @@
 
 . "$(dirname "$0")/lib.sh"
 
-iterations=${UB_UNPLUG_ITERATIONS:-2}
+# Two cycles on xHCI, one on the other controllers (whose unplug path the ext4
+# and PCI-remove tests below take again); `make soak` sets 100.
+case $UB_HC in
+xhci*) iterations=${UB_UNPLUG_ITERATIONS:-2} ;;
+*) iterations=${UB_UNPLUG_ITERATIONS:-1} ;;
+esac
 
 ktap_print_header
 ktap_set_plan 4
@@ -58,7 +63,9 @@ unplug_and_check() { # DEV PID
 	UNPLUG_MS=$((t1 - t0))
 }
 
-test_begin "hot unplug during fio verify fails the I/O and replug gives a working disk ($iterations times)"
+times="$iterations times"
+[ "$iterations" = 1 ] && times=once
+test_begin "hot unplug during fio verify fails the I/O and replug gives a working disk ($times)"
 worst=0
 for i in $(seq "$iterations"); do
 	dev=$(plug_disk) || { fail "iteration $i: disk did not come back"; break; }
