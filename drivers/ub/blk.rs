@@ -117,6 +117,19 @@ impl Request {
         table.filled(usize::try_from(n).map_err(|_| EINVAL)?)
     }
 
+    /// What identifies this request to [`QueueOps::timed_out`].
+    pub(crate) fn id(&self) -> RequestId {
+        RequestId(self.raw())
+    }
+
+    /// The time the request may take, from when it was started (the queue's
+    /// `io_timeout`, which users may change in sysfs), in milliseconds.
+    pub(crate) fn timeout_ms(&self) -> u32 {
+        // SAFETY: The request is valid (type invariant); blk-mq set its timeout
+        // when it started it, before the driver got it.
+        unsafe { c::ub_rq_timeout_ms(self.raw()) }
+    }
+
     /// Completes the request.
     pub(crate) fn end(self, status: Status) {
         let rq = self.raw();
@@ -126,6 +139,14 @@ impl Request {
         unsafe { bindings::blk_mq_end_request(rq, raw_status(status)) };
     }
 }
+
+/// A request's identity, for finding it among those a driver holds; it is never
+/// dereferenced.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RequestId(*mut bindings::request);
+
+// SAFETY: A `RequestId` is only compared, never dereferenced.
+unsafe impl Send for RequestId {}
 
 impl Drop for Request {
     fn drop(&mut self) {
@@ -154,6 +175,13 @@ pub(crate) trait QueueOps: Sync {
     /// The `CDROM_LOCKDOOR` ioctl: prevent (`lock`) or allow medium removal.
     /// May sleep.
     fn lock_door(&self, lock: bool) -> Result;
+
+    /// blk-mq's timer of request `rq` ran out (the queue's `io_timeout` passed
+    /// since it was started). Returns the request if the owner holds it waiting
+    /// (queued, or between commands): it is completed with [`Status::Timeout`].
+    /// `None` if the owner is moving its data: the owner completes it by its
+    /// deadline, and the timer is restarted meanwhile. Must not sleep.
+    fn timed_out(&self, rq: RequestId) -> Option<Request>;
 
     /// An `SG_IO` command, checked by helpers.c. `Ok` when the device answered
     /// with a status ([`Passthrough::complete`] was called); `EIO` or `ENODEV`
@@ -473,6 +501,7 @@ struct OpsTable<T>(PhantomData<T>);
 impl<T: QueueOps> OpsTable<T> {
     const OPS: bindings::blk_mq_ops = bindings::blk_mq_ops {
         queue_rq: Some(Self::queue_rq),
+        timeout: Some(Self::timeout),
         // SAFETY: All-zero is a valid `blk_mq_ops`: every other callback is `None`.
         ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
     };
@@ -494,6 +523,21 @@ impl<T: QueueOps> OpsTable<T> {
         };
         owner.queue_rq(Request(rq));
         raw_status(Status::Ok)
+    }
+
+    extern "C" fn timeout(rq: *mut bindings::request) -> bindings::blk_eh_timer_return {
+        // SAFETY: blk-mq passes a valid request of this queue, which holds a
+        // reference to it for the call; the queue data is the `T` of `Disk::new`.
+        let owner = unsafe { &*c::ub_rq_queuedata(rq).cast::<T>() };
+        match owner.timed_out(RequestId(rq)) {
+            // Completing from the timeout handler and returning `BLK_EH_DONE` is
+            // what blk-mq expects of a driver that ended the request itself.
+            Some(rq) => {
+                rq.end(Status::Timeout);
+                bindings::blk_eh_timer_return_BLK_EH_DONE
+            }
+            None => bindings::blk_eh_timer_return_BLK_EH_RESET_TIMER,
+        }
     }
 }
 
@@ -518,6 +562,9 @@ pub(crate) struct Limits {
     /// The medium rotates (`queue/rotational`, and the entropy pool takes its
     /// timings, as sd's disks).
     pub(crate) rotational: bool,
+    /// The time a request may take from when the driver gets it, retries and
+    /// recovery included (`queue/io_timeout`, in milliseconds).
+    pub(crate) io_timeout_ms: u32,
 }
 
 /// A blk-mq disk: tag set, gendisk, its callbacks and its index for the name.
@@ -626,6 +673,9 @@ impl Disk {
                     (*set).ops = &OpsTable::<T>::OPS;
                     (*set).nr_hw_queues = 1;
                     (*set).queue_depth = depth;
+                    (*set).timeout = kernel::time::msecs_to_jiffies(lim.io_timeout_ms)
+                        .try_into()
+                        .unwrap_or(u32::MAX);
                     (*set).numa_node = bindings::NUMA_NO_NODE;
                     (*set).cmd_size = 0;
                     to_result(bindings::blk_mq_alloc_tag_set(set))

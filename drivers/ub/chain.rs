@@ -263,8 +263,11 @@ impl Chain {
                 DATA => limits.data_ms,
                 _ => limits.csw_ms,
             };
-            let elapsed_ns = now_ns().saturating_sub(since).max(0);
-            let left_ns = i64::from(limit_ms) * 1_000_000 - elapsed_ns;
+            let now = now_ns();
+            let elapsed_ns = now.saturating_sub(since).max(0);
+            // The stage's own timeout, or the command's deadline if sooner.
+            let left_ns = (i64::from(limit_ms) * 1_000_000 - elapsed_ns)
+                .min(limits.deadline_ns.saturating_sub(now));
             if left_ns <= 0 {
                 self.kill_all();
                 return true;

@@ -6,10 +6,16 @@
 //! each outcome to a block status, and teardown.
 //!
 //! Each LUN's disk queues into a [`LunQueue`]; its `queue_rq` (atomic context) only
-//! appends the request, tagged with the LUN, to [`Pending`] and kicks the worker, a
-//! work item on the per-CPU high-priority workqueue ([`worker_queue`]) that is
-//! never run twice at once; the worker builds the CDB, maps the data and runs the
-//! command.
+//! appends the request, tagged with the LUN and its deadline, to [`Pending`] and
+//! kicks the worker, a work item on the per-CPU high-priority workqueue
+//! ([`worker_queue`]) that is never run twice at once; the worker builds the CDB,
+//! maps the data and runs the command.
+//!
+//! Every request ends within its queue's `io_timeout` (the `io_timeout_ms`
+//! parameter) of reaching the driver, whatever the device does: the commands
+//! that move its data end by its deadline, and while it waits anywhere else
+//! (queued, for the transport, during a recovery) it sits in [`Pending`], where
+//! blk-mq's timeout takes it and completes it with `ETIMEDOUT`.
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::{
@@ -22,7 +28,7 @@ use kernel::{
 };
 
 use crate::{
-    blk::{DiskHandle, Op, Passthrough, PtDir, QueueOps, Request, Status},
+    blk::{DiskHandle, Op, Passthrough, PtDir, QueueOps, Request, RequestId, Status},
     counters::{Counter, Counters},
     kext::{flush_work, worker_queue, NoIoScope, RateLimit},
     probe::{self, LunInfo},
@@ -33,6 +39,7 @@ use crate::{
         sense::{Retry, Sense},
     },
     transport::{Bot, Data, Fault, Outcome, Stage, Timeouts, TransportError},
+    urb::now_ns,
     usb::{AutoPm, Endpoint, Interface, InterfaceRef},
     usbcore_sg::{DmaBuf, SgTable},
 };
@@ -48,8 +55,12 @@ const CMD_BUF_LEN: usize = 512;
 /// Fixed-format sense data length asked for (SPC-4 4.5.3).
 const SENSE_LEN: u8 = 18;
 /// Tries of a command whose sense says "retry" (UNIT ATTENTION, ABORTED COMMAND,
-/// becoming ready, spun down), or whose transport was recovered.
+/// becoming ready, spun down).
 const MAX_TRIES: u32 = 3;
+/// Tries of a command that ends without a valid CSW: one recovery in between
+/// (at most two resets), and one after the second failure, once the command has
+/// failed, to leave the device in step for the next one.
+const TRANSPORT_TRIES: u32 = 2;
 /// How long a START STOP UNIT that spins a disk up may take (its CSW comes when
 /// the disk is ready: no IMMED). USB hard disks take seconds.
 const SPIN_UP_MS: u32 = 20_000;
@@ -153,7 +164,7 @@ impl Io {
                 }
                 Err(e) => {
                     let recovered = self.rec.recover(&mut self.bot, lun, cdb, len as u32, e);
-                    if recovered.is_err() || tries == MAX_TRIES {
+                    if recovered.is_err() || tries >= TRANSPORT_TRIES {
                         return Err(CmdError::Transport(e));
                     }
                 }
@@ -287,9 +298,22 @@ enum State {
     Failing(Status),
 }
 
-/// Block requests waiting for the worker, each with its LUN.
+/// A block request waiting for the worker.
+struct Queued {
+    rq: Request,
+    lun: u8,
+    /// When it must be over (`ktime_get()` nanoseconds): when it reached the
+    /// driver, plus its queue's `io_timeout`.
+    deadline_ns: i64,
+}
+
+/// Block requests waiting for the worker, and the one it runs while that one
+/// waits between commands. blk-mq's timeout takes requests from here
+/// ([`LunQueue::timed_out`]); never from the worker while their data moves.
 pub(crate) struct Pending {
-    requests: KVec<(Request, u8)>,
+    requests: KVec<Queued>,
+    /// The worker's request, between its commands.
+    current: Option<Request>,
     state: State,
 }
 
@@ -374,6 +398,8 @@ pub(crate) struct UbDevice {
     /// The worker is resetting the device itself: the reset callbacks must not
     /// wait for it.
     self_reset: Arc<AtomicBool>,
+    /// A disk was opened: a device given up is tried again with the next command.
+    retry_now: AtomicBool,
     /// The counters, shared with the transport and sysfs.
     stats: Arc<Counters>,
     /// The interface, for runtime PM.
@@ -393,19 +419,18 @@ impl WorkItem for UbDevice {
         // autosuspended under it; dropped when the queue is empty.
         let mut pm: Option<AutoPm> = None;
         loop {
-            let (rq, state) = {
+            let (q, state) = {
                 let mut p = this.pending.lock();
                 if p.requests.is_empty() || p.state == State::Paused {
                     break;
                 }
                 match p.requests.remove(0) {
-                    Ok(rq) => (rq, p.state),
+                    Ok(q) => (q, p.state),
                     Err(_) => break,
                 }
             };
-            let (rq, lun) = rq;
-            let status = match state {
-                State::Failing(status) => status,
+            match state {
+                State::Failing(status) => q.rq.end(status),
                 _ => {
                     if pm.is_none() {
                         // Without the reference the command is still tried: a
@@ -422,10 +447,9 @@ impl WorkItem for UbDevice {
                             })
                             .ok();
                     }
-                    this.run_request(&rq, lun)
+                    this.run_request(q);
                 }
-            };
-            rq.end(status);
+            }
         }
     }
 }
@@ -454,6 +478,8 @@ impl QueueOps for LunQueue {
         let Some(p) = self.dev.luns.get(usize::from(self.lun)) else {
             return Err(ENODEV);
         };
+        // A new open is a new chance for a device that was given up.
+        self.dev.retry_now.store(true, Ordering::Release);
         if !p.removable.load(Ordering::Acquire) {
             return Ok(());
         }
@@ -527,6 +553,15 @@ impl QueueOps for LunQueue {
         })
     }
 
+    fn timed_out(&self, id: RequestId) -> Option<Request> {
+        let mut p = self.dev.pending.lock();
+        if p.current.as_ref().is_some_and(|rq| rq.id() == id) {
+            return p.current.take();
+        }
+        let at = p.requests.iter().position(|q| q.rq.id() == id)?;
+        p.requests.remove(at).ok().map(|q| q.rq)
+    }
+
     fn passthrough(&self, pt: &mut Passthrough<'_>) -> Result {
         let cdb = Cdb::from_bytes(pt.cdb()).map_err(|_| EINVAL)?;
         let dir = pt.dir();
@@ -554,16 +589,22 @@ impl QueueOps for LunQueue {
 
     fn queue_rq(&self, rq: Request) {
         let dev = &self.dev;
+        let deadline_ns = now_ns().saturating_add(i64::from(rq.timeout_ms()) * 1_000_000);
         let mut p = dev.pending.lock();
         if let State::Failing(status) = p.state {
             drop(p);
             rq.end(status);
             return;
         }
-        if let Err(err) = p.requests.push_within_capacity((rq, self.lun)) {
+        let q = Queued {
+            rq,
+            lun: self.lun,
+            deadline_ns,
+        };
+        if let Err(err) = p.requests.push_within_capacity(q) {
             drop(p);
             // Cannot happen: the list has room for every tag of every LUN.
-            err.0 .0.end(Status::Resource);
+            err.0.rq.end(Status::Resource);
             return;
         }
         drop(p);
@@ -607,7 +648,6 @@ impl UbDevice {
         pipeline: bool,
     ) -> Result<Arc<Self>> {
         let udev = intf.usb_device();
-        let self_reset = Arc::new(AtomicBool::new(false), GFP_KERNEL)?;
         let stats = Arc::new(Counters::new(), GFP_KERNEL)?;
         let io = Io {
             bot: Bot::new(
@@ -619,28 +659,28 @@ impl UbDevice {
                 pipeline,
                 stats.clone(),
             )?,
-            rec: Recovery::new(
-                port_reset_first || quirks.contains(Quirks::PORT_RESET_FIRST),
-                self_reset.clone(),
-            ),
+            rec: Recovery::new(port_reset_first || quirks.contains(Quirks::PORT_RESET_FIRST)),
             sg: SgTable::new(MAX_SEGMENTS.into())?,
             buf: DmaBuf::new(CMD_BUF_LEN)?,
             foreign_reset: false,
             suspended: false,
             req_log: RateLimit::new(),
         };
+        let self_reset = io.bot.self_reset_flag();
         Arc::pin_init(
             try_pin_init!(Self {
                 name: CString::try_from(intf.name())?,
                 io <- new_mutex!(io),
                 pending <- new_spinlock!(Pending {
                     requests: KVec::with_capacity(QUEUE_DEPTH as usize, GFP_KERNEL)?,
+                    current: None,
                     state: State::Running,
                 }),
                 work <- new_work!("UbDevice::work"),
                 luns: core::array::from_fn(|_| LunParams::new()),
                 quirks,
                 self_reset,
+                retry_now: AtomicBool::new(false),
                 stats,
                 intf: intf.get_ref(),
             }),
@@ -675,8 +715,9 @@ impl UbDevice {
 
     /// Runs `f` with the transport for a command from outside the worker (media
     /// polling, eject, door lock, passthrough), with the device resumed: `ENODEV`
-    /// once it is torn down, `EBUSY` while it is dead, being reset by someone
-    /// else, or suspended for system sleep. The state is checked again once the
+    /// once it is torn down, `EBUSY` while it is being reset by someone else or
+    /// suspended for system sleep (a device given up fails its commands at once,
+    /// or is tried again if its backoff is over). The state is checked again once the
     /// lock is held: a caller that waited for it while the interface was unbound
     /// must not send anything.
     fn with_usable_io<R>(&self, f: impl FnOnce(&mut Io) -> Result<R>) -> Result<R> {
@@ -691,10 +732,18 @@ impl UbDevice {
         if io.bot.is_released() {
             return Err(ENODEV);
         }
-        if io.bot.dead || io.foreign_reset || io.suspended {
+        if io.foreign_reset || io.suspended {
             return Err(EBUSY);
         }
+        self.take_retry_now(&mut io);
         f(&mut io)
+    }
+
+    /// After an open, a device given up is tried again at once.
+    fn take_retry_now(&self, io: &mut Io) {
+        if self.retry_now.swap(false, Ordering::AcqRel) {
+            io.bot.retry_now();
+        }
     }
 
     /// The probe is over: it no longer holds the USB device lock for the
@@ -703,7 +752,7 @@ impl UbDevice {
         self.lock_io().bot.probing = false;
     }
 
-    /// Whether queued and new requests fail (teardown, unplug, dead device).
+    /// Whether queued and new requests fail (teardown, unplug).
     fn is_failing(&self) -> bool {
         matches!(self.pending.lock().state, State::Failing(_))
     }
@@ -853,7 +902,7 @@ impl UbDevice {
             io.foreign_reset = false;
             io.suspended = false;
             if reset {
-                io.bot.dead = false;
+                io.bot.reset_by_others();
                 io.rec.succeeded();
             }
         }
@@ -876,9 +925,11 @@ impl UbDevice {
     /// loses power in sleep loses its cache (sd does the same).
     pub(crate) fn suspend(&self, auto: bool) -> Result {
         if auto {
-            if !self.pending.lock().requests.is_empty() {
+            let p = self.pending.lock();
+            if !p.requests.is_empty() || p.current.is_some() {
                 return Err(EBUSY);
             }
+            drop(p);
             self.stats.inc(Counter::Suspends);
             return Ok(());
         }
@@ -924,8 +975,8 @@ impl UbDevice {
         self.restart(reset);
     }
 
-    /// Fails every queued and future request with `status` (the device is gone
-    /// or dead); logged by the caller.
+    /// Fails every queued and future request with `status` (the device is
+    /// gone); logged by the caller.
     fn fail_all(&self, status: Status) {
         let mut p = self.pending.lock();
         if p.state != State::Failing(Status::Offline) {
@@ -933,15 +984,31 @@ impl UbDevice {
         }
     }
 
-    /// Runs one block request of `lun` and returns its status.
-    fn run_request(&self, rq: &Request, lun: u8) -> Status {
+    /// Hands the worker's request to [`Pending`] while it waits between commands:
+    /// blk-mq's timeout may complete it there.
+    fn park(&self, rq: Request) {
+        self.pending.lock().current = Some(rq);
+    }
+
+    /// Takes the worker's request back for a command, or `None` if its time ran
+    /// out meanwhile (blk-mq's timeout completed it).
+    fn unpark(&self) -> Option<Request> {
+        self.pending.lock().current.take()
+    }
+
+    /// Runs one block request and completes it, by its deadline.
+    fn run_request(&self, q: Queued) {
+        let Queued {
+            rq,
+            lun,
+            deadline_ns,
+        } = q;
         let op = rq.op();
-        let who = Who(&self.name, lun);
         let Some(params) = self.luns.get(usize::from(lun)) else {
-            return Status::IoErr;
+            return rq.end(Status::IoErr);
         };
         let shift = params.block_shift.load(Ordering::Relaxed);
-        let (cdb, is_read) = match op {
+        let cmd = match op {
             Op::Read | Op::Write => {
                 let lba = rq.sector() >> (shift - 9);
                 let blocks = rq.bytes() >> shift;
@@ -956,59 +1023,115 @@ impl UbDevice {
                     cdb::write_fua(lba, blocks, fua)
                 };
                 match cdb {
-                    Ok(c) => (c, op == Op::Read),
-                    Err(_) => return Status::IoErr,
+                    Ok(c) => c,
+                    Err(_) => return rq.end(Status::IoErr),
                 }
             }
             Op::Flush if params.write_cache.load(Ordering::Relaxed) => {
-                (cdb::synchronize_cache_10(0, 0, false), false)
+                cdb::synchronize_cache_10(0, 0, false)
             }
-            Op::Flush => return Status::Ok,
-            Op::Other(_) => return Status::NotSupp,
+            Op::Flush => return rq.end(Status::Ok),
+            Op::Other(_) => return rq.end(Status::NotSupp),
+        };
+        let job = Job {
+            lun,
+            op,
+            cdb: cmd,
+            sector: rq.sector(),
+            bytes: rq.bytes(),
+            deadline_ns,
         };
 
+        // Waiting for the transport (another command, a recovery, an ioctl),
+        // the request is the timeout's to take.
+        self.park(rq);
         let mut io = self.lock_io();
+        self.take_retry_now(&mut io);
+        let (status, broken) = self.execute(&mut io, params, &job);
+        if let Some(rq) = self.unpark() {
+            rq.end(status);
+        }
+        // The request failed for want of a valid CSW after its last try: put the
+        // device back in step for the next command now that the request is over.
+        if let Some(e) = broken {
+            let Io { bot, rec, .. } = &mut *io;
+            if rec.recover(bot, lun, &job.cdb, job.bytes, e) == Err(TransportError::Gone) {
+                self.fail_all(Status::Offline);
+            }
+        }
+    }
+
+    /// Runs the commands of `job` (its request parked in [`Pending`] between
+    /// them) until it succeeds, fails, or its deadline passes. Returns its
+    /// status, and the transport error still to recover from if the last try
+    /// ended without a valid CSW.
+    fn execute(
+        &self,
+        io: &mut Io,
+        params: &LunParams,
+        job: &Job,
+    ) -> (Status, Option<TransportError>) {
+        let who = Who(&self.name, job.lun);
+        let (lun, op, cdb) = (job.lun, job.op, &job.cdb);
         if params.stale.load(Ordering::Acquire) {
             io.request_error(fmt!(
                 "{}: {} at sector {}: the medium changed; I/O fails until the disk is opened again\n",
                 who,
                 op_name(op),
-                rq.sector()
+                job.sector
             ));
-            return Status::IoErr;
+            return (Status::IoErr, None);
         }
+        let t = io.bot.timeouts.by(job.deadline_ns);
+        let mut transport_tries = 0;
         for attempt in 1..=MAX_TRIES {
-            let Io { bot, sg, .. } = &mut *io;
+            if t.expired() {
+                io.request_error(fmt!(
+                    "{}: {} at sector {}: no result within its time limit (queue/io_timeout)\n",
+                    who,
+                    op_name(op),
+                    job.sector
+                ));
+                return (Status::Timeout, None);
+            }
             let out = if op == Op::Flush {
-                bot.command(lun, &cdb, Data::None, 0)
+                io.bot.command_by(lun, cdb, Data::None, 0, t)
             } else {
-                let seg = match rq.map_sg(sg) {
-                    Ok(seg) => seg,
-                    Err(_) => return Status::IoErr,
+                // Its data moves now: out of the timeout's reach, and back after.
+                let Some(rq) = self.unpark() else {
+                    return (Status::Timeout, None);
                 };
-                let data = if is_read {
-                    Data::In(seg)
-                } else {
-                    Data::Out(seg)
+                let Io { bot, sg, .. } = &mut *io;
+                let out = match rq.map_sg(sg) {
+                    Ok(seg) => {
+                        let data = if op == Op::Read {
+                            Data::In(seg)
+                        } else {
+                            Data::Out(seg)
+                        };
+                        bot.command_by(lun, cdb, data, job.bytes, t)
+                    }
+                    Err(_) => Err(TransportError::Broken(Stage::Data, Fault::Usb)),
                 };
-                bot.command(lun, &cdb, data, rq.bytes())
+                self.park(rq);
+                out
             };
             let last = attempt == MAX_TRIES;
             if out.is_ok() {
                 io.rec.succeeded();
             }
             match out {
-                Ok(Outcome::Passed { residue: 0 }) => return Status::Ok,
+                Ok(Outcome::Passed { residue: 0 }) => return (Status::Ok, None),
                 Ok(Outcome::Passed { residue }) => {
                     io.request_error(fmt!(
                         "{}: {} at sector {}: {} of {} bytes not transferred\n",
                         who,
                         op_name(op),
-                        rq.sector(),
+                        job.sector,
                         residue,
-                        rq.bytes()
+                        job.bytes
                     ));
-                    return Status::IoErr;
+                    return (Status::IoErr, None);
                 }
                 Ok(Outcome::Failed { residue }) => {
                     let Some(sense) = io.request_sense(lun) else {
@@ -1016,9 +1139,9 @@ impl UbDevice {
                             "{}: {} at sector {} failed, no sense data\n",
                             who,
                             op_name(op),
-                            rq.sector()
+                            job.sector
                         ));
-                        return Status::IoErr;
+                        return (Status::IoErr, None);
                     };
                     let all_moved = residue == 0;
                     let decision = sense.retry_after(all_moved);
@@ -1039,52 +1162,70 @@ impl UbDevice {
                     };
                     let status = sense.blk_status_after(all_moved);
                     if status == Status::Ok {
-                        return status;
+                        return (status, None);
                     }
                     if !retry || last {
                         io.request_error(fmt!(
                             "{}: {} at sector {} failed: sense {:?} {:02x}/{:02x}{}\n",
                             who,
                             op_name(op),
-                            rq.sector(),
+                            job.sector,
                             sense.key,
                             sense.asc,
                             sense.ascq,
                             if all_moved { "" } else { ", data missing" }
                         ));
-                        return status;
+                        return (status, None);
                     }
                 }
-                Err(e) => {
+                Err(TransportError::Gone) => {
+                    self.fail_all(Status::Offline);
+                    return (Status::Offline, None);
+                }
+                Err(TransportError::Dead) => return (Status::IoErr, None),
+                Err(e @ TransportError::Broken(_, fault)) => {
+                    transport_tries += 1;
+                    let status = if fault == Fault::Timeout {
+                        Status::Timeout
+                    } else {
+                        Status::IoErr
+                    };
+                    if transport_tries >= TRANSPORT_TRIES || last || t.expired() {
+                        io.request_error(fmt!(
+                            "{}: {} at sector {}: {} after {} tries; failing it\n",
+                            who,
+                            op_name(op),
+                            job.sector,
+                            fault.name(),
+                            transport_tries
+                        ));
+                        return (status, Some(e));
+                    }
                     let Io { bot, rec, .. } = &mut *io;
-                    let recovered = rec.recover(bot, lun, &cdb, rq.bytes(), e);
-                    match recovered {
+                    match rec.recover(bot, lun, cdb, job.bytes, e) {
+                        Ok(()) => {}
                         Err(TransportError::Gone) => {
                             self.fail_all(Status::Offline);
-                            return Status::Offline;
+                            return (Status::Offline, None);
                         }
-                        Err(_) => {
-                            self.fail_all(Status::IoErr);
-                            return Status::IoErr;
-                        }
-                        Ok(()) if last => {
-                            io.request_error(fmt!(
-                                "{}: {} at sector {} failed {} times; giving up on it\n",
-                                who,
-                                op_name(op),
-                                rq.sector(),
-                                MAX_TRIES
-                            ));
-                            return match e {
-                                TransportError::Broken(_, Fault::Timeout) => Status::Timeout,
-                                _ => Status::IoErr,
-                            };
-                        }
-                        Ok(()) => {}
+                        // Given up for now, or reset and still not answering:
+                        // this request fails, the next one tries again.
+                        Err(_) => return (status, None),
                     }
                 }
             }
         }
-        Status::IoErr
+        (Status::IoErr, None)
     }
+}
+
+/// What the worker runs for one block request.
+struct Job {
+    lun: u8,
+    op: Op,
+    cdb: Cdb,
+    sector: u64,
+    bytes: u32,
+    /// `ktime_get()` nanoseconds by which the request must be over.
+    deadline_ns: i64,
 }

@@ -294,6 +294,11 @@ void *ub_rq_queuedata(const struct request *rq)
 	return rq->q->queuedata;
 }
 
+unsigned int ub_rq_timeout_ms(const struct request *rq)
+{
+	return jiffies_to_msecs(rq->timeout);
+}
+
 blk_status_t ub_errno_to_blk_status(int err)
 {
 	return errno_to_blk_status(err);

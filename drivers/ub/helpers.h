@@ -68,6 +68,7 @@ unsigned int ub_req_op(const struct request *rq);
 bool ub_req_fua(const struct request *rq);
 int ub_blk_rq_map_sg(struct request *rq, struct scatterlist *sglist);
 void *ub_rq_queuedata(const struct request *rq);
+unsigned int ub_rq_timeout_ms(const struct request *rq);
 blk_status_t ub_errno_to_blk_status(int err);
 void ub_limits_set_write_cache(struct queue_limits *lim, bool fua);
 void ub_limits_set_rotational(struct queue_limits *lim);

@@ -1,33 +1,32 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! What happens when a command ends without a valid CSW (BOT 1.0 sections 5.3.4 and
-//! 6.6): the recovery ladder, its escalation, and the decision that a device is dead.
+//! 6.6): the recovery ladder, its escalation, and when a device is given up.
 //!
 //! The ladder has two steps, Reset Recovery (Bulk-Only Mass Storage Reset and clear
 //! halt on both bulk endpoints) and a USB port reset; the `port_reset_first` module
 //! parameter swaps them. After a step the device must answer a TEST UNIT READY
 //! whose every stage is bounded by the control timeout; if it does, the caller
-//! retries its command (a bounded number of times). If the previous recovery did
-//! not stick (the next command failed too), the first step is skipped. When no step
-//! brings the device back, or [`MAX_FAILURES`] commands in a row fail despite
-//! resets, the device is dead: every command fails at once until it is unplugged.
+//! may retry its command. If the previous recovery did not stick (the next command
+//! failed too), the first step is skipped. A CSW that is in sync but claims a
+//! residue larger than the transfer needs no reset at all.
+//!
+//! A device that takes the resets but does not answer stays in use: each command
+//! succeeds or fails on its own. Only a port reset that fails (the device does not
+//! even re-enumerate) gives the device up, and then only for a while
+//! ([`Bot::give_up`]): the next command after the backoff tries a port reset again.
 //!
 //! Every step logs one rate-limited line naming the command, the stage, the fault
 //! and the outcome. Documentation/recovery.rst describes the whole state machine.
 
-use core::sync::atomic::{AtomicBool, Ordering};
-use kernel::{prelude::*, sync::Arc};
+use kernel::prelude::*;
 
 use crate::{
     counters::Counter,
     kext::RateLimit,
     scsi::cdb::{self, Cdb},
-    transport::{cdb_name, Bot, TransportError},
+    transport::{cdb_name, Bot, Fault, TransportError},
 };
-
-/// Commands in a row that may end without a valid CSW, recoveries in between,
-/// before the device is declared dead.
-const MAX_FAILURES: u32 = 6;
 
 /// A recovery step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,8 +53,6 @@ pub(crate) struct Recovery {
     /// Commands in a row that ended without a valid CSW.
     failures: u32,
     limit: RateLimit,
-    /// Set while this device's own port reset runs, for its reset callbacks.
-    self_reset: Arc<AtomicBool>,
 }
 
 /// The logical block address a read or write CDB names, for log lines.
@@ -74,12 +71,11 @@ fn cdb_lba(cdb: &Cdb) -> Option<u64> {
 
 impl Recovery {
     /// A device with no failures yet.
-    pub(crate) fn new(port_reset_first: bool, self_reset: Arc<AtomicBool>) -> Self {
+    pub(crate) fn new(port_reset_first: bool) -> Self {
         Self {
             port_reset_first,
             failures: 0,
             limit: RateLimit::new(),
-            self_reset,
         }
     }
 
@@ -118,7 +114,10 @@ impl Recovery {
 
     /// Recovers from `err`, which `cdb` (with a data stage of `len` bytes) on
     /// `lun` ended with. `Ok` when the device answers commands again and the caller
-    /// may retry; otherwise the device is gone or dead.
+    /// may retry. `Err(Broken)` when the device took the resets but does not
+    /// answer: the command fails, the device stays in use. `Err(Gone)` when it
+    /// is gone, `Err(Dead)` when a failed port reset made the transport give it
+    /// up for a while.
     pub(crate) fn recover(
         &mut self,
         bot: &mut Bot,
@@ -130,11 +129,14 @@ impl Recovery {
         let TransportError::Broken(stage, fault) = err else {
             return Err(err);
         };
-        bot.stats.inc(Counter::Recoveries);
-        self.failures += 1;
-        if self.failures > MAX_FAILURES {
-            return self.give_up(bot, "too many failures in a row despite resets");
+        // The CSW came, with the right signature and tag: the device is in step
+        // with the host, only its residue is nonsense. Nothing to reset (usb-storage
+        // fails such a command at once too); the caller may try it again.
+        if fault == Fault::BadResidue {
+            return Ok(());
         }
+        bot.stats.inc(Counter::Recoveries);
+        self.failures = self.failures.saturating_add(1);
         let order = if self.port_reset_first {
             [Step::PortReset, Step::ResetRecovery]
         } else {
@@ -145,12 +147,7 @@ impl Recovery {
         for step in order.into_iter().skip(skip) {
             let done = match step {
                 Step::ResetRecovery => bot.reset_recovery().map_err(|_| ()),
-                Step::PortReset => {
-                    self.self_reset.store(true, Ordering::Release);
-                    let r = bot.port_reset().map_err(|_| ());
-                    self.self_reset.store(false, Ordering::Release);
-                    r
-                }
+                Step::PortReset => bot.port_reset().map_err(|_| ()),
             };
             let check = match done {
                 Ok(()) => bot.answers(lun),
@@ -174,25 +171,19 @@ impl Recovery {
                     outcome
                 ),
             );
-            match check {
-                Ok(()) => return Ok(()),
-                Err(TransportError::Gone) => return Err(TransportError::Gone),
-                Err(_) => {}
+            match (step, done, check) {
+                (_, _, Ok(())) => return Ok(()),
+                (_, _, Err(TransportError::Gone)) => return Err(TransportError::Gone),
+                // Not even re-enumerated: give it up for a while.
+                (Step::PortReset, Err(()), _) => {
+                    bot.give_up(0);
+                    return Err(TransportError::Dead);
+                }
+                _ => {}
             }
         }
-        self.give_up(bot, "no reset brought the device back")
-    }
-
-    /// Declares the device dead.
-    fn give_up(&mut self, bot: &mut Bot, why: &str) -> Result<(), TransportError> {
-        bot.dead = true;
-        bot.stats.inc(Counter::Dead);
-        // Not rate-limited: this happens once per device.
-        pr_err!(
-            "{}: device not responding ({}); failing all I/O until it is unplugged\n",
-            &*bot.name,
-            why
-        );
-        Err(TransportError::Dead)
+        // It took every reset and still does not answer: this command fails, the
+        // device stays in use (the next command's failure starts at the port reset).
+        Err(err)
     }
 }

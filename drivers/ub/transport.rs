@@ -18,6 +18,7 @@
 //! [`Bot`] is used by one thread at a time (the device's I/O lock), which is what
 //! BOT allows: one command in flight per device.
 
+use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{prelude::*, str::CString, sync::Arc, time::Delta};
 
 use crate::{
@@ -28,6 +29,7 @@ use crate::{
         cdb::{self, Cdb},
         csw::{Csw, CswError, CswStatus, CSW_LEN, CSW_SIGNATURE},
     },
+    urb::now_ns,
     usb::{Interface, InterfaceRef, Pipe, UsbDevice, UsbDeviceRef},
     usbcore_sg::{DmaBuf, Mapping, Segments, SgRequest, TransferError},
 };
@@ -49,6 +51,13 @@ pub(crate) struct Timeouts {
     /// Control requests: GET MAX LUN, Bulk-Only reset, clear halt, and every stage
     /// of the TEST UNIT READY that checks a device after a reset.
     pub(crate) ctrl_ms: u32,
+    /// The time a block request may take in all, retries and recovery included:
+    /// the default of its queue's `io_timeout`.
+    pub(crate) io_ms: u32,
+    /// When the whole command must be over (`ktime_get()` nanoseconds; `i64::MAX`
+    /// for none): a block request's deadline. Every stage ends by then, whatever
+    /// its own timeout says.
+    pub(crate) deadline_ns: i64,
 }
 
 impl Timeouts {
@@ -60,7 +69,32 @@ impl Timeouts {
             data_ms: self.ctrl_ms,
             csw_ms: self.ctrl_ms,
             ctrl_ms: self.ctrl_ms,
+            io_ms: self.io_ms,
+            deadline_ns: self.deadline_ns,
         }
+    }
+
+    /// These timeouts, with every stage over by `deadline_ns` as well.
+    pub(crate) fn by(self, deadline_ns: i64) -> Self {
+        Self {
+            deadline_ns,
+            ..self
+        }
+    }
+
+    /// A stage timeout of `ms`, cut to what is left before the deadline, and at
+    /// least 1 ms: to the USB core's synchronous calls 0 means no timeout at all.
+    pub(crate) fn left(&self, ms: u32) -> u32 {
+        if self.deadline_ns == i64::MAX {
+            return ms;
+        }
+        let left_ms = self.deadline_ns.saturating_sub(now_ns()) / 1_000_000;
+        ms.min(u32::try_from(left_ms.max(1)).unwrap_or(u32::MAX))
+    }
+
+    /// Whether the deadline has passed.
+    pub(crate) fn expired(&self) -> bool {
+        self.deadline_ns != i64::MAX && now_ns() >= self.deadline_ns
     }
 }
 
@@ -155,8 +189,23 @@ pub(crate) enum TransportError {
     Broken(Stage, Fault),
     /// The device is gone (unplugged, or its port disabled).
     Gone,
-    /// Recovery failed earlier: the device is not used any more.
+    /// The device was given up (a port reset could not bring it back) and is
+    /// not tried again before its backoff ends.
     Dead,
+}
+
+/// First wait before a device that was given up is tried again.
+const BACKOFF_FIRST_MS: u32 = 1000;
+/// Longest wait between two tries of a device that was given up.
+const BACKOFF_MAX_MS: u32 = 60_000;
+
+/// When a device that was given up is tried again.
+#[derive(Clone, Copy, Debug)]
+struct Backoff {
+    /// `ktime_get()` nanoseconds from when the next command tries a port reset.
+    retry_at_ns: i64,
+    /// The wait that led there; doubled after each try that fails.
+    wait_ms: u32,
 }
 
 /// The Bulk-Only transport of one device.
@@ -178,8 +227,13 @@ pub(crate) struct Bot {
     /// The device reports bogus residues: ignore them (usb-storage's
     /// US_FL_IGNORE_RESIDUE, detected the same way).
     ignore_residue: bool,
-    /// Recovery gave up on the device.
-    pub(crate) dead: bool,
+    /// Given up: a port reset did not bring the device back (its re-enumeration
+    /// failed). Commands fail at once until the backoff ends; the next one then
+    /// tries a port reset first.
+    given_up: Option<Backoff>,
+    /// Set while this transport resets the port itself, for the driver's reset
+    /// callbacks (which must not wait for it).
+    self_reset: Arc<AtomicBool>,
     /// The probe holds the USB device lock and waits for this transport's
     /// commands (set from creation until the probe's end): a port reset must not
     /// take the lock, it would only time out.
@@ -247,7 +301,8 @@ impl Bot {
             learned_signature: None,
             csw_seen: false,
             ignore_residue,
-            dead: false,
+            given_up: None,
+            self_reset: Arc::new(AtomicBool::new(false), GFP_KERNEL)?,
             probing: true,
             cbw: DmaBuf::new(CBW_LEN)?,
             csw: DmaBuf::new(CSW_LEN)?,
@@ -286,6 +341,19 @@ impl Bot {
         len: u32,
     ) -> Result<Outcome, TransportError> {
         self.command_with(lun, cdb, data, len, self.timeouts)
+    }
+
+    /// Runs one command with the timeouts `t` (a block request's: every stage
+    /// ends by its deadline).
+    pub(crate) fn command_by(
+        &mut self,
+        lun: u8,
+        cdb: &Cdb,
+        data: Data<'_>,
+        len: u32,
+        t: Timeouts,
+    ) -> Result<Outcome, TransportError> {
+        self.command_with(lun, cdb, data, len, t)
     }
 
     /// Runs one command whose data and status stages may take `timeout_ms` each
@@ -341,8 +409,25 @@ impl Bot {
         if self.released {
             return Err(TransportError::Gone);
         }
-        if self.dead {
-            return Err(TransportError::Dead);
+        if let Some(b) = self.given_up {
+            if now_ns() < b.retry_at_ns {
+                return Err(TransportError::Dead);
+            }
+            self.given_up = None;
+            // Another chance: the port reset that failed last time, then the
+            // check that the device answers (a command, so this recurses once).
+            let back = match self.port_reset() {
+                Ok(()) => self.answers(lun),
+                Err(_) => Err(TransportError::Dead),
+            };
+            match back {
+                Ok(()) => pr_info!("{}: device answers again after a port reset\n", &*self.name),
+                Err(TransportError::Gone) => return Err(TransportError::Gone),
+                Err(_) => {
+                    self.give_up(b.wait_ms.saturating_mul(2));
+                    return Err(TransportError::Dead);
+                }
+            }
         }
         let out = self.exchange(lun, cdb, data, len, t);
         self.account(&out);
@@ -501,7 +586,7 @@ impl Bot {
                 // BOT 6.7.2/6.7.3: a stalled data stage is cleared, then the CSW read.
                 Err(TransferError::Stall) => {
                     self.stats.inc(Counter::Stalls);
-                    if let Err(e) = self.clear_halt(pipe, t.ctrl_ms) {
+                    if let Err(e) = self.clear_halt(pipe, t.left(t.ctrl_ms)) {
                         return Err(match e {
                             TransferError::Gone => TransportError::Gone,
                             _ => TransportError::Broken(Stage::Data, Fault::Stall),
@@ -512,7 +597,7 @@ impl Bot {
             }
         }
 
-        let csw = self.read_csw(stages.csw, t.csw_ms)?;
+        let csw = self.read_csw(stages.csw, &t)?;
         match self.check_csw(&csw, tag, len)? {
             Outcome::Passed { residue } => Ok(Outcome::Passed {
                 residue: self.settle_residue(cdb, dir, len, moved as u32, residue),
@@ -578,7 +663,7 @@ impl Bot {
     fn read_csw(
         &mut self,
         mut first: Option<core::result::Result<usize, TransferError>>,
-        timeout_ms: u32,
+        t: &Timeouts,
     ) -> Result<Csw, TransportError> {
         let mut stalls = 0;
         let mut empties = 0;
@@ -587,7 +672,7 @@ impl Bot {
                 Some(r) => r,
                 None => self
                     .udev
-                    .bulk_msg(self.bulk_in, &mut self.csw, CSW_LEN, timeout_ms),
+                    .bulk_msg(self.bulk_in, &mut self.csw, CSW_LEN, t.left(t.csw_ms)),
             };
             match read {
                 Ok(0) if empties == 0 => empties += 1,
@@ -595,7 +680,7 @@ impl Bot {
                 Err(TransferError::Stall) if stalls == 0 => {
                     stalls += 1;
                     self.stats.inc(Counter::Stalls);
-                    match self.clear_halt(self.bulk_in, self.timeouts.ctrl_ms) {
+                    match self.clear_halt(self.bulk_in, t.left(t.ctrl_ms)) {
                         Ok(()) => {}
                         Err(TransferError::Gone) => return Err(TransportError::Gone),
                         Err(_) => return Err(TransportError::Broken(Stage::Csw, Fault::Stall)),
@@ -667,7 +752,8 @@ impl Bot {
     /// meanwhile and must not wait for the caller).
     pub(crate) fn port_reset(&mut self) -> Result {
         self.stats.inc(Counter::PortResets);
-        if self.probing {
+        self.self_reset.store(true, Ordering::Release);
+        let r = if self.probing {
             // SAFETY: While `probing` is set, the probe holds the device lock (the
             // driver core takes it around probe) and either runs this itself or
             // waits for it: it clears `probing` under the transport lock, which the
@@ -675,7 +761,45 @@ impl Bot {
             unsafe { self.intf.port_reset_locked() }
         } else {
             self.intf.port_reset()
+        };
+        self.self_reset.store(false, Ordering::Release);
+        r
+    }
+
+    /// The flag that is set while this transport resets the port itself.
+    pub(crate) fn self_reset_flag(&self) -> Arc<AtomicBool> {
+        self.self_reset.clone()
+    }
+
+    /// Gives the device up for `wait_ms` (at least [`BACKOFF_FIRST_MS`], at most
+    /// [`BACKOFF_MAX_MS`]): a port reset could not bring it back. Commands fail
+    /// at once meanwhile; the first one after it tries a port reset again.
+    pub(crate) fn give_up(&mut self, wait_ms: u32) {
+        let wait_ms = wait_ms.clamp(BACKOFF_FIRST_MS, BACKOFF_MAX_MS);
+        self.stats.inc(Counter::Dead);
+        // At most once a second, and once a minute when it lasts.
+        pr_err!(
+            "{}: device not answering, not even after a port reset; its I/O fails at once, next try in {} s\n",
+            &*self.name,
+            wait_ms / 1000
+        );
+        self.given_up = Some(Backoff {
+            retry_at_ns: now_ns().saturating_add(i64::from(wait_ms) * 1_000_000),
+            wait_ms,
+        });
+    }
+
+    /// A device given up is tried again with the next command (a new open, or
+    /// someone else's reset, gives it another chance at once).
+    pub(crate) fn retry_now(&mut self) {
+        if let Some(b) = self.given_up.as_mut() {
+            b.retry_at_ns = now_ns();
         }
+    }
+
+    /// Someone else reset the device: whatever made it give up is over.
+    pub(crate) fn reset_by_others(&mut self) {
+        self.given_up = None;
     }
 }
 
@@ -718,7 +842,7 @@ impl Wire<'_> {
         self.cbw.as_mut_slice().copy_from_slice(cbw);
         let sent = self
             .udev
-            .bulk_msg(self.bulk_out, self.cbw, CBW_LEN, t.cbw_ms);
+            .bulk_msg(self.bulk_out, self.cbw, CBW_LEN, t.left(t.cbw_ms));
         let mut stages = Stages {
             cbw: sent,
             data: None,
@@ -732,7 +856,7 @@ impl Wire<'_> {
                 pipe,
                 mapping,
                 len as usize,
-                Delta::from_millis(t.data_ms.into()),
+                Delta::from_millis(t.left(t.data_ms).into()),
             );
             stages.data = Some((xfer.bytes, xfer.status));
             if xfer.status.is_err() {
@@ -741,7 +865,7 @@ impl Wire<'_> {
         }
         stages.csw = Some(
             self.udev
-                .bulk_msg(self.bulk_in, self.csw, CSW_LEN, t.csw_ms),
+                .bulk_msg(self.bulk_in, self.csw, CSW_LEN, t.left(t.csw_ms)),
         );
         stages
     }

@@ -125,6 +125,10 @@ impl usb::Driver for UbDriver {
                 ctrl_ms: module_parameters::ctrl_timeout_ms
                     .value()
                     .max(MIN_TIMEOUT_MS),
+                io_ms: module_parameters::io_timeout_ms
+                    .value()
+                    .max(MIN_IO_TIMEOUT_MS),
+                deadline_ns: i64::MAX,
             },
             quirks,
             module_parameters::port_reset_first.value(),
@@ -253,6 +257,8 @@ impl kernel::fmt::Display for Medium<'_> {
 
 /// The shortest stage timeout accepted; smaller parameter values are raised to it.
 const MIN_TIMEOUT_MS: u32 = 100;
+/// The shortest time a block request may be given (`io_timeout_ms`).
+const MIN_IO_TIMEOUT_MS: u32 = 1000;
 
 /// The module: the block major its disks use and the USB driver registration.
 #[pin_data]
@@ -299,6 +305,10 @@ module! {
         ctrl_timeout_ms: u32 {
             default: 1000,
             description: "Milliseconds to wait for a control request (reset, clear halt, GET MAX LUN) and for each stage of the check after a reset",
+        },
+        io_timeout_ms: u32 {
+            default: 8000,
+            description: "Milliseconds within which every block request ends, with its data or an error, retries and recovery included: the default of each disk's queue/io_timeout (read at probe; at least 1000)",
         },
         port_reset_first: bool {
             default: false,

@@ -390,6 +390,8 @@ pub enum Control {
     Clear,
     List,
     Disconnect,
+    /// `mute`: from now on answer nothing at all, not even control requests.
+    Mute,
     Nothing,
 }
 
@@ -473,12 +475,13 @@ pub fn parse_control(line: &str) -> Result<Control, String> {
                 rate,
             }))
         }
-        ("clear" | "list" | "disconnect", _) if !args.is_empty() => {
+        ("clear" | "list" | "disconnect" | "mute", _) if !args.is_empty() => {
             Err(format!("{cmd} takes no arguments"))
         }
         ("clear", _) => Ok(Control::Clear),
         ("list", _) => Ok(Control::List),
         ("disconnect", _) => Ok(Control::Disconnect),
+        ("mute", _) => Ok(Control::Mute),
         _ => Err(format!("unknown command '{cmd}'")),
     }
 }
@@ -880,6 +883,8 @@ mod tests {
         assert_eq!(r.to_string(), "random seed=1 count=forever op=rw rate=20");
         assert_eq!(parse_control("clear").unwrap(), Control::Clear);
         assert_eq!(parse_control("disconnect").unwrap(), Control::Disconnect);
+        assert_eq!(parse_control("mute").unwrap(), Control::Mute);
+        assert!(parse_control("mute now").is_err());
         assert_eq!(parse_control("   ").unwrap(), Control::Nothing);
         assert_eq!(parse_control("# x").unwrap(), Control::Nothing);
         for bad in [

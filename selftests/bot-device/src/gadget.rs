@@ -21,6 +21,7 @@ use crate::log::Logger;
 use crate::rawgadget::{EpInfo, EventKind, RawGadget, EP_ADDR_ANY};
 use crate::usb::{self, CtrlRequest, Descriptors, Ep0Action, Identity};
 use std::io::{self, BufRead, BufReader};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -64,6 +65,9 @@ pub struct Shared {
     identity: Identity,
     /// Stall the Bulk-Only Mass Storage Reset (`--no-bulk-reset`).
     no_bulk_reset: bool,
+    /// `mute`: control requests go unanswered (the host's time out), so that
+    /// neither a reset nor a re-enumeration brings the device back.
+    mute: AtomicBool,
     descs: OnceLock<Descriptors>,
     state: Mutex<State>,
     cond: Condvar,
@@ -159,6 +163,7 @@ impl Shared {
             faults,
             identity,
             no_bulk_reset,
+            mute: AtomicBool::new(false),
             descs: OnceLock::new(),
             state: Mutex::new(State::default()),
             cond: Condvar::new(),
@@ -282,6 +287,13 @@ impl Shared {
             self.log.line("error short control event");
             return;
         };
+        if self.mute.load(Ordering::Acquire) {
+            self.log.line(&format!(
+                "event control-ignored request={:#04x} (mute)",
+                req.request
+            ));
+            return;
+        }
         let action = self
             .descs
             .get()
@@ -485,7 +497,16 @@ impl Shared {
             Ok(Control::Clear) => {
                 let mut t = self.faults.lock().unwrap_or_else(|e| e.into_inner());
                 t.clear();
+                self.mute.store(false, Ordering::Release);
                 self.log.line("fault cleared");
+            }
+            Ok(Control::Mute) => {
+                // Control requests first: a reset must find the device mute.
+                self.mute.store(true, Ordering::Release);
+                if let Ok(Control::Fault(f)) = parse_control("fault silent-data count=forever") {
+                    self.faults.lock().unwrap_or_else(|e| e.into_inner()).arm(f);
+                }
+                self.log.line("fault armed mute");
             }
             Ok(Control::List) => {
                 let l = self
