@@ -1095,7 +1095,7 @@ impl UbDevice {
                 return (Status::Timeout, None);
             }
             let out = if op == Op::Flush {
-                io.bot.command_by(lun, cdb, Data::None, 0, t)
+                io.bot.command_with(lun, cdb, Data::None, 0, t)
             } else {
                 // Its data moves now: out of the timeout's reach, and back after.
                 let Some(rq) = self.unpark() else {
@@ -1109,7 +1109,7 @@ impl UbDevice {
                         } else {
                             Data::Out(seg)
                         };
-                        bot.command_by(lun, cdb, data, job.bytes, t)
+                        bot.command_with(lun, cdb, data, job.bytes, t)
                     }
                     Err(_) => Err(TransportError::Broken(Stage::Data, Fault::Usb)),
                 };

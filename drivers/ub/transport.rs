@@ -343,19 +343,6 @@ impl Bot {
         self.command_with(lun, cdb, data, len, self.timeouts)
     }
 
-    /// Runs one command with the timeouts `t` (a block request's: every stage
-    /// ends by its deadline).
-    pub(crate) fn command_by(
-        &mut self,
-        lun: u8,
-        cdb: &Cdb,
-        data: Data<'_>,
-        len: u32,
-        t: Timeouts,
-    ) -> Result<Outcome, TransportError> {
-        self.command_with(lun, cdb, data, len, t)
-    }
-
     /// Runs one command whose data and status stages may take `timeout_ms` each
     /// (a passthrough caller's timeout; 0 keeps the defaults).
     pub(crate) fn command_timed(
@@ -398,7 +385,10 @@ impl Bot {
         self.released
     }
 
-    fn command_with(
+    /// Runs one command with the timeouts `t` (a block request's end by its
+    /// deadline). A device given up fails it at once, or, once its backoff is
+    /// over, gets a port reset first.
+    pub(crate) fn command_with(
         &mut self,
         lun: u8,
         cdb: &Cdb,
