@@ -365,10 +365,11 @@ cmds() {
 	grep -c "^cmd .* op=$1 " $DEVLOG
 }
 
-test_begin "bot-device quirk c (FIX_CAPACITY): the disk is one block smaller than reported"
+test_begin "bot-device quirk c (FIX_CAPACITY): the disk is one block smaller than reported, device/quirks says c"
 quirk_device c || fail "no disk"
 [ "$(rd /sys/block/$DEV/size)" = 131071 ] || fail "size $(rd /sys/block/$DEV/size), expected 131071"
 test_dmesg | grep -q "quirks 'c' (parameter)" || fail "no quirks line"
+[ "$(rd /sys/block/$DEV/device/quirks)" = c ] || fail "device/quirks reads '$(rd /sys/block/$DEV/device/quirks)', not 'c'"
 stop_device >/dev/null
 test_end
 
@@ -430,11 +431,12 @@ grep -q "^fault done bogus-residue" $DEVLOG || fail "the device never sent the b
 stop_device >/dev/null
 test_end
 
-test_begin "bot-device built-in quirks of 0419:aaf5 (TrekStor i.Beat 115): lr, residues ignored"
+test_begin "bot-device built-in quirks of 0419:aaf5 (TrekStor i.Beat 115): lr in device/quirks, residues ignored"
 : >$DEVLOG
 echo "" >/sys/module/ub/parameters/quirks
 start_device --vid 0x0419 --pid 0xaaf5 || fail "no disk"
 test_dmesg | grep -q "quirks 'lr' (built-in)" || fail "no built-in quirks line"
+[ "$(rd /sys/block/$DEV/device/quirks)" = lr ] || fail "device/quirks reads '$(rd /sys/block/$DEV/device/quirks)', not 'lr'"
 arm "fault bogus-residue op=read"
 io r 5
 [ "$GOT" = ok ] || fail "read with a bogus residue: $GOT"
@@ -455,9 +457,11 @@ eject /dev/$DEV >/dev/null 2>&1 || fail "eject failed with the quirk"
 stop_device >/dev/null
 test_end
 
-test_begin "bot-device quirk s (SINGLE_LUN): no GET MAX LUN"
+test_begin "bot-device quirk s (SINGLE_LUN): no GET MAX LUN; without quirks device/quirks is empty"
 quirk_device "" || fail "no disk"
 grep -q '^event get-max-lun' $DEVLOG || fail "without the quirk, no GET MAX LUN"
+[ -e /sys/block/$DEV/device/quirks ] && [ -z "$(rd /sys/block/$DEV/device/quirks)" ] ||
+	fail "device/quirks of a device without quirks: '$(rd /sys/block/$DEV/device/quirks)'"
 stop_device >/dev/null
 quirk_device s || fail "no disk"
 grep -q '^event get-max-lun' $DEVLOG && fail "GET MAX LUN sent despite the quirk"

@@ -112,5 +112,7 @@ extern "C" {
         mlen: usize,
         rev: *const ffi::c_char,
         rlen: usize,
+        quirks: *const ffi::c_char,
+        qlen: usize,
     ) -> ffi::c_int;
 }

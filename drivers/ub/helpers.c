@@ -401,6 +401,8 @@ struct ub_ident {
 	char model[17];
 	char rev[5];
 	char serial[128];
+	/* The quirk letters in force (drivers/ub/quirks.rs), "" for none. */
+	char quirks[17];
 };
 
 static void ub_ident_release(struct device *dev, void *res)
@@ -421,12 +423,14 @@ UB_IDENT_ATTR(vendor);
 UB_IDENT_ATTR(model);
 UB_IDENT_ATTR(rev);
 UB_IDENT_ATTR(serial);
+UB_IDENT_ATTR(quirks);
 
 static struct attribute *ub_ident_attrs[] = {
 	&dev_attr_vendor.attr,
 	&dev_attr_model.attr,
 	&dev_attr_rev.attr,
 	&dev_attr_serial.attr,
+	&dev_attr_quirks.attr,
 	NULL,
 };
 
@@ -435,9 +439,13 @@ static const struct attribute_group ub_ident_group = {
 };
 
 
-/* Records the identification of intf (lengths in bytes, not NUL-terminated). */
+/*
+ * Records the identification of intf and the quirk letters in force (lengths in
+ * bytes, not NUL-terminated).
+ */
 int ub_ident_set(struct usb_interface *intf, const char *vendor, size_t vlen,
-		 const char *model, size_t mlen, const char *rev, size_t rlen)
+		 const char *model, size_t mlen, const char *rev, size_t rlen,
+		 const char *quirks, size_t qlen)
 {
 	struct usb_device *udev = interface_to_usbdev(intf);
 	struct ub_ident *id;
@@ -449,12 +457,15 @@ int ub_ident_set(struct usb_interface *intf, const char *vendor, size_t vlen,
 	vlen = min(vlen, sizeof(id->vendor) - 1);
 	mlen = min(mlen, sizeof(id->model) - 1);
 	rlen = min(rlen, sizeof(id->rev) - 1);
+	qlen = min(qlen, sizeof(id->quirks) - 1);
 	memcpy(id->vendor, vendor, vlen);
 	id->vendor[vlen] = '\0';
 	memcpy(id->model, model, mlen);
 	id->model[mlen] = '\0';
 	memcpy(id->rev, rev, rlen);
 	id->rev[rlen] = '\0';
+	memcpy(id->quirks, quirks, qlen);
+	id->quirks[qlen] = '\0';
 	strscpy(id->serial, udev->serial ?: "", sizeof(id->serial));
 	devres_add(&intf->dev, id);
 	return 0;

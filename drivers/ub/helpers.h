@@ -92,6 +92,7 @@ void ub_dbg_csw(struct usb_interface *intf, u32 tag, u32 residue, u8 status);
 void ub_dbg_error(struct usb_interface *intf, u32 tag, const char *stage,
 		  int slen, const char *fault, int flen);
 int ub_ident_set(struct usb_interface *intf, const char *vendor, size_t vlen,
-		 const char *model, size_t mlen, const char *rev, size_t rlen);
+		 const char *model, size_t mlen, const char *rev, size_t rlen,
+		 const char *quirks, size_t qlen);
 
 #endif

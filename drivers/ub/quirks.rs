@@ -81,7 +81,7 @@ impl Quirks {
     }
 
     /// The letters of the set, in [`LETTERS`] order.
-    fn letters(self, out: &mut [u8; 16]) -> &str {
+    pub(crate) fn letters(self, out: &mut [u8; 16]) -> &str {
         let mut n = 0;
         for &(c, q) in LETTERS {
             if self.contains(q) && n < out.len() {

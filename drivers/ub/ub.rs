@@ -153,10 +153,12 @@ impl usb::Driver for UbDriver {
                     if disks.is_empty() {
                         // The interface's vendor/model/rev/serial: those of the first
                         // LUN with a disk.
+                        let mut letters = [0u8; 16];
                         intf.set_ident(
                             info.ident.vendor(),
                             info.ident.product(),
                             info.ident.revision(),
+                            quirks.letters(&mut letters),
                         )?;
                     }
                     let d = disk::add_disk(&dev, lun, intf, &info, bulk_in, bulk_out, quirks)?;

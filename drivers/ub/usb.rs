@@ -311,10 +311,17 @@ impl Interface {
     }
 
     /// Records the device's identification (INQUIRY vendor, product, revision;
-    /// the USB serial number) for the interface's sysfs attributes `vendor`,
-    /// `model`, `rev` and `serial`, which the driver core adds once probe has
-    /// succeeded. Call from probe; the record goes when the interface is unbound.
-    pub(crate) fn set_ident(&self, vendor: &[u8], model: &[u8], rev: &[u8]) -> Result {
+    /// the USB serial number) and the quirk letters in force for the
+    /// interface's sysfs attributes `vendor`, `model`, `rev`, `serial` and
+    /// `quirks`, which the driver core adds once probe has succeeded. Call from
+    /// probe; the record goes when the interface is unbound.
+    pub(crate) fn set_ident(
+        &self,
+        vendor: &[u8],
+        model: &[u8],
+        rev: &[u8],
+        quirks: &str,
+    ) -> Result {
         // SAFETY: The interface is valid; the helper copies the bytes (at most the
         // given lengths) into a devres of the interface.
         to_result(unsafe {
@@ -326,6 +333,8 @@ impl Interface {
                 model.len(),
                 rev.as_ptr().cast(),
                 rev.len(),
+                quirks.as_ptr().cast(),
+                quirks.len(),
             )
         })
     }
