@@ -64,7 +64,7 @@ SINGLE_FAULTS=(
 
 # The plan: one test per single fault, then the named tests below.
 ktap_print_header
-ktap_set_plan $((${#SINGLE_FAULTS[@]} + 29))
+ktap_set_plan $((${#SINGLE_FAULTS[@]} + 30))
 
 mkdir -p $W
 rm -f $W/*
@@ -198,6 +198,26 @@ for spec in "${SINGLE_FAULTS[@]}"; do
 	pattern_intact || fail "the next read failed, or the pattern at 1 MiB changed"
 	test_end
 done
+
+# The stage timeouts are per device in sysfs, from the module parameters at bind.
+test_begin "bot-device device/csw_timeout_ms: 1000 makes a silent CSW cost 1 s, not 5; out-of-range values refused"
+knob=/sys/block/$DEV/device/csw_timeout_ms
+[ "$(rd $knob)" = 5000 ] || fail "csw_timeout_ms reads '$(rd $knob)', not the parameter's 5000"
+echo 1000 >$knob || fail "writing 1000 failed"
+[ "$(rd $knob)" = 1000 ] || fail "csw_timeout_ms reads '$(rd $knob)' after writing 1000"
+{ echo 50 >$knob; } 2>/dev/null && fail "50 ms (below 100) was accepted"
+{ echo soon >$knob; } 2>/dev/null && fail "a word was accepted"
+[ "$(rd $knob)" = 1000 ] || fail "a refused write changed csw_timeout_ms to '$(rd $knob)'"
+dd if=$W/wr of=/dev/$DEV bs=4k seek=6 oflag=direct status=none || fail "setup write failed"
+arm "fault silent-csw op=read"
+io r 6
+[ "$GOT" = ok ] || fail "read: $GOT"
+cmp -s $W/rd $W/wr || fail "the read returned wrong data"
+[ "$IO_MS" -lt 4000 ] || fail "the read took $IO_MS ms with a 1 s CSW timeout"
+test_dmesg | grep -q "timeout in CSW stage" || fail "no CSW timeout line"
+echo 5000 >$knob || fail "writing 5000 back failed"
+ktap_print_msg "a silent CSW with csw_timeout_ms=1000: $IO_MS ms"
+test_end
 
 test_begin "bot-device not ready for good: the read fails with EIO after bounded retries"
 arm "fault not-ready op=read count=forever"

@@ -1082,7 +1082,7 @@ impl UbDevice {
             ));
             return (Status::IoErr, None);
         }
-        let t = io.bot.timeouts.by(job.deadline_ns);
+        let t = io.bot.timeouts().by(job.deadline_ns);
         let mut transport_tries = 0;
         for attempt in 1..=MAX_TRIES {
             if t.expired() {

@@ -68,6 +68,14 @@ extern "C" {
     pub(crate) fn ub_quirks_param(buf: *mut ffi::c_char, len: usize) -> usize;
     pub(crate) fn ub_intf_attr_groups() -> *mut *const bindings::attribute_group;
     pub(crate) fn ub_stats_count() -> ffi::c_uint;
+    pub(crate) fn ub_knobs_count() -> ffi::c_uint;
+    pub(crate) fn ub_knobs_set(
+        intf: *mut bindings::usb_interface,
+        owner: *const ffi::c_void,
+        get: unsafe extern "C" fn(*const ffi::c_void, ffi::c_uint) -> ffi::c_uint,
+        set: unsafe extern "C" fn(*const ffi::c_void, ffi::c_uint, ffi::c_uint) -> ffi::c_int,
+        release: unsafe extern "C" fn(*const ffi::c_void),
+    ) -> ffi::c_int;
     pub(crate) fn ub_runtime_suspended(dev: *mut bindings::device) -> bool;
     pub(crate) fn ub_stats_set(
         intf: *mut bindings::usb_interface,

@@ -499,15 +499,35 @@ static const char *const ub_stat_names[] = {
 	"resumes", "reset_resumes", "fua_writes",
 };
 
-struct ub_stat_attr {
+/* A sysfs file that stands for entry index of a table (a counter, a knob). */
+struct ub_index_attr {
 	struct device_attribute attr;
 	unsigned int index;
 };
 
+static void ub_index_attrs_init(struct ub_index_attr *attrs, struct attribute **list,
+				const char *const *names, unsigned int n, umode_t mode,
+				ssize_t (*show)(struct device *, struct device_attribute *, char *),
+				ssize_t (*store)(struct device *, struct device_attribute *,
+						 const char *, size_t))
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		sysfs_attr_init(&attrs[i].attr.attr);
+		attrs[i].attr.attr.name = names[i];
+		attrs[i].attr.attr.mode = mode;
+		attrs[i].attr.show = show;
+		attrs[i].attr.store = store;
+		attrs[i].index = i;
+		list[i] = &attrs[i].attr.attr;
+	}
+}
+
 static ssize_t ub_stat_show(struct device *dev, struct device_attribute *attr,
 			    char *buf)
 {
-	struct ub_stat_attr *sa = container_of(attr, struct ub_stat_attr, attr);
+	struct ub_index_attr *sa = container_of(attr, struct ub_index_attr, attr);
 	struct ub_stats *st = devres_find(dev, ub_stats_release, NULL, NULL);
 
 	if (!st)
@@ -515,7 +535,7 @@ static ssize_t ub_stat_show(struct device *dev, struct device_attribute *attr,
 	return sysfs_emit(buf, "%llu\n", st->read(st->owner, sa->index));
 }
 
-static struct ub_stat_attr ub_stat_attrs[ARRAY_SIZE(ub_stat_names)];
+static struct ub_index_attr ub_stat_attrs[ARRAY_SIZE(ub_stat_names)];
 static struct attribute *ub_stats_attrs[ARRAY_SIZE(ub_stat_names) + 1];
 
 static const struct attribute_group ub_stats_group = {
@@ -523,26 +543,110 @@ static const struct attribute_group ub_stats_group = {
 	.attrs = ub_stats_attrs,
 };
 
+/*
+ * The device's stage timeouts (drivers/ub/knobs.rs) as read-write attributes of
+ * the bound interface, kept like the counters: a devres holds a reference to the
+ * Rust knobs until the interface is unbound, after the files are gone.
+ */
+struct ub_knobs {
+	const void *owner;
+	unsigned int (*get)(const void *owner, unsigned int index);
+	int (*set)(const void *owner, unsigned int index, unsigned int ms);
+	void (*release)(const void *owner);
+};
+
+static void ub_knobs_release(struct device *dev, void *res)
+{
+	struct ub_knobs *k = res;
+
+	k->release(k->owner);
+}
+
+/* In the order of enum Knob in drivers/ub/knobs.rs. */
+static const char *const ub_knob_names[] = {
+	"cbw_timeout_ms", "data_timeout_ms", "csw_timeout_ms", "ctrl_timeout_ms",
+};
+
+static ssize_t ub_knob_show(struct device *dev, struct device_attribute *attr,
+			    char *buf)
+{
+	struct ub_index_attr *ka = container_of(attr, struct ub_index_attr, attr);
+	struct ub_knobs *k = devres_find(dev, ub_knobs_release, NULL, NULL);
+
+	if (!k)
+		return -ENODEV;
+	return sysfs_emit(buf, "%u\n", k->get(k->owner, ka->index));
+}
+
+static ssize_t ub_knob_store(struct device *dev, struct device_attribute *attr,
+			     const char *buf, size_t count)
+{
+	struct ub_index_attr *ka = container_of(attr, struct ub_index_attr, attr);
+	struct ub_knobs *k = devres_find(dev, ub_knobs_release, NULL, NULL);
+	unsigned int ms;
+	int ret;
+
+	if (!k)
+		return -ENODEV;
+	ret = kstrtouint(buf, 0, &ms);
+	if (ret)
+		return ret;
+	ret = k->set(k->owner, ka->index, ms);
+	return ret ?: count;
+}
+
+static struct ub_index_attr ub_knob_attrs[ARRAY_SIZE(ub_knob_names)];
+static struct attribute *ub_knobs_attrs[ARRAY_SIZE(ub_knob_names) + 1];
+
+static const struct attribute_group ub_knobs_group = {
+	.attrs = ub_knobs_attrs,
+};
+
 static const struct attribute_group *ub_intf_groups[] = {
 	&ub_ident_group,
 	&ub_stats_group,
+	&ub_knobs_group,
 	NULL,
 };
 
 /* The bound interface's attribute groups; called once, before registration. */
 const struct attribute_group **ub_intf_attr_groups(void)
 {
-	unsigned int i;
-
-	for (i = 0; i < ARRAY_SIZE(ub_stat_names); i++) {
-		sysfs_attr_init(&ub_stat_attrs[i].attr.attr);
-		ub_stat_attrs[i].attr.attr.name = ub_stat_names[i];
-		ub_stat_attrs[i].attr.attr.mode = 0444;
-		ub_stat_attrs[i].attr.show = ub_stat_show;
-		ub_stat_attrs[i].index = i;
-		ub_stats_attrs[i] = &ub_stat_attrs[i].attr.attr;
-	}
+	ub_index_attrs_init(ub_stat_attrs, ub_stats_attrs, ub_stat_names,
+			    ARRAY_SIZE(ub_stat_names), 0444, ub_stat_show, NULL);
+	ub_index_attrs_init(ub_knob_attrs, ub_knobs_attrs, ub_knob_names,
+			    ARRAY_SIZE(ub_knob_names), 0644, ub_knob_show, ub_knob_store);
 	return ub_intf_groups;
+}
+
+unsigned int ub_knobs_count(void)
+{
+	return ARRAY_SIZE(ub_knob_names);
+}
+
+/*
+ * Publishes the timeouts of intf's *_timeout_ms files: get(owner, i) reads knob
+ * i, set(owner, i, ms) changes it (0 or -EINVAL); release(owner) is called once
+ * when the interface is unbound (also when this fails).
+ */
+int ub_knobs_set(struct usb_interface *intf, const void *owner,
+		 unsigned int (*get)(const void *owner, unsigned int index),
+		 int (*set)(const void *owner, unsigned int index, unsigned int ms),
+		 void (*release)(const void *owner))
+{
+	struct ub_knobs *k;
+
+	k = devres_alloc(ub_knobs_release, sizeof(*k), GFP_KERNEL);
+	if (!k) {
+		release(owner);
+		return -ENOMEM;
+	}
+	k->owner = owner;
+	k->get = get;
+	k->set = set;
+	k->release = release;
+	devres_add(&intf->dev, k);
+	return 0;
 }
 
 unsigned int ub_stats_count(void)

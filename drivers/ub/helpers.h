@@ -81,6 +81,11 @@ size_t ub_quirks_param(char *buf, size_t len);
 const struct attribute_group **ub_intf_attr_groups(void);
 unsigned int ub_stats_count(void);
 bool ub_runtime_suspended(struct device *dev);
+unsigned int ub_knobs_count(void);
+int ub_knobs_set(struct usb_interface *intf, const void *owner,
+		 unsigned int (*get)(const void *owner, unsigned int index),
+		 int (*set)(const void *owner, unsigned int index, unsigned int ms),
+		 void (*release)(const void *owner));
 int ub_stats_set(struct usb_interface *intf, const void *owner,
 		 u64 (*read)(const void *owner, unsigned int index),
 		 void (*release)(const void *owner));

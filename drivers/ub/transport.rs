@@ -24,6 +24,7 @@ use kernel::{prelude::*, str::CString, sync::Arc, time::Delta};
 use crate::{
     chain::{Chain, Stages},
     counters::{Counter, Counters},
+    knobs::{Knob, Knobs},
     scsi::{
         cbw::{Cbw, Direction, CBW_LEN},
         cdb::{self, Cdb},
@@ -217,7 +218,10 @@ pub(crate) struct Bot {
     ifnum: u8,
     bulk_in: Pipe,
     bulk_out: Pipe,
-    pub(crate) timeouts: Timeouts,
+    /// The stage timeouts, which sysfs may change (read as each command starts).
+    knobs: Arc<Knobs>,
+    /// The time a block request may take in all (see [`Timeouts::io_ms`]).
+    io_ms: u32,
     tag: u32,
     /// The CSW signature this device uses, when its first CSW carried one other
     /// than `USBS`.
@@ -296,7 +300,16 @@ impl Bot {
             ifnum: intf.number(),
             bulk_in,
             bulk_out,
-            timeouts,
+            knobs: Arc::new(
+                Knobs::new(
+                    timeouts.cbw_ms,
+                    timeouts.data_ms,
+                    timeouts.csw_ms,
+                    timeouts.ctrl_ms,
+                ),
+                GFP_KERNEL,
+            )?,
+            io_ms: timeouts.io_ms,
             tag: 0,
             learned_signature: None,
             csw_seen: false,
@@ -322,7 +335,7 @@ impl Bot {
             self.ifnum.into(),
             buf,
             1,
-            self.timeouts.ctrl_ms,
+            self.timeouts().ctrl_ms,
         ) {
             Ok(1) => match buf.as_slice().first() {
                 Some(&n) if n <= 15 => n,
@@ -340,7 +353,7 @@ impl Bot {
         data: Data<'_>,
         len: u32,
     ) -> Result<Outcome, TransportError> {
-        self.command_with(lun, cdb, data, len, self.timeouts)
+        self.command_with(lun, cdb, data, len, self.timeouts())
     }
 
     /// Runs one command whose data and status stages may take `timeout_ms` each
@@ -353,7 +366,7 @@ impl Bot {
         len: u32,
         timeout_ms: u32,
     ) -> Result<Outcome, TransportError> {
-        let mut t = self.timeouts;
+        let mut t = self.timeouts();
         if timeout_ms > 0 {
             t.data_ms = timeout_ms;
             t.csw_ms = timeout_ms;
@@ -365,7 +378,7 @@ impl Bot {
     /// the device answers commands again after a reset. Any valid CSW will do
     /// (a UNIT ATTENTION after a reset is expected).
     pub(crate) fn answers(&mut self, lun: u8) -> Result<(), TransportError> {
-        let t = self.timeouts.short();
+        let t = self.timeouts().short();
         self.command_with(lun, &cdb::test_unit_ready(), Data::None, 0, t)
             .map(|_| ())
     }
@@ -724,7 +737,7 @@ impl Bot {
     /// Reset Recovery (BOT 5.3.4): Bulk-Only Mass Storage Reset, then clear halt on
     /// both bulk endpoints.
     pub(crate) fn reset_recovery(&mut self) -> Result<(), TransferError> {
-        let ms = self.timeouts.ctrl_ms;
+        let ms = self.timeouts().ctrl_ms;
         self.stats.inc(Counter::BulkResets);
         self.udev.class_request(
             false,
@@ -754,6 +767,23 @@ impl Bot {
         };
         self.self_reset.store(false, Ordering::Release);
         r
+    }
+
+    /// The timeouts a command starting now gets (no deadline).
+    pub(crate) fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            cbw_ms: self.knobs.get(Knob::Cbw),
+            data_ms: self.knobs.get(Knob::Data),
+            csw_ms: self.knobs.get(Knob::Csw),
+            ctrl_ms: self.knobs.get(Knob::Ctrl),
+            io_ms: self.io_ms,
+            deadline_ns: i64::MAX,
+        }
+    }
+
+    /// The stage timeouts, for the interface's sysfs attributes.
+    pub(crate) fn knobs(&self) -> Arc<Knobs> {
+        self.knobs.clone()
     }
 
     /// The flag that is set while this transport resets the port itself.

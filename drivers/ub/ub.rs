@@ -19,6 +19,7 @@ mod device;
 mod disk;
 mod ffi;
 mod kext;
+mod knobs;
 mod probe;
 mod quirks;
 mod recovery;
@@ -135,6 +136,7 @@ impl usb::Driver for UbDriver {
             pipeline,
         )?;
         intf.publish_counters(dev.counters().clone())?;
+        intf.publish_knobs(dev.with_io(|io| io.bot.knobs()))?;
         let max_lun = if quirks.contains(quirks::Quirks::SINGLE_LUN) {
             0
         } else {
@@ -258,7 +260,7 @@ impl kernel::fmt::Display for Medium<'_> {
 }
 
 /// The shortest stage timeout accepted; smaller parameter values are raised to it.
-const MIN_TIMEOUT_MS: u32 = 100;
+const MIN_TIMEOUT_MS: u32 = knobs::MIN_MS;
 /// The shortest time a block request may be given (`io_timeout_ms`).
 const MIN_IO_TIMEOUT_MS: u32 = 1000;
 

@@ -24,6 +24,7 @@ use kernel::{
 
 use crate::{
     counters::{Counters, COUNTERS},
+    knobs::{Knobs, KNOBS},
     usbcore_sg::{DmaBuf, TransferError},
 };
 
@@ -99,13 +100,19 @@ unsafe impl<T: Driver + 'static> RegistrationOps for Adapter<T> {
             // (`Interface::autopm_get`): the USB core may suspend it otherwise.
             (*drv).set_supports_autosuspend(1);
             (*drv).id_table = T::ID_TABLE.as_ptr();
-            // The identification attributes that `Interface::set_ident` fills and
-            // the counters `Interface::publish_counters` hands over.
+            // The identification attributes that `Interface::set_ident` fills,
+            // the counters `Interface::publish_counters` and the timeouts
+            // `Interface::publish_knobs` hand over.
             (*drv).dev_groups = crate::ffi::ub_intf_attr_groups();
         }
         // SAFETY: Only reads the length of a static table.
         if unsafe { crate::ffi::ub_stats_count() } as usize != COUNTERS {
             pr_err!("counter names and counters do not match (build error)\n");
+            return Err(EINVAL);
+        }
+        // SAFETY: Only reads the length of a static table.
+        if unsafe { crate::ffi::ub_knobs_count() } as usize != KNOBS {
+            pr_err!("timeout names and knobs do not match (build error)\n");
             return Err(EINVAL);
         }
         // SAFETY: `drv` is valid and, by this function's contract, stays pinned until
@@ -371,6 +378,57 @@ impl Interface {
         // SAFETY: The interface is valid; the helper keeps `owner` in a devres of
         // the interface and calls `release` exactly once, on failure too.
         to_result(unsafe { crate::ffi::ub_stats_set(self.as_raw(), owner, read, release) })
+    }
+
+    /// Hands a reference to `knobs` to the interface's read-write timeout
+    /// attributes (`cbw_timeout_ms`...), which the driver core adds once probe
+    /// has succeeded. Call from probe; the reference is dropped at unbind.
+    pub(crate) fn publish_knobs(&self, knobs: Arc<Knobs>) -> Result {
+        /// Knob `index` of `owner`, for a sysfs file.
+        ///
+        /// # Safety
+        ///
+        /// `owner` must be a pointer `publish_knobs` handed to the C side, not yet
+        /// released.
+        unsafe extern "C" fn get(owner: *const ffi::c_void, index: ffi::c_uint) -> ffi::c_uint {
+            // SAFETY: `owner` is the pointer `publish_knobs` got from
+            // `Arc::into_raw`, whose reference is dropped only by `release`, after
+            // the sysfs files are gone.
+            let k = unsafe { &*owner.cast::<Knobs>() };
+            k.get_index(index as usize).unwrap_or(0)
+        }
+        /// Sets knob `index` of `owner` to `ms`; 0 or a negative errno.
+        ///
+        /// # Safety
+        ///
+        /// As for `get`.
+        unsafe extern "C" fn set(
+            owner: *const ffi::c_void,
+            index: ffi::c_uint,
+            ms: ffi::c_uint,
+        ) -> ffi::c_int {
+            // SAFETY: As in `get`.
+            let k = unsafe { &*owner.cast::<Knobs>() };
+            match k.set_index(index as usize, ms) {
+                Ok(()) => 0,
+                Err(e) => e.to_errno(),
+            }
+        }
+        /// Drops the reference `owner` stands for.
+        ///
+        /// # Safety
+        ///
+        /// `owner` must be a pointer `publish_knobs` handed to the C side; it is
+        /// not used after this call.
+        unsafe extern "C" fn release(owner: *const ffi::c_void) {
+            // SAFETY: `owner` came from `Arc::into_raw` in `publish_knobs`; the C
+            // side calls this once.
+            drop(unsafe { Arc::from_raw(owner.cast::<Knobs>()) });
+        }
+        let owner = Arc::into_raw(knobs).cast::<ffi::c_void>();
+        // SAFETY: The interface is valid; the helper keeps `owner` in a devres of
+        // the interface and calls `release` exactly once, on failure too.
+        to_result(unsafe { crate::ffi::ub_knobs_set(self.as_raw(), owner, get, set, release) })
     }
 
     /// Dynamic-debug line for a CBW sent.
