@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Per-device quirks: the flags, the built-in table, and the `quirks` module
+//! Per-device quirks: the flags, the built-in table (usb-storage's unusual_devs.h,
+//! generated into the `scsi` crate's [`unusual`] module), and the `quirks` module
 //! parameter, which takes usb-storage's syntax (`VID:PID:letters`, entries separated
 //! by commas) and overrides the table for the devices it names.
 //!
@@ -11,7 +12,7 @@
 
 use kernel::prelude::*;
 
-use crate::kext::quirks_param;
+use crate::{kext::quirks_param, scsi::unusual};
 
 /// A set of quirk flags.
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
@@ -117,47 +118,6 @@ const LETTERS: &[(u8, Quirks)] = &[
 /// INITIAL_READ10, NO_ATA_1X, IGNORE_UAS: commands `ub` never sends, or uas only.
 const NOT_FOR_UB: &[u8] = b"adfgjkntu";
 
-/// A built-in entry: vendor, product, the `bcdDevice` range it covers, flags.
-struct Entry {
-    vid: u16,
-    pid: u16,
-    bcd: (u16, u16),
-    quirks: Quirks,
-}
-
-/// Built-in quirks: usb-storage's unusual_devs.h entries for Bulk-Only devices
-/// whose flags `ub` honours, with their flags that apply.
-const TABLE: &[Entry] = &[
-    // HP PhotoSmart R707 (firmware 2.00.23/24): one block too many.
-    Entry {
-        vid: 0x03f0,
-        pid: 0x4002,
-        bcd: (0x0001, 0x0001),
-        quirks: Quirks::FIX_CAPACITY,
-    },
-    // TrekStor i.Beat 115 2.0: bogus residues, no PREVENT ALLOW MEDIUM REMOVAL.
-    Entry {
-        vid: 0x0419,
-        pid: 0xaaf5,
-        bcd: (0x0100, 0x0100),
-        quirks: Quirks::IGNORE_RESIDUE.union(Quirks::NOT_LOCKABLE),
-    },
-    // Nokia 3250: bogus residues, one block too many.
-    Entry {
-        vid: 0x0421,
-        pid: 0x042e,
-        bcd: (0x0100, 0x0100),
-        quirks: Quirks::IGNORE_RESIDUE.union(Quirks::FIX_CAPACITY),
-    },
-    // Nokia 5300: at most 64 sectors per command.
-    Entry {
-        vid: 0x0421,
-        pid: 0x04b9,
-        bcd: (0x0350, 0x0350),
-        quirks: Quirks::MAX_SECTORS_64,
-    },
-];
-
 /// Bytes of the `quirks` parameter read at probe (the C side's buffer size).
 const PARAM_LEN: usize = 256;
 
@@ -214,10 +174,18 @@ pub(crate) fn lookup(vid: u16, pid: u16, bcd: u16, name: &CStr) -> Quirks {
         }
         return log_quirks(q, name, "parameter");
     }
-    TABLE
-        .iter()
-        .find(|e| (e.vid, e.pid) == (vid, pid) && (e.bcd.0..=e.bcd.1).contains(&bcd))
-        .map_or(Quirks::empty(), |e| log_quirks(e.quirks, name, "built-in"))
+    match unusual::lookup(vid, pid, bcd) {
+        // Every letter of the table is one `ub` honours (its host test checks).
+        Some(letters) => log_quirks(
+            letters
+                .bytes()
+                .filter_map(|c| Quirks::from_letter(c).ok())
+                .fold(Quirks::empty(), Quirks::union),
+            name,
+            "built-in",
+        ),
+        None => Quirks::empty(),
+    }
 }
 
 fn log_quirks(q: Quirks, name: &CStr, from: &str) -> Quirks {

@@ -14,6 +14,7 @@ pub mod inquiry;
 pub mod mode;
 pub mod sense;
 pub mod transfer;
+pub mod unusual;
 
 /// Fuzz harness body shared by the cargo-fuzz target and the smoke test.
 ///
