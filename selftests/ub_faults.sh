@@ -64,7 +64,7 @@ SINGLE_FAULTS=(
 
 # The plan: one test per single fault, then the named tests below.
 ktap_print_header
-ktap_set_plan $((${#SINGLE_FAULTS[@]} + 30))
+ktap_set_plan $((${#SINGLE_FAULTS[@]} + 31))
 
 mkdir -p $W
 rm -f $W/*
@@ -449,6 +449,21 @@ io r 5
 [ "$GOT" = ok ] || fail "read with a bogus residue: $GOT (without the quirk: EIO)"
 cmp -s $W/rd $W/wr || fail "the read returned wrong data"
 grep -q "^fault done bogus-residue" $DEVLOG || fail "the device never sent the bogus residue"
+stop_device >/dev/null
+test_end
+
+test_begin "bot-device quirk T (BULK_IGNORE_TAG): a CSW with another command's tag is taken, no reset"
+quirk_device T || fail "no disk"
+head -c 4096 /dev/urandom >$W/wr
+dd if=$W/wr of=/dev/$DEV bs=4k seek=8 oflag=direct status=none || fail "write failed"
+rec0=$(ub_stat $DEV recoveries)
+arm "fault wrong-tag op=read"
+io r 8
+[ "$GOT" = ok ] || fail "read with a wrong CSW tag: $GOT"
+cmp -s $W/rd $W/wr || fail "the read returned wrong data"
+grep -q "^fault done wrong-tag" $DEVLOG || fail "the device never sent the wrong tag"
+[ "$(ub_stat $DEV recoveries)" = "$rec0" ] || fail "a recovery ran: $(test_dmesg | grep 'ub:' | tail -n 1)"
+[ "$(rd /sys/block/$DEV/device/quirks)" = T ] || fail "device/quirks reads '$(rd /sys/block/$DEV/device/quirks)'"
 stop_device >/dev/null
 test_end
 

@@ -655,7 +655,7 @@ impl UbDevice {
                 udev.bulk_pipe(bulk_in),
                 udev.bulk_pipe(bulk_out),
                 timeouts,
-                quirks.contains(Quirks::IGNORE_RESIDUE),
+                quirks,
                 pipeline,
                 stats.clone(),
             )?,

@@ -57,6 +57,10 @@ impl Quirks {
     /// `F` (`ub` only; usb-storage's `BROKEN_FUA`, which its parameter has no
     /// letter for): never set FUA in a WRITE, whatever MODE SENSE says.
     pub(crate) const BROKEN_FUA: Self = Self(1 << 14);
+    /// `T` (`ub` only; usb-storage's `BULK_IGNORE_TAG`, which its parameter has
+    /// no letter for): accept a CSW whatever its tag; the device does not echo
+    /// the CBW's.
+    pub(crate) const BULK_IGNORE_TAG: Self = Self(1 << 15);
 
     /// The empty set.
     pub(crate) const fn empty() -> Self {
@@ -111,6 +115,7 @@ const LETTERS: &[(u8, Quirks)] = &[
     (b'y', Quirks::ALWAYS_SYNC),
     (b'P', Quirks::PORT_RESET_FIRST),
     (b'F', Quirks::BROKEN_FUA),
+    (b'T', Quirks::BULK_IGNORE_TAG),
 ];
 
 /// usb-storage's letters that do not apply to `ub`: SANE_SENSE,

@@ -25,6 +25,7 @@ use crate::{
     chain::{Chain, Stages},
     counters::{Counter, Counters},
     knobs::{Knob, Knobs},
+    quirks::Quirks,
     scsi::{
         cbw::{Cbw, Direction, CBW_LEN},
         cdb::{self, Cdb},
@@ -231,6 +232,8 @@ pub(crate) struct Bot {
     /// The device reports bogus residues: ignore them (usb-storage's
     /// US_FL_IGNORE_RESIDUE, detected the same way).
     ignore_residue: bool,
+    /// The device does not echo the CBW's tag in its CSW (quirk `T`).
+    ignore_tag: bool,
     /// Given up: a port reset did not bring the device back (its re-enumeration
     /// failed). Commands fail at once until the backoff ends; the next one then
     /// tries a port reset first.
@@ -283,7 +286,7 @@ impl Bot {
         bulk_in: Pipe,
         bulk_out: Pipe,
         timeouts: Timeouts,
-        ignore_residue: bool,
+        quirks: Quirks,
         pipeline: bool,
         stats: Arc<Counters>,
     ) -> Result<Self> {
@@ -313,7 +316,8 @@ impl Bot {
             tag: 0,
             learned_signature: None,
             csw_seen: false,
-            ignore_residue,
+            ignore_residue: quirks.contains(Quirks::IGNORE_RESIDUE),
+            ignore_tag: quirks.contains(Quirks::BULK_IGNORE_TAG),
             given_up: None,
             self_reset: Arc::new(AtomicBool::new(false), GFP_KERNEL)?,
             probing: true,
@@ -700,6 +704,9 @@ impl Bot {
 
     /// Checks a CSW against the command it should answer (BOT 6.3).
     fn check_csw(&mut self, csw: &Csw, tag: u32, len: u32) -> Result<Outcome, TransportError> {
+        // usb-storage's BULK_IGNORE_TAG: whatever tag the device sends is this
+        // command's (one command is in flight at a time).
+        let tag = if self.ignore_tag { csw.tag } else { tag };
         let mut sig = self.signature();
         // Learn a non-standard signature from the device's first CSW, as
         // usb-storage does, and only if the rest of it is meaningful: later, a

@@ -6,7 +6,8 @@
 //! and committed (`unusual_devs.rs`): entries whose transport is Bulk-Only or the
 //! device's own and whose command set is SCSI or the device's own, with the
 //! flags `ub` honours, in the letters of usb-storage's `quirks` parameter (`F`,
-//! BROKEN_FUA, is `ub`'s: that parameter has no letter for it).
+//! BROKEN_FUA, and `T`, BULK_IGNORE_TAG, are `ub`'s: that parameter has no
+//! letters for them).
 
 #[path = "unusual_devs.rs"]
 mod table;
@@ -73,7 +74,7 @@ mod tests {
             assert!(e.bcd_lo <= e.bcd_hi, "{e:?}");
             assert!(!e.letters.is_empty(), "{e:?}");
             assert!(
-                e.letters.bytes().all(|c| b"bcehilmoprswyF".contains(&c)),
+                e.letters.bytes().all(|c| b"bcehilmoprswyFT".contains(&c)),
                 "{e:?}"
             );
         }
