@@ -27,7 +27,7 @@ esac
 
 ktap_print_header
 # The scatter-gather test once, on xHCI: the path is chosen by the driver.
-ktap_set_plan $((12 + $([ "$UB_HC" = xhci ] && echo 1 || echo 0)))
+ktap_set_plan $((13 + $([ "$UB_HC" = xhci ] && echo 1 || echo 0)))
 
 test_begin "every USB disk appears as a ub block device"
 load_ub_and_wait || fail "$(count_ub_disks) ub disks for: $UB_DISKS"
@@ -113,6 +113,23 @@ for job in $fio_jobs; do
 	run_fio "${job%:*}" "${job#*:}"
 	test_end
 done
+
+# A request's time limit runs from when the device starts on it: requests queued
+# behind 48 MiB (over a second under TCG, where one 1 MiB write takes ~25 ms)
+# must not fail for waiting when queue/io_timeout is 600 ms.
+test_begin "deep queue: 48 writes of 1 MiB in flight, queue/io_timeout 600 ms, none times out, data verifies"
+to=/sys/block/$dev/queue/io_timeout
+old_to=$(rd $to)
+echo 600 >$to || fail "cannot set queue/io_timeout"
+out=$(fio --name=deep --filename=/dev/$dev --direct=1 --rw=write --bs=1M --size=48M --offset=8M \
+	--ioengine=libaio --iodepth=48 --iodepth_batch_submit=48 --verify=crc32c --verify_fatal=1 \
+	--do_verify=1 --output-format=terse --terse-version=3 2>&1)
+rc=$?
+[ $rc = 0 ] || { echo "$out" | tail -n 5 | sed 's/^/fio: /'; fail "fio exited $rc"; }
+[ "$(echo "$out" | tail -n1 | cut -d';' -f5)" = 0 ] || fail "fio reports an error"
+test_dmesg | grep -q -E "timeout error|time limit" && fail "a request timed out: $(test_dmesg | grep -m1 -E 'timeout error|time limit')"
+echo "${old_to:-8000}" >$to
+test_end
 
 test_begin "ext4 on a partition: mkfs, copy, fsck clean, checksums equal after remount"
 mnt=/mnt/ub-ext4

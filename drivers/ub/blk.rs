@@ -140,6 +140,17 @@ impl Request {
     }
 }
 
+/// What the owner of a queue says about a request whose timer ran out.
+pub(crate) enum Expiry {
+    /// Its time is up: here it is, to complete with [`Status::Timeout`].
+    Expired(Request),
+    /// Not yet: look again in this many milliseconds.
+    Later(u32),
+    /// The owner is moving its data and completes it itself, by its deadline;
+    /// the timer is restarted meanwhile.
+    Busy,
+}
+
 /// A request's identity, for finding it among those a driver holds; it is never
 /// dereferenced.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -177,11 +188,9 @@ pub(crate) trait QueueOps: Sync {
     fn lock_door(&self, lock: bool) -> Result;
 
     /// blk-mq's timer of request `rq` ran out (the queue's `io_timeout` passed
-    /// since it was started). Returns the request if the owner holds it waiting
-    /// (queued, or between commands): it is completed with [`Status::Timeout`].
-    /// `None` if the owner is moving its data: the owner completes it by its
-    /// deadline, and the timer is restarted meanwhile. Must not sleep.
-    fn timed_out(&self, rq: RequestId) -> Option<Request>;
+    /// since it was started, or the time an earlier [`Expiry::Later`] asked
+    /// for). Must not sleep.
+    fn timed_out(&self, rq: RequestId) -> Expiry;
 
     /// An `SG_IO` command, checked by helpers.c. `Ok` when the device answered
     /// with a status ([`Passthrough::complete`] was called); `EIO` or `ENODEV`
@@ -532,11 +541,17 @@ impl<T: QueueOps> OpsTable<T> {
         match owner.timed_out(RequestId(rq)) {
             // Completing from the timeout handler and returning `BLK_EH_DONE` is
             // what blk-mq expects of a driver that ended the request itself.
-            Some(rq) => {
+            Expiry::Expired(rq) => {
                 rq.end(Status::Timeout);
                 bindings::blk_eh_timer_return_BLK_EH_DONE
             }
-            None => bindings::blk_eh_timer_return_BLK_EH_RESET_TIMER,
+            Expiry::Later(ms) => {
+                // SAFETY: The request is valid for the call; blk-mq re-arms its
+                // timer from `timeout` when this returns `BLK_EH_RESET_TIMER`.
+                unsafe { c::ub_rq_set_timeout_ms(rq, ms.max(1)) };
+                bindings::blk_eh_timer_return_BLK_EH_RESET_TIMER
+            }
+            Expiry::Busy => bindings::blk_eh_timer_return_BLK_EH_RESET_TIMER,
         }
     }
 }

@@ -28,7 +28,7 @@ use kernel::{
 };
 
 use crate::{
-    blk::{DiskHandle, Op, Passthrough, PtDir, QueueOps, Request, RequestId, Status},
+    blk::{DiskHandle, Expiry, Op, Passthrough, PtDir, QueueOps, Request, RequestId, Status},
     counters::{Counter, Counters},
     kext::{flush_work, worker_queue, NoIoScope, RateLimit},
     probe::{self, LunInfo},
@@ -302,18 +302,26 @@ enum State {
 struct Queued {
     rq: Request,
     lun: u8,
-    /// When it must be over (`ktime_get()` nanoseconds): when it reached the
-    /// driver, plus its queue's `io_timeout`.
-    deadline_ns: i64,
+    /// Its queue's `io_timeout` when it came, in nanoseconds.
+    timeout_ns: i64,
+    /// When it came (`ktime_get()` nanoseconds).
+    arrived_ns: i64,
 }
 
 /// Block requests waiting for the worker, and the one it runs while that one
 /// waits between commands. blk-mq's timeout takes requests from here
 /// ([`LunQueue::timed_out`]); never from the worker while their data moves.
+///
+/// A request's time limit runs from when the worker starts it. A request still
+/// queued fails once its `io_timeout` has passed both since it came and since a
+/// request last succeeded: behind others that complete, on a slow device with a
+/// deep queue, it just waits; behind a device that answers nothing, it fails.
 pub(crate) struct Pending {
     requests: KVec<Queued>,
-    /// The worker's request, between its commands.
-    current: Option<Request>,
+    /// The worker's request between its commands, and its deadline.
+    current: Option<(Request, i64)>,
+    /// When a request last succeeded (`ktime_get()` ns).
+    progress_ns: i64,
     state: State,
 }
 
@@ -553,13 +561,39 @@ impl QueueOps for LunQueue {
         })
     }
 
-    fn timed_out(&self, id: RequestId) -> Option<Request> {
+    fn timed_out(&self, id: RequestId) -> Expiry {
+        let now = now_ns();
         let mut p = self.dev.pending.lock();
-        if p.current.as_ref().is_some_and(|rq| rq.id() == id) {
-            return p.current.take();
+        let ms = |ns: i64| u32::try_from((ns + 999_999) / 1_000_000).unwrap_or(u32::MAX);
+        if let Some(&(ref rq, deadline)) = p.current.as_ref() {
+            if rq.id() == id {
+                if now < deadline {
+                    return Expiry::Later(ms(deadline - now));
+                }
+                return p
+                    .current
+                    .take()
+                    .map_or(Expiry::Busy, |(rq, _)| Expiry::Expired(rq));
+            }
         }
-        let at = p.requests.iter().position(|q| q.rq.id() == id)?;
-        p.requests.remove(at).ok().map(|q| q.rq)
+        let Some(at) = p.requests.iter().position(|q| q.rq.id() == id) else {
+            return Expiry::Busy;
+        };
+        let Some(timeout_ns) = p.requests.get(at).map(|q| q.timeout_ns) else {
+            return Expiry::Busy;
+        };
+        let since = p
+            .requests
+            .get(at)
+            .map_or(0, |q| q.arrived_ns)
+            .max(p.progress_ns);
+        let stalled_at = since.saturating_add(timeout_ns);
+        if now < stalled_at {
+            return Expiry::Later(ms(stalled_at - now));
+        }
+        p.requests
+            .remove(at)
+            .map_or(Expiry::Busy, |q| Expiry::Expired(q.rq))
     }
 
     fn passthrough(&self, pt: &mut Passthrough<'_>) -> Result {
@@ -589,7 +623,7 @@ impl QueueOps for LunQueue {
 
     fn queue_rq(&self, rq: Request) {
         let dev = &self.dev;
-        let deadline_ns = now_ns().saturating_add(i64::from(rq.timeout_ms()) * 1_000_000);
+        let timeout_ns = i64::from(rq.timeout_ms()) * 1_000_000;
         let mut p = dev.pending.lock();
         if let State::Failing(status) = p.state {
             drop(p);
@@ -599,7 +633,8 @@ impl QueueOps for LunQueue {
         let q = Queued {
             rq,
             lun: self.lun,
-            deadline_ns,
+            timeout_ns,
+            arrived_ns: now_ns(),
         };
         if let Err(err) = p.requests.push_within_capacity(q) {
             drop(p);
@@ -674,6 +709,7 @@ impl UbDevice {
                 pending <- new_spinlock!(Pending {
                     requests: KVec::with_capacity(QUEUE_DEPTH as usize, GFP_KERNEL)?,
                     current: None,
+                    progress_ns: now_ns(),
                     state: State::Running,
                 }),
                 work <- new_work!("UbDevice::work"),
@@ -984,16 +1020,22 @@ impl UbDevice {
         }
     }
 
-    /// Hands the worker's request to [`Pending`] while it waits between commands:
-    /// blk-mq's timeout may complete it there.
-    fn park(&self, rq: Request) {
-        self.pending.lock().current = Some(rq);
+    /// Hands the worker's request, due by `deadline_ns`, to [`Pending`] while it
+    /// waits between commands: blk-mq's timeout may complete it there.
+    fn park(&self, rq: Request, deadline_ns: i64) {
+        self.pending.lock().current = Some((rq, deadline_ns));
     }
 
     /// Takes the worker's request back for a command, or `None` if its time ran
     /// out meanwhile (blk-mq's timeout completed it).
     fn unpark(&self) -> Option<Request> {
-        self.pending.lock().current.take()
+        self.pending.lock().current.take().map(|(rq, _)| rq)
+    }
+
+    /// A request succeeded: requests still queued are waiting behind a device
+    /// that makes progress.
+    fn progress(&self) {
+        self.pending.lock().progress_ns = now_ns();
     }
 
     /// Runs one block request and completes it, by its deadline.
@@ -1001,8 +1043,11 @@ impl UbDevice {
         let Queued {
             rq,
             lun,
-            deadline_ns,
+            timeout_ns,
+            ..
         } = q;
+        // The time limit runs from now: the device works on this request alone.
+        let deadline_ns = now_ns().saturating_add(timeout_ns);
         let op = rq.op();
         let Some(params) = self.luns.get(usize::from(lun)) else {
             return rq.end(Status::IoErr);
@@ -1044,11 +1089,14 @@ impl UbDevice {
 
         // Waiting for the transport (another command, a recovery, an ioctl),
         // the request is the timeout's to take.
-        self.park(rq);
+        self.park(rq, deadline_ns);
         let mut io = self.lock_io();
         self.take_retry_now(&mut io);
         let (status, broken) = self.execute(&mut io, params, &job);
         if let Some(rq) = self.unpark() {
+            if status == Status::Ok {
+                self.progress();
+            }
             rq.end(status);
         }
         // The request failed for want of a valid CSW after its last try: put the
@@ -1113,7 +1161,7 @@ impl UbDevice {
                     }
                     Err(_) => Err(TransportError::Broken(Stage::Data, Fault::Usb)),
                 };
-                self.park(rq);
+                self.park(rq, job.deadline_ns);
                 out
             };
             let last = attempt == MAX_TRIES;

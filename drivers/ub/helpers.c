@@ -299,6 +299,11 @@ unsigned int ub_rq_timeout_ms(const struct request *rq)
 	return jiffies_to_msecs(rq->timeout);
 }
 
+void ub_rq_set_timeout_ms(struct request *rq, unsigned int ms)
+{
+	rq->timeout = msecs_to_jiffies(ms);
+}
+
 blk_status_t ub_errno_to_blk_status(int err)
 {
 	return errno_to_blk_status(err);
