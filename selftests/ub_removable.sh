@@ -11,7 +11,10 @@
 # changed under an open disk fails that open's I/O with EIO until the disk is opened
 # again (as sd does): nothing queued for the old medium lands on the new one. A
 # reader probed empty takes the write cache of the medium it is given: the queue
-# says "write back" and fsync reaches the device as SYNCHRONIZE CACHE.
+# says "write back" and fsync reaches the device as SYNCHRONIZE CACHE. With the
+# block layer's default polling on (2 s, as udev sets it), an idle reader that
+# nobody holds open and that autosuspends between polls reports a new and a
+# pulled medium as media-change uevents.
 #
 # Guest devices: rem0 (usb-storage, removable, 16 MiB, named drive drv-rem0) and
 # its second medium $UB_RUNDIR/rem0.media2.img (32 MiB, label ub-image:rem0.media2);
@@ -22,7 +25,7 @@
 . "$(dirname "$0")/lib.sh"
 
 ktap_print_header
-ktap_set_plan 7
+ktap_set_plan 8
 
 load_ub_and_wait || ktap_exit_fail_msg "$(count_ub_disks) ub disks for: $UB_DISKS"
 dev=$(disk_by_label rem0) || ktap_exit_fail_msg "no disk for rem0"
@@ -142,6 +145,63 @@ if [ -n "$dev1" ]; then
 	head -c 4096 /dev/urandom | dd of=/dev/$dev1 bs=4096 seek=10 conv=fsync status=none || fail "write + fsync failed"
 	echo 'module ub -p' >$DDC
 	test_dmesg | grep -q "CBW tag [0-9]* LUN 0 opcode 0x35 " || fail "no SYNCHRONIZE CACHE(10) after fsync"
+fi
+test_end
+
+# media_uevents DISK: how many media-change uevents udevadm has seen for DISK.
+media_uevents() {
+	awk -v d="$1" 'BEGIN { RS = "" } /DISK_MEDIA_CHANGE=1/ && $0 ~ ("DEVNAME=(/dev/)?" d "\n") { n++ } END { print n + 0 }' /tmp/uevents
+}
+
+# usb_status DISK: the runtime PM status of the disk's USB device.
+usb_status() {
+	rd "$(usb_dev_of $1)/power/runtime_status"
+}
+
+# change_noticed WHAT MONITOR-COMMAND: with the reader autosuspended and nobody
+# holding the disk, the change must come as a uevent within the poll interval
+# (and a resume), and the reader must go back to sleep.
+change_noticed() {
+	local n0 t0 ms out
+	wait_for 20 eval '[ "$(usb_status $dev1)" = suspended ]' || { fail "$1: the reader did not autosuspend: $(usb_status $dev1)"; return; }
+	n0=$(media_uevents $dev1)
+	t0=${EPOCHREALTIME/./}
+	out=$(monitor "$2")
+	[ -z "$(echo "$out" | grep -i error)" ] || fail "$1: monitor: $out"
+	wait_for 20 eval '[ "$(media_uevents $dev1)" -gt $n0 ]' || { fail "$1: no media-change uevent in 20 s"; return; }
+	ms=$(( (${EPOCHREALTIME/./} - t0) / 1000 ))
+	ktap_print_msg "$1: uevent after $ms ms"
+	# The poll interval, the resume and a TEST UNIT READY under TCG.
+	[ "$ms" -le 5000 ] || fail "$1: the uevent came $ms ms after the change (poll interval 2000 ms)"
+	wait_for 20 eval '[ "$(usb_status $dev1)" = suspended ]' || fail "$1: the reader stays awake: $(usb_status $dev1)"
+}
+
+test_begin "an idle autosuspended reader polled every 2 s: a new and a pulled medium raise media-change uevents"
+dev1=$(disk_by_serial UBREM1) || fail "no disk for rem1"
+if [ -n "$dev1" ]; then
+	usb1=$(usb_dev_of $dev1)
+	dfl=/sys/module/block/parameters/events_dfl_poll_msecs
+	old_dfl=$(<$dfl)
+	udevadm monitor --kernel --property --subsystem-match=block >/tmp/uevents 2>&1 &
+	mon=$!
+	wait_for 10 grep -q '^KERNEL - ' /tmp/uevents || fail "udevadm monitor did not start: $(</tmp/uevents)"
+	[ "$(</sys/block/$dev1/events_poll_msecs)" = -1 ] || fail "events_poll_msecs is $(</sys/block/$dev1/events_poll_msecs), not the default"
+	echo 2000 >$dfl
+	echo 300 >$usb1/power/autosuspend_delay_ms
+	echo auto >$usb1/power/control
+	r0=$(ub_stat $dev1 resumes)
+	change_noticed "new medium" "change drv-rem1 $UB_RUNDIR/rem1.media2.img raw"
+	# What udev's blkid does on the uevent: open the disk, which revalidates
+	# it and lets the block layer report the next change.
+	[ "$(read_label $dev1)" = "ub-image:rem1.media2" ] || fail "label after the new medium: '$(read_label $dev1)'"
+	change_noticed "medium pulled" "eject -f drv-rem1"
+	[ "$(ub_stat $dev1 resumes)" -gt "$r0" ] || fail "ub_stats/resumes stayed at $r0: the polls never woke the reader"
+	out=$(read_label $dev1)
+	[[ $out == *"No medium found"* ]] || fail "read after the medium went: '$out', expected ENOMEDIUM"
+	echo "$old_dfl" >$dfl
+	echo on >$usb1/power/control
+	kill $mon 2>/dev/null
+	wait $mon 2>/dev/null
 fi
 test_end
 

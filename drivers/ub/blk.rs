@@ -761,7 +761,12 @@ impl Disk {
             if removable {
                 (*disk).flags |= bindings::GENHD_FL_REMOVABLE as ffi::c_int;
                 (*disk).events = bindings::DISK_EVENT_MEDIA_CHANGE as u16;
-                (*disk).event_flags = bindings::DISK_EVENT_FLAG_UEVENT as u16;
+                // As sd: polled at the block layer's default interval
+                // (block.events_dfl_poll_msecs, which udev sets to 2 s) unless
+                // the disk's events_poll_msecs says otherwise; a change is a
+                // uevent, so desktops mount a new card.
+                (*disk).event_flags =
+                    (bindings::DISK_EVENT_FLAG_POLL | bindings::DISK_EVENT_FLAG_UEVENT) as u16;
             }
         }
         Ok(Self {

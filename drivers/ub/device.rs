@@ -506,9 +506,10 @@ impl QueueOps for LunQueue {
         let Some(p) = self.dev.luns.get(usize::from(self.lun)) else {
             return false;
         };
-        // As sd does: polling does not wake a suspended device; it resumes for
-        // I/O, and a reset-resume marks the medium changed.
-        if !p.removable.load(Ordering::Acquire) || self.dev.intf.device_runtime_suspended() {
+        // As sd does, a poll resumes a suspended device (with_usable_io takes a
+        // PM reference): a card reader learns of a new card only by asking.
+        // Between polls it may autosuspend again.
+        if !p.removable.load(Ordering::Acquire) {
             return false;
         }
         let present = self

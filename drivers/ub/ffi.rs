@@ -77,7 +77,6 @@ extern "C" {
         set: unsafe extern "C" fn(*const ffi::c_void, ffi::c_uint, ffi::c_uint) -> ffi::c_int,
         release: unsafe extern "C" fn(*const ffi::c_void),
     ) -> ffi::c_int;
-    pub(crate) fn ub_runtime_suspended(dev: *mut bindings::device) -> bool;
     pub(crate) fn ub_stats_set(
         intf: *mut bindings::usb_interface,
         owner: *const ffi::c_void,

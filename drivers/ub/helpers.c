@@ -22,7 +22,6 @@
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/string.h>
-#include <linux/pm_runtime.h>
 #include <linux/sched/mm.h>
 #include <linux/usb.h>
 
@@ -713,9 +712,4 @@ void ub_dbg_error(struct usb_interface *intf, u32 tag, const char *stage,
 {
 	dev_dbg(&intf->dev, "tag %u: %.*s stage: %.*s\n", tag, slen, stage, flen,
 		fault);
-}
-
-bool ub_runtime_suspended(struct device *dev)
-{
-	return pm_runtime_suspended(dev);
 }

@@ -81,7 +81,6 @@ int ub_usb_port_reset(struct usb_interface *intf);
 size_t ub_quirks_param(char *buf, size_t len);
 const struct attribute_group **ub_intf_attr_groups(void);
 unsigned int ub_stats_count(void);
-bool ub_runtime_suspended(struct device *dev);
 unsigned int ub_knobs_count(void);
 int ub_knobs_set(struct usb_interface *intf, const void *owner,
 		 unsigned int (*get)(const void *owner, unsigned int index),

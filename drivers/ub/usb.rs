@@ -476,16 +476,6 @@ impl Interface {
         Ok(AutoPm(self.get_ref()))
     }
 
-    /// Whether the interface's USB device is runtime-suspended (then polling it
-    /// would only wake it up). Not the interface's own status: an interface
-    /// nobody holds a reference on is "suspended" while its device runs.
-    pub(crate) fn device_runtime_suspended(&self) -> bool {
-        let udev = self.usb_device().as_raw();
-        // SAFETY: The device is valid while its interface is; the helper only
-        // reads its PM status.
-        unsafe { crate::ffi::ub_runtime_suspended(&raw mut (*udev).dev) }
-    }
-
     /// The interface's device name, such as `1-1:1.0`.
     pub(crate) fn name(&self) -> &CStr {
         // SAFETY: The interface is valid (type invariant) and registered, so its kobject
