@@ -64,7 +64,7 @@ SINGLE_FAULTS=(
 
 # The plan: one test per single fault, then the named tests below.
 ktap_print_header
-ktap_set_plan $((${#SINGLE_FAULTS[@]} + 31))
+ktap_set_plan $((${#SINGLE_FAULTS[@]} + 34))
 
 mkdir -p $W
 rm -f $W/*
@@ -439,6 +439,33 @@ reads=$(grep "^cmd .* op=0x28 " $DEVLOG | sed 's/.* blocks=\([0-9]*\) .*/\1/')
 stop_device >/dev/null
 test_end
 
+# max_reads N: a 1 MiB direct read must go out as READs of N blocks at most
+# that add up to 1 MiB.
+max_reads() {
+	local reads
+	: >$DEVLOG
+	dd if=/dev/$DEV of=/dev/null bs=1M count=1 iflag=direct status=none || { echo "1 MiB read failed"; return; }
+	reads=$(grep "^cmd .* op=0x28 " $DEVLOG | sed 's/.* blocks=\([0-9]*\) .*/\1/' | sort -n)
+	[ "$(echo "$reads" | tail -n 1)" = "$1" ] || echo "largest READ $(echo "$reads" | tail -n 1) blocks, not $1"
+	[ "$(echo "$reads" | awk '{ s += $1 } END { print s }')" = 2048 ] || echo "the reads do not add up to 1 MiB: $(echo $reads)"
+}
+
+test_begin "bot-device ub/max_sectors: 64 splits a 1 MiB read into 32 KiB commands, 2048 restores 1 MiB; bad values refused"
+quirk_device "" || fail "no disk"
+ms=/sys/block/$DEV/ub/max_sectors
+[ "$(rd $ms)" = 2048 ] || fail "max_sectors reads '$(rd $ms)', not 2048"
+echo 64 >$ms || fail "writing 64 failed"
+[ "$(rd /sys/block/$DEV/queue/max_hw_sectors_kb)" = 32 ] || fail "max_hw_sectors_kb $(rd /sys/block/$DEV/queue/max_hw_sectors_kb)"
+msg=$(max_reads 64) && [ -z "$msg" ] || fail "at 64: $msg"
+for bad in 4 4096 soon; do
+	{ echo $bad >$ms; } 2>/dev/null && fail "$bad was accepted"
+done
+[ "$(rd $ms)" = 64 ] || fail "a refused write changed max_sectors to '$(rd $ms)'"
+echo 2048 >$ms || fail "writing 2048 failed"
+msg=$(max_reads 2048) && [ -z "$msg" ] || fail "at 2048: $msg"
+stop_device >/dev/null
+test_end
+
 test_begin "bot-device quirk r (IGNORE_RESIDUE) and n (not for ub): a bogus residue does not fail the read"
 quirk_device nr || fail "no disk"
 test_dmesg | grep -q "quirk 'n' does not apply to ub" || fail "no line about n"
@@ -550,6 +577,66 @@ test_dmesg | grep -q "reset recovery" && fail "a Bulk-Only reset was tried"
 grep -q '^event bulk-reset' $DEVLOG && fail "the device saw a Bulk-Only reset"
 stop_device >/dev/null
 echo "" >/sys/module/ub/parameters/quirks
+test_end
+
+# A SAT bridge (most USB hard disk enclosures) passes ATA commands through
+# SG_IO. SMART RETURN STATUS answers with its registers in 22 bytes of
+# descriptor sense, which a REQUEST SENSE of 18 bytes cuts off: ub asks for 96
+# once the device has completed an ATA PASS-THROUGH (as usb-storage does).
+test_begin "bot-device SAT bridge: smartctl -d sat -H -i prints the model and PASSED, REQUEST SENSE of 96 bytes"
+start_device || fail "no disk"
+out=$(smartctl -d sat -H -i /dev/$DEV 2>&1)
+rc=$?
+echo "$out" | grep -q "^Device Model: *UBTEST BOT FAULTS$" || fail "no model: $(echo "$out" | tail -n 4)"
+echo "$out" | grep -q "^Serial Number: *UBFAULT0$" || fail "no serial number"
+echo "$out" | grep -q "^User Capacity: *67,108,864 bytes" || fail "no capacity"
+echo "$out" | grep -q "SMART overall-health self-assessment test result: PASSED" ||
+	fail "health not PASSED: $(echo "$out" | tail -n 3)"
+# smartctl's exit status: bit 1 open failed, bit 2 a SMART command failed, bit 3 failing.
+[ $((rc & 0x0e)) = 0 ] || fail "smartctl -H -i exit status $rc"
+echo "$out" | grep -E '^(Device Model|Serial Number|User Capacity|SMART overall)' | while IFS= read -r l; do ktap_print_msg "smartctl: $l"; done
+grep -q '^cmd .* op=0x03 .* len=96 ' $DEVLOG || fail "no REQUEST SENSE of 96 bytes"
+out=$(smartctl -d sat -a /dev/$DEV 2>&1)
+rc=$?
+echo "$out" | grep -q "Power_On_Hours .* 1234$" || fail "-a: no attributes: $(echo "$out" | tail -n 4)"
+[ $((rc & 0x0e)) = 0 ] || fail "smartctl -a exit status $rc: $(echo "$out" | grep -i -E 'fail|error|not supported' | head -n 3)"
+stop_device >/dev/null
+test_end
+
+# A disk with a bad block: as sd, ub completes the blocks before the one the
+# sense data's INFORMATION names and fails only the rest. A reader sees it when
+# one request carries several I/Os: 32 direct 4 KiB I/Os submitted at once are
+# merged into one 128 KiB request. partial_fio read|write prints how many of them
+# failed (EIO and ENODATA, a read's medium error, both counted: fio stops at
+# other errors).
+partial_fio() {
+	rm -f $W/partial.json
+	fio --name=partial --filename=/dev/$DEV --rw=$1 --bs=4k --size=128k --offset=2m \
+		--ioengine=libaio --direct=1 --iodepth=32 --iodepth_batch_submit=32 \
+		--iodepth_batch_complete_min=32 --continue_on_error=all --ignore_error=5:61,5:61 \
+		--buffer_pattern='"ub-partial"' \
+		--output-format=json --output=$W/partial.json >$W/partial.err 2>&1
+	python3 -S -c 'import json, sys; print(json.load(open(sys.argv[1]))["jobs"][0]["total_err"])' \
+		$W/partial.json 2>/dev/null || echo "no fio result: $(tail -n 2 $W/partial.err)"
+}
+
+test_begin "bot-device bad block in a 128 KiB request: the 5 I/Os before it complete, 27 fail (sense INFORMATION)"
+# LBA 4136: sector 40 of the request at 2 MiB, inside its sixth 4 KiB block.
+start_device --bad-block 4136 || fail "no disk"
+head -c $((5 * 4096)) /dev/urandom >$W/good5
+dd if=$W/good5 of=/dev/$DEV bs=4k seek=512 oflag=direct status=none || fail "setup write failed"
+errs=$(partial_fio read)
+[ "$errs" = 27 ] || fail "read: $errs of 32 I/Os failed, expected the 27 from the bad block on"
+test_dmesg | grep -q "read at sector 4096 failed at sector 4136 (the 40 sectors before it completed): sense MediumError 11/00" ||
+	fail "no line naming the bad sector: $(test_dmesg | grep ' ub: ' | tail -n 1)"
+errs=$(partial_fio write)
+[ "$errs" = 27 ] || fail "write: $errs of 32 I/Os failed, expected 27"
+test_dmesg | grep -q "write at sector 4096 failed at sector 4136 (the 40 sectors before it completed): sense MediumError 0c/00" ||
+	fail "no line naming the bad sector of the write: $(test_dmesg | grep ' ub: ' | tail -n 1)"
+python3 -S -c 'import sys; sys.stdout.buffer.write((b"ub-partial" * 410)[:4096] * 5)' >$W/pat5
+dd if=/dev/$DEV of=$W/back5 bs=4k skip=512 count=5 iflag=direct status=none || fail "read back failed"
+cmp -s $W/back5 $W/pat5 || fail "the 5 blocks before the bad one do not hold the written data"
+stop_device >/dev/null
 test_end
 
 # The random I/O of the random-response test: one process, 4 KiB O_DIRECT reads

@@ -31,7 +31,9 @@ pub(crate) enum Op {
     Write,
     /// Make the device's volatile cache durable.
     Flush,
-    /// Anything this driver does not support (discard, write zeroes, ...).
+    /// The blocks are no longer in use (on queues with discard limits only).
+    Discard,
+    /// Anything this driver does not support (write zeroes, ...).
     Other(u32),
 }
 
@@ -96,6 +98,7 @@ impl Request {
             bindings::req_op_REQ_OP_READ => Op::Read,
             bindings::req_op_REQ_OP_WRITE => Op::Write,
             bindings::req_op_REQ_OP_FLUSH => Op::Flush,
+            bindings::req_op_REQ_OP_DISCARD => Op::Discard,
             other => Op::Other(other),
         }
     }
@@ -128,6 +131,29 @@ impl Request {
         // SAFETY: The request is valid (type invariant); blk-mq set its timeout
         // when it started it, before the driver got it.
         unsafe { c::ub_rq_timeout_ms(self.raw()) }
+    }
+
+    /// Completes the first `done` bytes of the request successfully and the
+    /// rest with `status`, as sd completes the blocks before a bad one.
+    pub(crate) fn end_after(self, done: u32, status: Status) {
+        if done > 0 && status != Status::Ok {
+            // SAFETY: The request is started and owned by us. Completing part
+            // of it leaves it ours, with its position and size moved past
+            // that part.
+            let more =
+                unsafe { bindings::blk_update_request(self.raw(), raw_status(Status::Ok), done) };
+            if !more {
+                // `done` covered it all (never for a located error, which lies
+                // inside the request): nothing is left to fail.
+                let rq = self.raw();
+                core::mem::forget(self);
+                // SAFETY: As in `end`: the one completion of a request whose
+                // bytes are all accounted for.
+                unsafe { bindings::__blk_mq_end_request(rq, raw_status(Status::Ok)) };
+                return;
+            }
+        }
+        self.end(status);
     }
 
     /// Completes the request.
@@ -218,7 +244,7 @@ struct PassthroughCmd {
     dir: u8,
     status: u8,
     sense_len: u8,
-    sense: [u8; 32],
+    sense: [u8; 96],
     len: u32,
     timeout_ms: u32,
     resid: u32,
@@ -264,7 +290,8 @@ impl Passthrough<'_> {
     }
 
     /// Records the command's SCSI status, the bytes not transferred and, for a
-    /// CHECK CONDITION, the sense data (truncated to 32 bytes).
+    /// CHECK CONDITION, the sense data (at most 96 bytes, sd's
+    /// `SCSI_SENSE_BUFFERSIZE`).
     pub(crate) fn complete(&mut self, status: u8, resid: u32, sense: &[u8]) {
         let n = sense.len().min(self.0.sense.len());
         self.0.status = status;
@@ -332,6 +359,7 @@ struct Hooks {
     passthrough: unsafe extern "C" fn(*const ffi::c_void, *mut PassthroughCmd) -> ffi::c_int,
     release: unsafe extern "C" fn(*mut Hooks),
     ident: LunIdent,
+    max_sectors_cap: u32,
 }
 
 /// `struct ub_lun_ident` in helpers.h: NUL-terminated strings.
@@ -374,7 +402,7 @@ pub(crate) struct DiskIdent<'a> {
 impl Hooks {
     /// Allocates the hooks of a disk owned by `owner`; the returned pointer owns
     /// the allocation and the reference.
-    fn alloc<T: QueueOps + Send>(owner: Arc<T>) -> Result<NonNull<Hooks>> {
+    fn alloc<T: QueueOps + Send>(owner: Arc<T>, max_sectors_cap: u32) -> Result<NonNull<Hooks>> {
         let owner = Arc::into_raw(owner);
         let hooks = KBox::new(
             Self {
@@ -385,6 +413,7 @@ impl Hooks {
                 lock_door: HooksTable::<T>::lock_door,
                 passthrough: HooksTable::<T>::passthrough,
                 release: HooksTable::<T>::release,
+                max_sectors_cap,
                 ident: LunIdent {
                     vendor: [0; 9],
                     model: [0; 17],
@@ -564,6 +593,12 @@ pub(crate) struct Limits {
     pub(crate) physical_block_size: u32,
     /// Largest request, in 512-byte sectors.
     pub(crate) max_hw_sectors: u32,
+    /// The most `ub/max_sectors` may set `max_hw_sectors` to.
+    pub(crate) max_hw_sectors_cap: u32,
+    /// Largest discard in 512-byte sectors, 0 for no discard.
+    pub(crate) max_discard_sectors: u32,
+    /// Discard granularity in bytes (with `max_discard_sectors`).
+    pub(crate) discard_granularity: u32,
     /// Most scatterlist entries per request.
     pub(crate) max_segments: u16,
     /// Every segment but the last must end on this boundary (mask), or 0.
@@ -675,7 +710,7 @@ impl Disk {
         removable: bool,
     ) -> Result<Self> {
         let owner_ptr = Arc::as_ptr(&owner);
-        let hooks = Hooks::alloc(owner)?;
+        let hooks = Hooks::alloc(owner, lim.max_hw_sectors_cap)?;
         let free_hooks = |hooks: NonNull<Hooks>| {
             // SAFETY: The hooks were allocated above and no disk refers to them.
             unsafe { ((*hooks.as_ptr()).release)(hooks.as_ptr()) }
@@ -712,6 +747,12 @@ impl Disk {
         ql.max_segments = lim.max_segments;
         ql.virt_boundary_mask = lim.virt_boundary_mask as ffi::c_ulong;
         ql.dma_alignment = lim.dma_alignment;
+        if lim.max_discard_sectors > 0 {
+            // One range per request: one UNMAP block descriptor.
+            ql.max_hw_discard_sectors = lim.max_discard_sectors;
+            ql.max_discard_segments = 1;
+            ql.discard_granularity = lim.discard_granularity;
+        }
         if lim.write_cache {
             // SAFETY: `ql` is a valid local.
             unsafe { c::ub_limits_set_write_cache(&mut ql, lim.fua) };

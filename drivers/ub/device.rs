@@ -36,7 +36,9 @@ use crate::{
     recovery::Recovery,
     scsi::{
         cdb::{self, Cdb},
+        provisioning::{unmap_params, UNMAP_PARAM_LEN},
         sense::{Retry, Sense},
+        sense_len::{self, SenseLen},
     },
     transport::{Bot, Data, Fault, Outcome, Stage, Timeouts, TransportError},
     urb::now_ns,
@@ -52,8 +54,9 @@ pub(crate) const QUEUE_DEPTH: u32 = 64;
 pub(crate) const MAX_LUNS: usize = 16;
 /// Bytes of the buffer for commands the driver issues itself (INQUIRY, sense...).
 const CMD_BUF_LEN: usize = 512;
-/// Fixed-format sense data length asked for (SPC-4 4.5.3).
-const SENSE_LEN: u8 = 18;
+/// The most sense data the driver asks for (sd's `SCSI_SENSE_BUFFERSIZE`); how
+/// much it asks a device for is learned ([`SenseLen`]).
+const SENSE_MAX: usize = sense_len::LONG as usize;
 /// Tries of a command whose sense says "retry" (UNIT ATTENTION, ABORTED COMMAND,
 /// becoming ready, spun down).
 const MAX_TRIES: u32 = 3;
@@ -85,6 +88,8 @@ pub(crate) struct Io {
     /// Limits the per-request error lines: a broken medium fails every
     /// request, and the log must not drown in them (the counters count all).
     req_log: RateLimit,
+    /// How much sense data REQUEST SENSE asks this device for.
+    sense_len: SenseLen,
 }
 
 /// Why a command the driver issues did not deliver its data.
@@ -203,34 +208,50 @@ impl Io {
     /// REQUEST SENSE after a failed command (auto-sense). `None` when the device
     /// does not deliver sense data (a transport failure is recovered from first).
     pub(crate) fn request_sense(&mut self, lun: u8) -> Option<Sense> {
-        let mut raw = [0u8; SENSE_LEN as usize];
+        let mut raw = [0u8; SENSE_MAX];
         let n = self.request_sense_raw(lun, &mut raw);
         Sense::parse(raw.get(..n)?).ok()
     }
 
-    /// REQUEST SENSE into `out` (at most [`SENSE_LEN`] bytes); returns the bytes
-    /// received, 0 when the device delivers none.
-    fn request_sense_raw(&mut self, lun: u8, out: &mut [u8; SENSE_LEN as usize]) -> usize {
-        let len = usize::from(SENSE_LEN);
-        let Ok(seg) = self.sg.one(&mut self.buf, len) else {
-            return 0;
-        };
-        let cdb = cdb::request_sense(SENSE_LEN);
-        match self.bot.command(lun, &cdb, Data::In(seg), SENSE_LEN.into()) {
-            Ok(Outcome::Passed { residue }) => {
-                self.rec.succeeded();
-                let n = len.saturating_sub(residue as usize);
-                for (o, b) in out.iter_mut().zip(self.buf.as_slice().iter().take(n)) {
-                    *o = *b;
+    /// REQUEST SENSE into `out` (18 bytes, or up to [`SENSE_MAX`] for a device
+    /// that has shown it has more); returns the bytes received, 0 when the
+    /// device delivers none. A device that fails a long REQUEST SENSE is asked
+    /// for 18 bytes, now and from then on, as usb-storage does.
+    fn request_sense_raw(&mut self, lun: u8, out: &mut [u8; SENSE_MAX]) -> usize {
+        loop {
+            let alloc = self.sense_len.alloc_len();
+            let len = usize::from(alloc);
+            let Ok(seg) = self.sg.one(&mut self.buf, len) else {
+                return 0;
+            };
+            let cdb = cdb::request_sense(alloc);
+            match self.bot.command(lun, &cdb, Data::In(seg), len as u32) {
+                Ok(Outcome::Passed { residue }) => {
+                    self.rec.succeeded();
+                    let n = len.saturating_sub(residue as usize).min(out.len());
+                    for (o, b) in out.iter_mut().zip(self.buf.as_slice().iter().take(n)) {
+                        *o = *b;
+                    }
+                    self.sense_len.sense_received(out.get(..n).unwrap_or(&[]));
+                    return n;
                 }
-                n.min(out.len())
-            }
-            Ok(Outcome::Failed { .. }) => 0,
-            Err(e) => {
-                let _ = self
-                    .rec
-                    .recover(&mut self.bot, lun, &cdb, SENSE_LEN.into(), e);
-                0
+                Ok(Outcome::Failed { .. }) if self.sense_len.is_long() => {
+                    self.rec.succeeded();
+                    pr_info!(
+                        "{}: REQUEST SENSE of {} bytes failed; asking for 18 from now on\n",
+                        &*self.bot.name,
+                        alloc
+                    );
+                    self.sense_len.long_failed();
+                }
+                Ok(Outcome::Failed { .. }) => return 0,
+                Err(e) => {
+                    if self.sense_len.is_long() {
+                        self.sense_len.long_failed();
+                    }
+                    let _ = self.rec.recover(&mut self.bot, lun, &cdb, len as u32, e);
+                    return 0;
+                }
             }
         }
     }
@@ -247,7 +268,7 @@ impl Io {
         dir: PtDir,
         buf: &mut DmaBuf,
         timeout_ms: u32,
-    ) -> Result<(u8, u32, [u8; SENSE_LEN as usize], usize)> {
+    ) -> Result<(u8, u32, [u8; SENSE_MAX], usize)> {
         let len = buf.as_slice().len();
         let out = if len == 0 || dir == PtDir::None {
             self.bot.command_timed(lun, cdb, Data::None, 0, timeout_ms)
@@ -261,10 +282,11 @@ impl Io {
             self.bot
                 .command_timed(lun, cdb, data, len as u32, timeout_ms)
         };
-        let mut sense = [0u8; SENSE_LEN as usize];
+        let mut sense = [0u8; SENSE_MAX];
         match out {
             Ok(Outcome::Passed { residue }) => {
                 self.rec.succeeded();
+                self.sense_len.command_passed(cdb.as_bytes());
                 Ok((SAM_GOOD, residue, sense, 0))
             }
             Ok(Outcome::Failed { residue }) => {
@@ -668,6 +690,7 @@ fn op_name(op: Op) -> &'static str {
         Op::Read => "read",
         Op::Write => "write",
         Op::Flush => "flush",
+        Op::Discard => "discard",
         Op::Other(_) => "unsupported",
     }
 }
@@ -701,6 +724,10 @@ impl UbDevice {
             foreign_reset: false,
             suspended: false,
             req_log: RateLimit::new(),
+            sense_len: SenseLen::new(
+                quirks.contains(Quirks::SANE_SENSE),
+                quirks.contains(Quirks::BAD_SENSE),
+            ),
         };
         let self_reset = io.bot.self_reset_flag();
         Arc::pin_init(
@@ -1054,6 +1081,7 @@ impl UbDevice {
             return rq.end(Status::IoErr);
         };
         let shift = params.block_shift.load(Ordering::Relaxed);
+        let mut unmap = [0u8; UNMAP_PARAM_LEN];
         let cmd = match op {
             Op::Read | Op::Write => {
                 let lba = rq.sector() >> (shift - 9);
@@ -1077,6 +1105,13 @@ impl UbDevice {
                 cdb::synchronize_cache_10(0, 0, false)
             }
             Op::Flush => return rq.end(Status::Ok),
+            // Only queues with discard limits get discards: UNMAP.
+            Op::Discard => {
+                let lba = rq.sector() >> (shift - 9);
+                let blocks = rq.bytes() >> shift;
+                unmap = unmap_params(lba, blocks);
+                cdb::unmap(UNMAP_PARAM_LEN as u16)
+            }
             Op::Other(_) => return rq.end(Status::NotSupp),
         };
         let job = Job {
@@ -1084,7 +1119,12 @@ impl UbDevice {
             op,
             cdb: cmd,
             sector: rq.sector(),
-            bytes: rq.bytes(),
+            bytes: if op == Op::Discard {
+                UNMAP_PARAM_LEN as u32
+            } else {
+                rq.bytes()
+            },
+            unmap,
             deadline_ns,
         };
 
@@ -1093,12 +1133,16 @@ impl UbDevice {
         self.park(rq, deadline_ns);
         let mut io = self.lock_io();
         self.take_retry_now(&mut io);
-        let (status, broken) = self.execute(&mut io, params, &job);
+        let Ending {
+            status,
+            done,
+            broken,
+        } = self.execute(&mut io, params, &job);
         if let Some(rq) = self.unpark() {
             if status == Status::Ok {
                 self.progress();
             }
-            rq.end(status);
+            rq.end_after(done, status);
         }
         // The request failed for want of a valid CSW after its last try: put the
         // device back in step for the next command now that the request is over.
@@ -1114,12 +1158,7 @@ impl UbDevice {
     /// them) until it succeeds, fails, or its deadline passes. Returns its
     /// status, and the transport error still to recover from if the last try
     /// ended without a valid CSW.
-    fn execute(
-        &self,
-        io: &mut Io,
-        params: &LunParams,
-        job: &Job,
-    ) -> (Status, Option<TransportError>) {
+    fn execute(&self, io: &mut Io, params: &LunParams, job: &Job) -> Ending {
         let who = Who(&self.name, job.lun);
         let (lun, op, cdb) = (job.lun, job.op, &job.cdb);
         if params.stale.load(Ordering::Acquire) {
@@ -1129,7 +1168,7 @@ impl UbDevice {
                 op_name(op),
                 job.sector
             ));
-            return (Status::IoErr, None);
+            return Ending::of(Status::IoErr);
         }
         let t = io.bot.timeouts().by(job.deadline_ns);
         let mut transport_tries = 0;
@@ -1141,14 +1180,25 @@ impl UbDevice {
                     op_name(op),
                     job.sector
                 ));
-                return (Status::Timeout, None);
+                return Ending::of(Status::Timeout);
             }
             let out = if op == Op::Flush {
                 io.bot.command_with(lun, cdb, Data::None, 0, t)
+            } else if op == Op::Discard {
+                // The UNMAP parameter list is the driver's, in its own buffer.
+                let Io { bot, sg, buf, .. } = &mut *io;
+                let len = job.unmap.len();
+                if let Some(dst) = buf.as_mut_slice().get_mut(..len) {
+                    dst.copy_from_slice(&job.unmap);
+                }
+                match sg.one(buf, len) {
+                    Ok(seg) => bot.command_with(lun, cdb, Data::Out(seg), job.bytes, t),
+                    Err(_) => Err(TransportError::Broken(Stage::Data, Fault::Usb)),
+                }
             } else {
                 // Its data moves now: out of the timeout's reach, and back after.
                 let Some(rq) = self.unpark() else {
-                    return (Status::Timeout, None);
+                    return Ending::of(Status::Timeout);
                 };
                 let Io { bot, sg, .. } = &mut *io;
                 let out = match rq.map_sg(sg) {
@@ -1170,7 +1220,7 @@ impl UbDevice {
                 io.rec.succeeded();
             }
             match out {
-                Ok(Outcome::Passed { residue: 0 }) => return (Status::Ok, None),
+                Ok(Outcome::Passed { residue: 0 }) => return Ending::of(Status::Ok),
                 Ok(Outcome::Passed { residue }) => {
                     io.request_error(fmt!(
                         "{}: {} at sector {}: {} of {} bytes not transferred\n",
@@ -1180,7 +1230,7 @@ impl UbDevice {
                         residue,
                         job.bytes
                     ));
-                    return (Status::IoErr, None);
+                    return Ending::of(Status::IoErr);
                 }
                 Ok(Outcome::Failed { residue }) => {
                     let Some(sense) = io.request_sense(lun) else {
@@ -1190,7 +1240,7 @@ impl UbDevice {
                             op_name(op),
                             job.sector
                         ));
-                        return (Status::IoErr, None);
+                        return Ending::of(Status::IoErr);
                     };
                     let all_moved = residue == 0;
                     let decision = sense.retry_after(all_moved);
@@ -1211,27 +1261,47 @@ impl UbDevice {
                     };
                     let status = sense.blk_status_after(all_moved);
                     if status == Status::Ok {
-                        return (status, None);
+                        return Ending::of(status);
                     }
                     if !retry || last {
+                        // As sd: the blocks before one the device names as bad
+                        // complete; only the rest of the request fails.
+                        let shift = params.block_shift.load(Ordering::Relaxed);
+                        let moved = job.bytes.saturating_sub(residue);
+                        let done = if matches!(op, Op::Flush | Op::Discard) {
+                            0
+                        } else {
+                            let done = sense.completed_bytes(
+                                job.sector >> (shift - 9),
+                                u64::from(job.bytes >> shift),
+                                1 << shift,
+                                moved.into(),
+                            );
+                            // Never more than `moved`, a u32.
+                            u32::try_from(done).unwrap_or(0)
+                        };
                         io.request_error(fmt!(
-                            "{}: {} at sector {} failed: sense {:?} {:02x}/{:02x}{}\n",
+                            "{}: {} at sector {} failed{}: sense {:?} {:02x}/{:02x}{}\n",
                             who,
                             op_name(op),
                             job.sector,
+                            PartialNote(done, job.sector),
                             sense.key,
                             sense.asc,
                             sense.ascq,
                             if all_moved { "" } else { ", data missing" }
                         ));
-                        return (status, None);
+                        return Ending {
+                            done,
+                            ..Ending::of(status)
+                        };
                     }
                 }
                 Err(TransportError::Gone) => {
                     self.fail_all(Status::Offline);
-                    return (Status::Offline, None);
+                    return Ending::of(Status::Offline);
                 }
-                Err(TransportError::Dead) => return (Status::IoErr, None),
+                Err(TransportError::Dead) => return Ending::of(Status::IoErr),
                 Err(e @ TransportError::Broken(_, fault)) => {
                     transport_tries += 1;
                     let status = if fault == Fault::Timeout {
@@ -1248,23 +1318,68 @@ impl UbDevice {
                             fault.name(),
                             transport_tries
                         ));
-                        return (status, Some(e));
+                        return Ending {
+                            broken: Some(e),
+                            ..Ending::of(status)
+                        };
                     }
                     let Io { bot, rec, .. } = &mut *io;
                     match rec.recover(bot, lun, cdb, job.bytes, e) {
                         Ok(()) => {}
                         Err(TransportError::Gone) => {
                             self.fail_all(Status::Offline);
-                            return (Status::Offline, None);
+                            return Ending::of(Status::Offline);
                         }
                         // Given up for now, or reset and still not answering:
                         // this request fails, the next one tries again.
-                        Err(_) => return (status, None),
+                        Err(_) => return Ending::of(status),
                     }
                 }
             }
         }
-        (Status::IoErr, None)
+        Ending::of(Status::IoErr)
+    }
+}
+
+/// How the commands of a block request ended.
+struct Ending {
+    /// The status of the request, or of its part after `done`.
+    status: Status,
+    /// Bytes at the start of the request that completed before an error the
+    /// device located (sense INFORMATION), as sd completes them.
+    done: u32,
+    /// The transport error still to recover from, if the last try ended
+    /// without a valid CSW.
+    broken: Option<TransportError>,
+}
+
+impl Ending {
+    const fn of(status: Status) -> Self {
+        Self {
+            status,
+            done: 0,
+            broken: None,
+        }
+    }
+}
+
+/// ` at sector S` for the first bad sector of a partly completed request
+/// (`done` bytes from sector `start`), nothing otherwise.
+struct PartialNote(u32, u64);
+
+impl kernel::fmt::Display for PartialNote {
+    fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+        let (done, start) = (u64::from(self.0 >> 9), self.1);
+        match done {
+            0 => Ok(()),
+            _ => kernel::fmt::Display::fmt(
+                &format_args!(
+                    " at sector {} (the {done} sectors before it completed)",
+                    start + done
+                ),
+                f,
+            ),
+        }
     }
 }
 
@@ -1274,7 +1389,10 @@ struct Job {
     op: Op,
     cdb: Cdb,
     sector: u64,
+    /// Bytes of the data stage: the request's, or the UNMAP parameter list's.
     bytes: u32,
+    /// A discard's UNMAP parameter list.
+    unmap: [u8; UNMAP_PARAM_LEN],
     /// `ktime_get()` nanoseconds by which the request must be over.
     deadline_ns: i64,
 }

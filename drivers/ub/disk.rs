@@ -45,19 +45,30 @@ pub(crate) fn add_disk(
         udev.allow_any_segment_size();
         usize::from(bulk_in.max_packet().max(bulk_out.max_packet()).max(1)) - 1
     };
+    // A request is mapped in one piece: never more than the controller's DMA
+    // layer can map at once. The quirk and `ub/max_sectors` go below this.
+    let max_hw_sectors_cap = MAX_HW_SECTORS
+        .min(u32::try_from(udev.dma_max_mapping_size() >> 9).unwrap_or(u32::MAX))
+        .max(8);
     let lim = Limits {
         logical_block_size: block_size,
         physical_block_size: info.physical_block_size.max(block_size),
-        // A request is mapped in one piece: never more than the controller's DMA
-        // layer can map at once.
         max_hw_sectors: if quirks.contains(Quirks::MAX_SECTORS_64) {
-            QUIRK_MAX_SECTORS
+            QUIRK_MAX_SECTORS.min(max_hw_sectors_cap)
         } else {
-            MAX_HW_SECTORS
-        }
-        .min(u32::try_from(udev.dma_max_mapping_size() >> 9).unwrap_or(u32::MAX))
-        .max(8),
+            max_hw_sectors_cap
+        },
+        max_hw_sectors_cap,
         max_segments: crate::scsi::transfer::max_segments(udev.sg_tablesize(), MAX_SEGMENTS),
+        // As sd: a discard is at most what one UNMAP may cover, and never
+        // more than a 32-bit sector count holds.
+        max_discard_sectors: info.discard.map_or(0, |d| {
+            let sectors = u64::from(d.max_blocks) * u64::from(block_size / 512);
+            u32::try_from(sectors).unwrap_or(u32::MAX)
+        }),
+        discard_granularity: info
+            .discard
+            .map_or(0, |d| d.granularity.saturating_mul(block_size)),
         virt_boundary_mask,
         dma_alignment: DMA_ALIGNMENT,
         write_cache: info.write_cache,

@@ -233,7 +233,46 @@ UB_DISK_ATTR(model, "%s");
 UB_DISK_ATTR(rev, "%s");
 UB_DISK_ATTR(serial, "%s");
 
+/*
+ * ub/max_sectors: the largest command in 512-byte sectors, usb-storage's
+ * device/max_sectors for one disk. Whole logical blocks, at least 4 KiB, at most
+ * what the disk's scatterlist and DMA mapping take. Applied with the queue
+ * frozen: requests already queued keep their size.
+ */
+static ssize_t ub_disk_max_sectors_show(struct device *dev,
+					struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", queue_max_hw_sectors(dev_to_disk(dev)->queue));
+}
+
+static ssize_t ub_disk_max_sectors_store(struct device *dev,
+					 struct device_attribute *attr,
+					 const char *buf, size_t count)
+{
+	struct gendisk *disk = dev_to_disk(dev);
+	const struct ub_disk_hooks *h = disk->private_data;
+	struct request_queue *q = disk->queue;
+	unsigned int lbs = queue_logical_block_size(q) >> SECTOR_SHIFT;
+	struct queue_limits lim;
+	unsigned int ms;
+	int err;
+
+	err = kstrtouint(buf, 10, &ms);
+	if (err)
+		return err;
+	if (ms < 8 || ms > h->max_sectors_cap || ms % lbs)
+		return -EINVAL;
+	lim = queue_limits_start_update(q);
+	lim.max_hw_sectors = ms;
+	err = queue_limits_commit_update_frozen(q, &lim);
+	return err ?: count;
+}
+
+static struct device_attribute ub_disk_attr_max_sectors =
+	__ATTR(max_sectors, 0644, ub_disk_max_sectors_show, ub_disk_max_sectors_store);
+
 static struct attribute *ub_disk_attrs[] = {
+	&ub_disk_attr_max_sectors.attr,
 	&ub_disk_attr_lun.attr,
 	&ub_disk_attr_vendor.attr,
 	&ub_disk_attr_model.attr,

@@ -33,7 +33,7 @@ struct ub_passthrough {
 	/* Set by the Rust side when the command completed (returned 0). */
 	u8 status;
 	u8 sense_len;
-	u8 sense[32];
+	u8 sense[96];		/* SCSI_SENSE_BUFFERSIZE */
 	u32 len;
 	u32 timeout_ms;
 	u32 resid;
@@ -56,6 +56,8 @@ struct ub_disk_hooks {
 		char serial[65];
 		u8 lun;
 	} ident;
+	/* The most ub/max_sectors accepts. */
+	unsigned int max_sectors_cap;
 };
 
 const struct block_device_operations *ub_disk_fops(void);

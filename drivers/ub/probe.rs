@@ -2,8 +2,9 @@
 
 //! LUN discovery: INQUIRY, TEST UNIT READY until ready, READ CAPACITY(10) and (16)
 //! when (10) says the disk is too large for it, MODE SENSE for write protection
-//! and the caching page, each as the device's quirks allow. Runs before the disk
-//! exists, under the I/O lock.
+//! and the caching page, the VPD pages a device claiming SPC-3 lists (serial
+//! number, rotation, discard), each as the device's quirks allow. Runs before the
+//! disk exists, under the I/O lock.
 
 use kernel::{
     prelude::*,
@@ -23,6 +24,10 @@ use crate::{
             VERSION_SPC3, VPD_BLOCK_CHARACTERISTICS, VPD_SUPPORTED_PAGES, VPD_UNIT_SERIAL,
         },
         mode::ModeData,
+        provisioning::{
+            self, parse_block_limits, parse_lb_provisioning, Discard, VPD_BLOCK_LIMITS,
+            VPD_LB_PROVISIONING,
+        },
         sense::Retry,
     },
 };
@@ -109,53 +114,64 @@ impl Ident {
     }
 }
 
+/// What the vital product data pages of a LUN say about its medium.
+struct Vpd {
+    /// The medium rotates: `true`, sd's default, unless page 0xB1 says not.
+    rotational: bool,
+    /// How it discards, when pages 0xB2 and 0xB0 say it can.
+    discard: Option<Discard>,
+}
+
+/// INQUIRY of VPD page `page` into `io.buf`; the bytes returned, or `None`.
+fn vpd_page(io: &mut Io, lun: u8, page: u8) -> Option<&[u8]> {
+    let n = io
+        .data_in(lun, &cdb::inquiry(Some(page), VPD_LEN as u16), VPD_LEN)
+        .ok()?;
+    io.buf.as_slice().get(..n)
+}
+
 /// What the vital product data pages of `lun` say, when it offers them: only
 /// asked of devices claiming SPC-3 or later (for which the Supported VPD Pages
 /// page is mandatory), and only the pages listed there. usb-storage never asks
 /// (some old devices hang on VPD requests); `ub` asks only what the device says
-/// it supports. Fills the unit serial number (page 0x80) into `ident`; returns
-/// whether the medium rotates (page 0xB1; `true`, sd's default, when unknown).
-fn read_vpd(io: &mut Io, lun: u8, version: u8, ident: &mut Ident) -> bool {
+/// it supports. Fills the unit serial number (page 0x80) into `ident`.
+fn read_vpd(io: &mut Io, lun: u8, version: u8, ident: &mut Ident) -> Vpd {
+    let mut vpd = Vpd {
+        rotational: true,
+        discard: None,
+    };
     if version < VERSION_SPC3 {
-        return true;
+        return vpd;
     }
-    let Ok(n) = io.data_in(
-        lun,
-        &cdb::inquiry(Some(VPD_SUPPORTED_PAGES), VPD_LEN as u16),
-        VPD_LEN,
-    ) else {
-        return true;
+    let Some(pages) = vpd_page(io, lun, VPD_SUPPORTED_PAGES) else {
+        return vpd;
     };
-    let (serial, characteristics) = match io.buf.as_slice().get(..n) {
-        Some(pages) => (
-            vpd_lists_page(pages, VPD_UNIT_SERIAL) == Ok(true),
-            vpd_lists_page(pages, VPD_BLOCK_CHARACTERISTICS) == Ok(true),
-        ),
-        None => (false, false),
-    };
+    let lists = |page| vpd_lists_page(pages, page) == Ok(true);
+    let (serial, characteristics, limits, provisioning) = (
+        lists(VPD_UNIT_SERIAL),
+        lists(VPD_BLOCK_CHARACTERISTICS),
+        lists(VPD_BLOCK_LIMITS),
+        lists(VPD_LB_PROVISIONING),
+    );
     if serial {
-        if let Ok(n) = io.data_in(
-            lun,
-            &cdb::inquiry(Some(VPD_UNIT_SERIAL), VPD_LEN as u16),
-            VPD_LEN,
-        ) {
-            if let Some(Ok(serial)) = io.buf.as_slice().get(..n).map(parse_unit_serial) {
-                ident.set_serial(serial);
-            }
+        if let Some(Ok(serial)) = vpd_page(io, lun, VPD_UNIT_SERIAL).map(parse_unit_serial) {
+            ident.set_serial(serial);
         }
     }
-    if !characteristics {
-        return true;
+    if characteristics {
+        let rate =
+            vpd_page(io, lun, VPD_BLOCK_CHARACTERISTICS).and_then(|p| parse_rotation_rate(p).ok());
+        vpd.rotational = rate != Some(ROTATION_RATE_NON_ROTATING);
     }
-    let rate = io
-        .data_in(
-            lun,
-            &cdb::inquiry(Some(VPD_BLOCK_CHARACTERISTICS), VPD_LEN as u16),
-            VPD_LEN,
-        )
-        .ok()
-        .and_then(|n| parse_rotation_rate(io.buf.as_slice().get(..n)?).ok());
-    rate != Some(ROTATION_RATE_NON_ROTATING)
+    // Discard needs both pages: which commands unmap, and how much at once.
+    if limits && provisioning {
+        let p = vpd_page(io, lun, VPD_LB_PROVISIONING).and_then(|p| parse_lb_provisioning(p).ok());
+        let l = vpd_page(io, lun, VPD_BLOCK_LIMITS).and_then(|p| parse_block_limits(p).ok());
+        if let (Some(p), Some(l)) = (p, l) {
+            vpd.discard = provisioning::discard(&p, &l);
+        }
+    }
+    vpd
 }
 
 /// What the driver learned about a LUN.
@@ -176,6 +192,8 @@ pub(crate) struct LunInfo {
     pub(crate) fua: bool,
     /// The medium rotates (unless VPD page 0xB1 says it does not).
     pub(crate) rotational: bool,
+    /// How the LUN discards; `None` when it cannot (or quirk `D`).
+    pub(crate) discard: Option<Discard>,
 }
 
 fn log_fail(name: &CStr, what: &str, e: &CmdError) -> Error {
@@ -222,7 +240,7 @@ pub(crate) fn probe_lun(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Re
         }
         (Ident::new(&inq), inq.removable, inq.version)
     };
-    let rotational = read_vpd(io, lun, version, &mut ident);
+    let vpd = read_vpd(io, lun, version, &mut ident);
 
     let medium = wait_ready(io, lun, name)?;
     let (capacity, physical_block_size) = if medium {
@@ -255,7 +273,8 @@ pub(crate) fn probe_lun(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Re
         read_only,
         write_cache,
         fua,
-        rotational,
+        rotational: vpd.rotational,
+        discard: vpd.discard.filter(|_| !quirks.contains(Quirks::NO_DISCARD)),
     })
 }
 
@@ -326,21 +345,27 @@ fn read_capacity_raw(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Resul
             );
             Ok((cap, cap.block_size))
         }
-        Err(CapacityError::Needs16) => {
-            let n = io
-                .data_in(lun, &cdb::read_capacity_16(32), 32)
-                .map_err(|e| log_fail(name, "READ CAPACITY(16)", &e))?;
-            let rc16 =
-                ReadCapacity16::parse(io.buf.as_slice().get(..n).unwrap_or(&[])).map_err(bad)?;
-            let cap = rc16.capacity().map_err(bad)?;
-            let phys = rc16
-                .physical_block_size()
-                .filter(|p| *p >= cap.block_size && *p <= 65536)
-                .unwrap_or(cap.block_size);
-            Ok((cap, phys))
-        }
+        Err(CapacityError::Needs16) => read_capacity_16(io, lun, name),
         Err(e) => Err(bad(e)),
     }
+}
+
+/// READ CAPACITY(16): the capacity and the physical block size.
+fn read_capacity_16(io: &mut Io, lun: u8, name: &CStr) -> Result<(Capacity, u32)> {
+    let bad = |e: CapacityError| {
+        pr_err!("{}: unusable READ CAPACITY(16) data: {:?}\n", name, e);
+        EIO
+    };
+    let n = io
+        .data_in(lun, &cdb::read_capacity_16(32), 32)
+        .map_err(|e| log_fail(name, "READ CAPACITY(16)", &e))?;
+    let rc16 = ReadCapacity16::parse(io.buf.as_slice().get(..n).unwrap_or(&[])).map_err(bad)?;
+    let cap = rc16.capacity().map_err(bad)?;
+    let phys = rc16
+        .physical_block_size()
+        .filter(|p| *p >= cap.block_size && *p <= 65536)
+        .unwrap_or(cap.block_size);
+    Ok((cap, phys))
 }
 
 /// MODE SENSE(6): (write protected, write cache enabled if the caching page

@@ -44,8 +44,8 @@ impl Quirks {
     /// `o`: trust the reported capacity. `ub` always does; accepted so that
     /// usb-storage quirk strings carry over.
     pub(crate) const CAPACITY_OK: Self = Self(1 << 10);
-    /// `b`: at most 18 bytes of sense data. `ub` never asks for more; accepted so
-    /// that usb-storage quirk strings carry over.
+    /// `b`: never ask for more than 18 bytes of sense data, whatever the device
+    /// shows (it fails or hangs on longer REQUEST SENSE).
     pub(crate) const BAD_SENSE: Self = Self(1 << 11);
     /// `P` (`ub` only): recover with a USB port reset before trying the
     /// Bulk-Only Mass Storage Reset, as usb-storage does for every device.
@@ -61,7 +61,12 @@ impl Quirks {
     /// no letter for): accept a CSW whatever its tag; the device does not echo
     /// the CBW's.
     pub(crate) const BULK_IGNORE_TAG: Self = Self(1 << 15);
-
+    /// `a`: the device gives 96 bytes of sense data from the first REQUEST
+    /// SENSE (others are asked for 18 until they show they have more).
+    pub(crate) const SANE_SENSE: Self = Self(1 << 16);
+    /// `D` (`ub` only): no discard, whatever the provisioning VPD page says
+    /// (for devices that claim UNMAP and fail or ignore it).
+    pub(crate) const NO_DISCARD: Self = Self(1 << 17);
     /// The empty set.
     pub(crate) const fn empty() -> Self {
         Self(0)
@@ -100,6 +105,7 @@ impl Quirks {
 
 /// The letters `ub` honours and their flags: usb-storage's order, then `ub`'s own.
 const LETTERS: &[(u8, Quirks)] = &[
+    (b'a', Quirks::SANE_SENSE),
     (b'b', Quirks::BAD_SENSE),
     (b'c', Quirks::FIX_CAPACITY),
     (b'e', Quirks::NO_READ_CAPACITY_16),
@@ -116,12 +122,13 @@ const LETTERS: &[(u8, Quirks)] = &[
     (b'P', Quirks::PORT_RESET_FIRST),
     (b'F', Quirks::BROKEN_FUA),
     (b'T', Quirks::BULK_IGNORE_TAG),
+    (b'D', Quirks::NO_DISCARD),
 ];
 
 /// usb-storage's letters that do not apply to `ub`: SANE_SENSE,
 /// NO_READ_DISC_INFO, NO_REPORT_OPCODES, MAX_SECTORS_240, NO_REPORT_LUNS, NO_SAME,
 /// INITIAL_READ10, NO_ATA_1X, IGNORE_UAS: commands `ub` never sends, or uas only.
-const NOT_FOR_UB: &[u8] = b"adfgjkntu";
+const NOT_FOR_UB: &[u8] = b"dfgjkntu";
 
 /// Bytes of the `quirks` parameter read at probe (the C side's buffer size).
 const PARAM_LEN: usize = 256;

@@ -34,6 +34,12 @@ pub const SYNCHRONIZE_CACHE_16: u8 = 0x91;
 pub const SERVICE_ACTION_IN_16: u8 = 0x9E;
 /// SERVICE ACTION IN(16) service action for READ CAPACITY(16) (SBC-3 5.16).
 pub const SAI_READ_CAPACITY_16: u8 = 0x10;
+/// UNMAP (SBC-3 5.28).
+pub const UNMAP: u8 = 0x42;
+/// ATA PASS-THROUGH(12) (SAT-3 12.2.3): sent by tools through `SG_IO`.
+pub const ATA_PASS_THROUGH_12: u8 = 0xA1;
+/// ATA PASS-THROUGH(16) (SAT-3 12.2.2): sent by tools through `SG_IO`.
+pub const ATA_PASS_THROUGH_16: u8 = 0x85;
 
 /// Mode page code of the Caching mode page (SBC-3 6.4.5).
 pub const MODE_PAGE_CACHING: u8 = 0x08;
@@ -317,6 +323,15 @@ pub fn synchronize_cache_16(lba: u64, blocks: u32, immed: bool) -> Cdb {
     Cdb::from_array(cdb)
 }
 
+/// UNMAP with a parameter list of `param_len` bytes (from
+/// [`super::provisioning::unmap_params`]).
+pub fn unmap(param_len: u16) -> Cdb {
+    let mut cdb = [0u8; 10];
+    cdb[0] = UNMAP;
+    cdb[7..9].copy_from_slice(&param_len.to_be_bytes());
+    Cdb::from_array(cdb)
+}
+
 /// START STOP UNIT with POWER CONDITION 0: `start` spins up (or down),
 /// `loej` loads (with `start`) or ejects (without) the medium, `immed`
 /// returns before the operation completes.
@@ -358,6 +373,7 @@ mod tests {
     fn simple_commands() {
         assert_eq!(test_unit_ready().as_bytes(), &[0, 0, 0, 0, 0, 0]);
         assert_eq!(request_sense(18).as_bytes(), &[0x03, 0, 0, 0, 18, 0]);
+        assert_eq!(unmap(24).as_bytes(), &[0x42, 0, 0, 0, 0, 0, 0, 0, 24, 0]);
         assert_eq!(
             read_capacity_10().as_bytes(),
             &[0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0]

@@ -12,7 +12,9 @@ pub mod cdb;
 pub mod csw;
 pub mod inquiry;
 pub mod mode;
+pub mod provisioning;
 pub mod sense;
+pub mod sense_len;
 pub mod transfer;
 pub mod unusual;
 

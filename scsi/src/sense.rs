@@ -386,6 +386,27 @@ impl Sense {
         }
     }
 
+    /// Bytes of a failed READ or WRITE of `blocks` blocks of `block_size` bytes
+    /// from `lba` that completed before the error, of the `transferred` bytes
+    /// its data stage moved: `sd_completed_bytes()`. A medium or hardware
+    /// error (or a protection error) whose INFORMATION names a block inside the
+    /// command says the blocks before it are good; anything else says nothing,
+    /// and nothing completes. A command of one block has nothing before it.
+    pub fn completed_bytes(&self, lba: u64, blocks: u64, block_size: u32, transferred: u64) -> u64 {
+        let located = match self.key {
+            SenseKey::MediumError | SenseKey::HardwareError => true,
+            SenseKey::AbortedCommand => self.asc == asc::PROTECTION_ERROR,
+            _ => false,
+        };
+        let Some(bad) = self.info else {
+            return 0;
+        };
+        if !located || self.deferred || blocks <= 1 || bad < lba || bad - lba >= blocks {
+            return 0;
+        }
+        ((bad - lba) * u64::from(block_size)).min(transferred)
+    }
+
     /// [`Sense::retry`] for a command whose data stage moved every byte
     /// (`all_moved`) or not: a RECOVERED ERROR that left data missing is retried
     /// (within the budget) like any other transient error.
@@ -717,5 +738,49 @@ mod tests {
         let s = Sense::parse(&fixed(0x06, 0x28, 0x00)).unwrap();
         assert!(!s.no_medium());
         assert_eq!(s.retry(), Retry::MediaChanged);
+    }
+
+    #[test]
+    fn completed_bytes_before_the_bad_block() {
+        let mut s = Sense::parse(&fixed(0x3, 0x11, 0x00)).unwrap();
+        assert_eq!(
+            s.completed_bytes(100, 8, 512, 4096),
+            0,
+            "no INFORMATION: nothing"
+        );
+        s.info = Some(103);
+        assert_eq!(s.completed_bytes(100, 8, 512, 4096), 3 * 512);
+        assert_eq!(
+            s.completed_bytes(100, 8, 512, 1024),
+            1024,
+            "no more than moved"
+        );
+        assert_eq!(
+            s.completed_bytes(103, 8, 4096, 32768),
+            0,
+            "the first block is bad"
+        );
+        assert_eq!(s.completed_bytes(90, 8, 512, 4096), 0, "beyond the command");
+        assert_eq!(
+            s.completed_bytes(104, 8, 512, 4096),
+            0,
+            "before the command"
+        );
+        assert_eq!(s.completed_bytes(103, 1, 512, 512), 0, "one block");
+        s.deferred = true;
+        assert_eq!(s.completed_bytes(100, 8, 512, 4096), 0, "deferred");
+        s.deferred = false;
+        s.key = SenseKey::HardwareError;
+        assert_eq!(s.completed_bytes(100, 8, 512, 4096), 3 * 512);
+        s.key = SenseKey::AbortedCommand;
+        assert_eq!(
+            s.completed_bytes(100, 8, 512, 4096),
+            0,
+            "aborted: no location"
+        );
+        s.asc = asc::PROTECTION_ERROR;
+        assert_eq!(s.completed_bytes(100, 8, 512, 4096), 3 * 512);
+        s.key = SenseKey::IllegalRequest;
+        assert_eq!(s.completed_bytes(100, 8, 512, 4096), 0);
     }
 }

@@ -757,6 +757,7 @@ mod tests {
             removable: false,
             write_cache: true,
             write_protect: false,
+            bad_blocks: Vec::new(),
         };
         Engine::new(
             Target::new(cfg, RamDisk::new(blocks, 512)),

@@ -20,6 +20,9 @@ on command. Runs until SIGTERM/SIGINT or a `disconnect` on the control FIFO.
   --removable             set RMB in INQUIRY
   --write-protect         the medium is write-protected (WP in MODE SENSE,
                           writes fail with DATA PROTECT 27/00)
+  --bad-block LBA         a block that cannot be read or written (repeatable):
+                          READ/WRITE move the blocks before it, then fail
+                          with MEDIUM ERROR, INFORMATION = LBA
   --no-bulk-reset         stall the Bulk-Only Mass Storage Reset request (as
                           devices that do not implement it do); a port reset
                           still resets the device
@@ -47,6 +50,7 @@ pub struct Options {
     pub write_cache: bool,
     pub removable: bool,
     pub write_protect: bool,
+    pub bad_blocks: Vec<u64>,
     /// Stall the Bulk-Only Mass Storage Reset request instead of carrying it out.
     pub no_bulk_reset: bool,
     pub raw_gadget: String,
@@ -80,6 +84,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, Option<
         removable: false,
         no_bulk_reset: false,
         write_protect: false,
+        bad_blocks: Vec::new(),
         raw_gadget: "/dev/raw-gadget".into(),
         arm: Vec::new(),
     };
@@ -129,6 +134,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, Option<
             "--log" => o.log = value,
             "--raw-gadget" => o.raw_gadget = value,
             "--arm" => o.arm.push(value),
+            "--bad-block" => o.bad_blocks.push(number(&value).ok_or_else(bad)?),
             "--write-cache" => {
                 o.write_cache = match value.as_str() {
                     "on" => true,

@@ -2,6 +2,7 @@
 //! raw-gadget (dummy_hcd in the test guest) that serves a RAM disk and misbehaves
 //! on command, for the ub kselftests. See README.md.
 
+mod ata;
 mod bot;
 mod cli;
 mod disk;
@@ -87,6 +88,7 @@ fn main() {
             removable: opts.removable,
             write_cache: opts.write_cache,
             write_protect: opts.write_protect,
+            bad_blocks: opts.bad_blocks.clone(),
         },
         disk,
     );

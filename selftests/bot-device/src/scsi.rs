@@ -151,6 +151,9 @@ pub struct TargetConfig {
     /// The medium is write-protected: WP in the mode parameter header, writes
     /// fail with DATA PROTECT.
     pub write_protect: bool,
+    /// Blocks that fail every READ and WRITE covering them with a MEDIUM
+    /// ERROR naming them; the blocks before one still move.
+    pub bad_blocks: Vec<u64>,
 }
 
 /// Decoded addressing of a command, for the log and the fault filters.
@@ -289,6 +292,31 @@ impl Target {
                 if write && self.config.write_protect {
                     return self.fail(SENSE_WRITE_PROTECTED);
                 }
+                let bad = self
+                    .config
+                    .bad_blocks
+                    .iter()
+                    .copied()
+                    .filter(|b| (lba..lba + blocks).contains(b))
+                    .min();
+                if let Some(bad) = bad {
+                    // The blocks before the bad one move; the command fails there.
+                    self.fail(Sense::Fixed {
+                        key: key::MEDIUM_ERROR,
+                        asc: if write { 0x0c } else { 0x11 },
+                        ascq: 0,
+                        info: u32::try_from(bad).ok(),
+                    });
+                    let good = bad - lba;
+                    return Response {
+                        status: Status::CheckCondition,
+                        data: if write {
+                            Data::Write { lba, blocks: good }
+                        } else {
+                            Data::Read { lba, blocks: good }
+                        },
+                    };
+                }
                 Response::good(if c[0] == op::READ_10 || c[0] == op::READ_16 {
                     Data::Read { lba, blocks }
                 } else {
@@ -297,6 +325,7 @@ impl Target {
             }
             op::MODE_SENSE_6 | op::MODE_SENSE_10 => self.mode_sense(&c),
             op::SERVICE_ACTION_IN_16 => self.fail(SENSE_INVALID_FIELD),
+            o if crate::ata::is_ata_pass_through(o) => crate::ata::execute(self, &c),
             _ => self.fail(SENSE_INVALID_OPCODE),
         }
     }
@@ -388,6 +417,7 @@ mod tests {
                 removable: false,
                 write_cache: wc,
                 write_protect: false,
+                bad_blocks: Vec::new(),
             },
             RamDisk::new(blocks, 512),
         )
@@ -572,6 +602,41 @@ mod tests {
         assert_eq!(t.sense, Some(SENSE_WRITE_PROTECTED));
         let rd = cdb::read(0, 1).unwrap();
         assert_eq!(run(&mut t, rd.as_bytes()).status, Status::Good);
+    }
+
+    #[test]
+    fn bad_block_moves_the_blocks_before_it() {
+        let mut t = target(1000, false);
+        t.config.bad_blocks = vec![500, 503];
+        let r = run(&mut t, cdb::read(497, 16).unwrap().as_bytes());
+        assert_eq!(r.status, Status::CheckCondition);
+        assert_eq!(
+            r.data,
+            Data::Read {
+                lba: 497,
+                blocks: 3
+            }
+        );
+        let s = t.sense.clone().unwrap().bytes();
+        assert_eq!(
+            (s[0], s[2], s[12]),
+            (0xf0, 0x03, 0x11),
+            "VALID, MEDIUM ERROR, 11/00"
+        );
+        assert_eq!(&s[3..7], &500u32.to_be_bytes());
+        let r = run(&mut t, cdb::write(501, 8).unwrap().as_bytes());
+        assert_eq!(
+            r.data,
+            Data::Write {
+                lba: 501,
+                blocks: 2
+            }
+        );
+        assert_eq!(t.sense.clone().unwrap().bytes()[12], 0x0c, "WRITE ERROR");
+        assert_eq!(
+            run(&mut t, cdb::read(0, 8).unwrap().as_bytes()).status,
+            Status::Good
+        );
     }
 
     #[test]
