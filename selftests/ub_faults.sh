@@ -64,7 +64,7 @@ SINGLE_FAULTS=(
 
 # The plan: one test per single fault, then the named tests below.
 ktap_print_header
-ktap_set_plan $((${#SINGLE_FAULTS[@]} + 34))
+ktap_set_plan $((${#SINGLE_FAULTS[@]} + 39))
 
 mkdir -p $W
 rm -f $W/*
@@ -466,9 +466,9 @@ msg=$(max_reads 2048) && [ -z "$msg" ] || fail "at 2048: $msg"
 stop_device >/dev/null
 test_end
 
-test_begin "bot-device quirk r (IGNORE_RESIDUE) and n (not for ub): a bogus residue does not fail the read"
-quirk_device nr || fail "no disk"
-test_dmesg | grep -q "quirk 'n' does not apply to ub" || fail "no line about n"
+test_begin "bot-device quirk r (IGNORE_RESIDUE) and d (not for ub): a bogus residue does not fail the read"
+quirk_device dr || fail "no disk"
+test_dmesg | grep -q "quirk 'd' does not apply to ub" || fail "no line about d"
 head -c 4096 /dev/urandom >$W/wr
 dd if=$W/wr of=/dev/$DEV bs=4k seek=5 oflag=direct status=none || fail "write failed"
 arm "fault bogus-residue op=read"
@@ -575,6 +575,70 @@ cmp -s $W/rd $W/wr || fail "the read returned wrong data"
 test_dmesg | grep -q "timeout in CSW stage; port reset: device answers again" || fail "no port reset line: $(test_dmesg | grep ub: | tail -n 1)"
 test_dmesg | grep -q "reset recovery" && fail "a Bulk-Only reset was tried"
 grep -q '^event bulk-reset' $DEVLOG && fail "the device saw a Bulk-Only reset"
+stop_device >/dev/null
+echo "" >/sys/module/ub/parameters/quirks
+test_end
+
+# check_io BLOCK: a 4 KiB write and direct read of BLOCK return the same data.
+check_io() {
+	dd if=$W/wr of=/dev/$DEV bs=4k seek=$1 oflag=direct status=none || { echo "write failed"; return; }
+	io r $1
+	[ "$GOT" = ok ] || { echo "read: $GOT"; return; }
+	cmp -s $W/rd $W/wr || echo "the read returned wrong data"
+}
+
+test_begin "bot-device quirk I (FIX_INQUIRY): no INQUIRY sent, identity from the USB strings, a removable disk"
+quirk_device I || fail "no disk"
+[ "$(cmds 0x12)" = 0 ] || fail "INQUIRY sent $(cmds 0x12) times despite the quirk"
+[ "$(rd /sys/block/$DEV/ub/vendor)" = UBTEST ] || fail "vendor '$(rd /sys/block/$DEV/ub/vendor)'"
+[ "$(rd /sys/block/$DEV/ub/model)" = "BOT FAULTS" ] || fail "model '$(rd /sys/block/$DEV/ub/model)'"
+# The USB release number (bcdDevice 0x0100), not the INQUIRY revision "1.00".
+[ "$(rd /sys/block/$DEV/ub/rev)" = 0100 ] || fail "rev '$(rd /sys/block/$DEV/ub/rev)'"
+[ "$(rd /sys/block/$DEV/removable)" = 1 ] || fail "not removable, as usb-storage makes it"
+msg=$(check_io 9) && [ -z "$msg" ] || fail "$msg"
+stop_device >/dev/null
+test_end
+
+test_begin "bot-device quirk E (NEEDS_CAP16): READ CAPACITY(16) first, no READ CAPACITY(10)"
+quirk_device E || fail "no disk"
+[ "$(cmds 0x9e)" -ge 1 ] || fail "no READ CAPACITY(16)"
+[ "$(cmds 0x25)" = 0 ] || fail "READ CAPACITY(10) sent $(cmds 0x25) times"
+[ "$(rd /sys/block/$DEV/size)" = 131072 ] || fail "size $(rd /sys/block/$DEV/size)"
+stop_device >/dev/null
+test_end
+
+test_begin "bot-device quirk n (INITIAL_READ10): a READ failing after one that worked is tried again, data intact"
+quirk_device n || fail "no disk"
+msg=$(check_io 13) && [ -z "$msg" ] || fail "first read: $msg"
+arm "fault medium-error op=read"
+io r 13
+[ "$GOT" = ok ] || fail "the read after the failed one: $GOT (without the quirk: ENODATA)"
+cmp -s $W/rd $W/wr || fail "the read returned wrong data"
+grep -q '^fault done medium-error' $DEVLOG || fail "the device never failed the read"
+stop_device >/dev/null
+test_end
+
+test_begin "bot-device quirks B and S (BULK32, GO_SLOW): a device that takes only 32-byte CBWs works"
+quirk_device BS --cbw32 || fail "no disk"
+msg=$(check_io 14) && [ -z "$msg" ] || fail "$msg"
+head -c $((1 << 20)) /dev/urandom >$W/big
+dd if=$W/big of=/dev/$DEV bs=1M seek=4 oflag=direct status=none || fail "1 MiB write failed"
+dd if=/dev/$DEV of=$W/big.back bs=1M skip=4 count=1 iflag=direct status=none || fail "1 MiB read failed"
+cmp -s $W/big $W/big.back || fail "1 MiB read back differs"
+grep -q 'invalid CBW' $DEVLOG && fail "the device got a CBW that was not 32 bytes: $(grep -m1 'invalid CBW' $DEVLOG)"
+[ "$(rd /sys/block/$DEV/device/quirks)" = BS ] || fail "device/quirks reads '$(rd /sys/block/$DEV/device/quirks)'"
+stop_device >/dev/null
+echo "" >/sys/module/ub/parameters/quirks
+test_end
+
+test_begin "bot-device quirk Y (SENSE_AFTER_SYNC): every SYNCHRONIZE CACHE is followed by a REQUEST SENSE"
+quirk_device Y || fail "no disk"
+: >$DEVLOG
+dd if=$W/wr of=/dev/$DEV bs=4k seek=15 oflag=direct conv=fsync status=none || fail "write + fsync failed"
+grep '^cmd ' $DEVLOG | awk '{ op = ""; for (i = 1; i <= NF; i++) if ($i ~ /^op=/) op = $i }
+	prev == "op=0x35" && op != "op=0x03" { bad = 1 } op == "op=0x35" { n++ } { prev = op }
+	END { exit !(n > 0 && !bad && prev != "op=0x35") }' ||
+	fail "not every SYNCHRONIZE CACHE was followed by a REQUEST SENSE: $(grep '^cmd ' $DEVLOG | sed 's/.* op=\(0x[0-9a-f]*\) .*/\1/' | tr '\n' ' ')"
 stop_device >/dev/null
 echo "" >/sys/module/ub/parameters/quirks
 test_end

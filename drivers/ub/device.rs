@@ -36,6 +36,7 @@ use crate::{
     recovery::Recovery,
     scsi::{
         cdb::{self, Cdb},
+        inquiry::{self, INQUIRY_STD_LEN},
         provisioning::{unmap_params, UNMAP_PARAM_LEN},
         sense::{Retry, Sense},
         sense_len::{self, SenseLen},
@@ -90,6 +91,10 @@ pub(crate) struct Io {
     req_log: RateLimit,
     /// How much sense data REQUEST SENSE asks this device for.
     sense_len: SenseLen,
+    /// Quirk I: the INQUIRY data the probe uses instead of asking.
+    pub(crate) fixed_inquiry: Option<[u8; INQUIRY_STD_LEN]>,
+    /// Quirk n: the last READ worked, so a failing one is tried again at once.
+    read_worked: bool,
 }
 
 /// Why a command the driver issues did not deliver its data.
@@ -728,6 +733,10 @@ impl UbDevice {
                 quirks.contains(Quirks::SANE_SENSE),
                 quirks.contains(Quirks::BAD_SENSE),
             ),
+            fixed_inquiry: quirks
+                .contains(Quirks::FIX_INQUIRY)
+                .then(|| inquiry::made_up(udev.manufacturer(), udev.product(), udev.release())),
+            read_worked: false,
         };
         let self_reset = io.bot.self_reset_flag();
         Arc::pin_init(
@@ -1218,6 +1227,27 @@ impl UbDevice {
             let last = attempt == MAX_TRIES;
             if out.is_ok() {
                 io.rec.succeeded();
+            }
+            if op == Op::Flush
+                && matches!(out, Ok(Outcome::Passed { .. }))
+                && self.quirks.contains(Quirks::SENSE_AFTER_SYNC)
+            {
+                // usb-storage's SENSE_AFTER_SYNC: a command right after the
+                // flush keeps the device from taking it as a goodbye.
+                let _ = io.request_sense(lun);
+            }
+            if op == Op::Read && self.quirks.contains(Quirks::INITIAL_READ10) {
+                // usb-storage's INITIAL_READ10: a READ that fails right after
+                // one that worked is tried again at once.
+                let worked = matches!(out, Ok(Outcome::Passed { residue: 0 }));
+                if core::mem::replace(&mut io.read_worked, worked) && !worked && !last {
+                    if let Ok(Outcome::Failed { .. }) = out {
+                        let _ = io.request_sense(lun);
+                    }
+                    if out.is_ok() {
+                        continue;
+                    }
+                }
             }
             match out {
                 Ok(Outcome::Passed { residue: 0 }) => return Ending::of(Status::Ok),

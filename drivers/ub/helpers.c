@@ -445,7 +445,7 @@ struct ub_ident {
 	char rev[5];
 	char serial[128];
 	/* The quirk letters in force (drivers/ub/quirks.rs), "" for none. */
-	char quirks[17];
+	char quirks[33];
 };
 
 static void ub_ident_release(struct device *dev, void *res)

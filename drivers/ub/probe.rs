@@ -214,13 +214,24 @@ fn log_fail(name: &CStr, what: &str, e: &CmdError) -> Error {
 
 /// Probes `lun`. Errors are logged; `name` is the interface name.
 pub(crate) fn probe_lun(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Result<LunInfo> {
-    let n = io
-        .data_in(
-            lun,
-            &cdb::inquiry(None, INQUIRY_STD_LEN as u16),
-            INQUIRY_STD_LEN,
-        )
-        .map_err(|e| log_fail(name, "INQUIRY", &e))?;
+    // Quirk I: the device's INQUIRY cannot be trusted (or hangs it); use the
+    // answer usb-storage makes up for it instead of asking.
+    let n = match io.fixed_inquiry {
+        Some(fixed) => {
+            let n = fixed.len();
+            if let Some(dst) = io.buf.as_mut_slice().get_mut(..n) {
+                dst.copy_from_slice(&fixed);
+            }
+            n
+        }
+        None => io
+            .data_in(
+                lun,
+                &cdb::inquiry(None, INQUIRY_STD_LEN as u16),
+                INQUIRY_STD_LEN,
+            )
+            .map_err(|e| log_fail(name, "INQUIRY", &e))?,
+    };
     let (mut ident, removable, version) = {
         let inq = Inquiry::parse(io.buf.as_slice().get(..n).unwrap_or(&[])).map_err(|_| {
             pr_err!("{}: INQUIRY returned {} bytes, too short\n", name, n);
@@ -329,6 +340,13 @@ fn read_capacity_raw(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Resul
         pr_err!("{}: unusable READ CAPACITY data: {:?}\n", name, e);
         EIO
     };
+    // Quirk E: READ CAPACITY(16) first, as sd asks a device that does not get
+    // `try_rc_10_first`; (10) only if (16) fails.
+    if quirks.contains(Quirks::NEEDS_CAP16) {
+        if let Ok(found) = read_capacity_16(io, lun, name) {
+            return Ok(found);
+        }
+    }
     let n = io
         .data_in(lun, &cdb::read_capacity_10(), 8)
         .map_err(|e| log_fail(name, "READ CAPACITY(10)", &e))?;

@@ -67,6 +67,26 @@ impl Quirks {
     /// `D` (`ub` only): no discard, whatever the provisioning VPD page says
     /// (for devices that claim UNMAP and fail or ignore it).
     pub(crate) const NO_DISCARD: Self = Self(1 << 17);
+    /// `B` (`ub` only; usb-storage's `BULK32`): the CBW goes out as 32 bytes,
+    /// the 31 of the CBW and a zero.
+    pub(crate) const BULK32: Self = Self(1 << 18);
+    /// `S` (`ub` only; usb-storage's `GO_SLOW`): a pause of 125 us after the
+    /// CBW, before the data stage.
+    pub(crate) const GO_SLOW: Self = Self(1 << 19);
+    /// `E` (`ub` only; usb-storage's `NEEDS_CAP16`): READ CAPACITY(16) first,
+    /// (10) only if it fails.
+    pub(crate) const NEEDS_CAP16: Self = Self(1 << 20);
+    /// `I` (`ub` only; usb-storage's `FIX_INQUIRY`): never send INQUIRY; make
+    /// up the answer from the USB device's strings, as usb-storage does.
+    pub(crate) const FIX_INQUIRY: Self = Self(1 << 21);
+    /// `n`: a READ that fails right after one that worked is tried again at
+    /// once (devices that fail the first READ after a media change).
+    pub(crate) const INITIAL_READ10: Self = Self(1 << 22);
+    /// `Y` (`ub` only; usb-storage's `SENSE_AFTER_SYNC`): a REQUEST SENSE after
+    /// every SYNCHRONIZE CACHE (the Kindle ejects its medium unless another
+    /// command follows one within a second).
+    pub(crate) const SENSE_AFTER_SYNC: Self = Self(1 << 23);
+
     /// The empty set.
     pub(crate) const fn empty() -> Self {
         Self(0)
@@ -91,7 +111,7 @@ impl Quirks {
     }
 
     /// The letters of the set, in [`LETTERS`] order.
-    pub(crate) fn letters(self, out: &mut [u8; 16]) -> &str {
+    pub(crate) fn letters(self, out: &mut [u8; 32]) -> &str {
         let mut n = 0;
         for &(c, q) in LETTERS {
             if self.contains(q) && n < out.len() {
@@ -113,6 +133,7 @@ const LETTERS: &[(u8, Quirks)] = &[
     (b'i', Quirks::IGNORE_DEVICE),
     (b'l', Quirks::NOT_LOCKABLE),
     (b'm', Quirks::MAX_SECTORS_64),
+    (b'n', Quirks::INITIAL_READ10),
     (b'o', Quirks::CAPACITY_OK),
     (b'p', Quirks::WRITE_CACHE),
     (b'r', Quirks::IGNORE_RESIDUE),
@@ -123,12 +144,17 @@ const LETTERS: &[(u8, Quirks)] = &[
     (b'F', Quirks::BROKEN_FUA),
     (b'T', Quirks::BULK_IGNORE_TAG),
     (b'D', Quirks::NO_DISCARD),
+    (b'B', Quirks::BULK32),
+    (b'S', Quirks::GO_SLOW),
+    (b'E', Quirks::NEEDS_CAP16),
+    (b'I', Quirks::FIX_INQUIRY),
+    (b'Y', Quirks::SENSE_AFTER_SYNC),
 ];
 
 /// usb-storage's letters that do not apply to `ub`: SANE_SENSE,
 /// NO_READ_DISC_INFO, NO_REPORT_OPCODES, MAX_SECTORS_240, NO_REPORT_LUNS, NO_SAME,
 /// INITIAL_READ10, NO_ATA_1X, IGNORE_UAS: commands `ub` never sends, or uas only.
-const NOT_FOR_UB: &[u8] = b"dfgjkntu";
+const NOT_FOR_UB: &[u8] = b"dfgjktu";
 
 /// Bytes of the `quirks` parameter read at probe (the C side's buffer size).
 const PARAM_LEN: usize = 256;
@@ -201,7 +227,7 @@ pub(crate) fn lookup(vid: u16, pid: u16, bcd: u16, name: &CStr) -> Quirks {
 }
 
 fn log_quirks(q: Quirks, name: &CStr, from: &str) -> Quirks {
-    let mut out = [0u8; 16];
+    let mut out = [0u8; 32];
     pr_info!("{}: quirks '{}' ({})\n", name, q.letters(&mut out), from);
     q
 }

@@ -19,7 +19,12 @@
 //! BOT allows: one command in flight per device.
 
 use core::sync::atomic::{AtomicBool, Ordering};
-use kernel::{prelude::*, str::CString, sync::Arc, time::Delta};
+use kernel::{
+    prelude::*,
+    str::CString,
+    sync::Arc,
+    time::{delay::fsleep, Delta},
+};
 
 use crate::{
     chain::{Chain, Stages},
@@ -234,6 +239,12 @@ pub(crate) struct Bot {
     ignore_residue: bool,
     /// The device does not echo the CBW's tag in its CSW (quirk `T`).
     ignore_tag: bool,
+    /// Bytes the CBW goes out as: 31, or 32 with a zero pad byte for devices
+    /// that take nothing shorter (quirk `B`, usb-storage's `BULK32`).
+    cbw_len: usize,
+    /// Pause after the CBW before the data stage (quirk `S`, usb-storage's
+    /// `GO_SLOW`).
+    go_slow: bool,
     /// Given up: a port reset did not bring the device back (its re-enumeration
     /// failed). Commands fail at once until the backoff ends; the next one then
     /// tries a port reset first.
@@ -291,7 +302,15 @@ impl Bot {
         stats: Arc<Counters>,
     ) -> Result<Self> {
         let udev = intf.get_usb_device();
-        let chain = if pipeline {
+        // The chained path queues the data stage behind the CBW at once: not
+        // for devices that need a pause between them, nor a longer CBW.
+        let cbw_len = if quirks.contains(Quirks::BULK32) {
+            CBW_LEN + 1
+        } else {
+            CBW_LEN
+        };
+        let go_slow = quirks.contains(Quirks::GO_SLOW);
+        let chain = if pipeline && cbw_len == CBW_LEN && !go_slow {
             Some(KBox::pin_init(Chain::new(&udev), GFP_KERNEL)?)
         } else {
             None
@@ -318,10 +337,12 @@ impl Bot {
             csw_seen: false,
             ignore_residue: quirks.contains(Quirks::IGNORE_RESIDUE),
             ignore_tag: quirks.contains(Quirks::BULK_IGNORE_TAG),
+            cbw_len,
+            go_slow,
             given_up: None,
             self_reset: Arc::new(AtomicBool::new(false), GFP_KERNEL)?,
             probing: true,
-            cbw: DmaBuf::new(CBW_LEN)?,
+            cbw: DmaBuf::new(cbw_len)?,
             csw: DmaBuf::new(CSW_LEN)?,
             req: KBox::pin_init(SgRequest::new(), GFP_KERNEL)?,
             chain,
@@ -521,9 +542,13 @@ impl Bot {
                 csw: csw_buf,
                 bulk_in,
                 bulk_out,
+                cbw_len,
+                go_slow,
                 ..
             } = self;
             let mut wire = Wire {
+                cbw_len: *cbw_len,
+                go_slow: *go_slow,
                 udev,
                 chain: chain.as_ref().map(|c| c.as_ref()),
                 req: req.as_mut(),
@@ -542,7 +567,7 @@ impl Bot {
         };
 
         match stages.cbw {
-            Ok(CBW_LEN) => {}
+            Ok(n) if n == self.cbw_len => {}
             Ok(_) => return Err(TransportError::Broken(Stage::Cbw, Fault::ShortCbw)),
             Err(e) => return Err(broken(Stage::Cbw, e)),
         }
@@ -840,6 +865,9 @@ struct Wire<'a> {
     csw: &'a mut DmaBuf,
     bulk_in: Pipe,
     bulk_out: Pipe,
+    /// [`Bot::cbw_len`] and [`Bot::go_slow`] (stage by stage only).
+    cbw_len: usize,
+    go_slow: bool,
 }
 
 impl Wire<'_> {
@@ -866,17 +894,26 @@ impl Wire<'_> {
             return stages;
         }
 
-        self.cbw.as_mut_slice().copy_from_slice(cbw);
+        // A 32-byte CBW ends in a zero byte (the buffer is zeroed past the CBW).
+        let buf = self.cbw.as_mut_slice();
+        buf.fill(0);
+        if let Some(dst) = buf.get_mut(..CBW_LEN) {
+            dst.copy_from_slice(cbw);
+        }
         let sent = self
             .udev
-            .bulk_msg(self.bulk_out, self.cbw, CBW_LEN, t.left(t.cbw_ms));
+            .bulk_msg(self.bulk_out, self.cbw, self.cbw_len, t.left(t.cbw_ms));
         let mut stages = Stages {
             cbw: sent,
             data: None,
             csw: None,
         };
-        if sent != Ok(CBW_LEN) {
+        if sent != Ok(self.cbw_len) {
             return stages;
+        }
+        if self.go_slow {
+            // usb-storage's usleep_range(125, 150) for these devices.
+            fsleep(Delta::from_micros(125));
         }
         if let Some((pipe, mapping)) = data {
             let xfer = self.req.as_mut().transfer(

@@ -155,7 +155,7 @@ impl usb::Driver for UbDriver {
                     if disks.is_empty() {
                         // The interface's vendor/model/rev/serial: those of the first
                         // LUN with a disk.
-                        let mut letters = [0u8; 16];
+                        let mut letters = [0u8; 32];
                         intf.set_ident(
                             info.ident.vendor(),
                             info.ident.product(),

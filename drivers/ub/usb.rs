@@ -737,6 +737,20 @@ impl UsbDevice {
         u16::from_le(self.descriptor().idProduct)
     }
 
+    /// The manufacturer string (iManufacturer) read at enumeration; empty if
+    /// the device has none.
+    pub(crate) fn manufacturer(&self) -> &[u8] {
+        // SAFETY: The device is valid (type invariant); the string is set at
+        // enumeration and freed with the device.
+        string_or_empty(unsafe { (*self.0.get()).manufacturer })
+    }
+
+    /// The product string (iProduct) read at enumeration; empty if none.
+    pub(crate) fn product(&self) -> &[u8] {
+        // SAFETY: As in `manufacturer`.
+        string_or_empty(unsafe { (*self.0.get()).product })
+    }
+
     /// The negotiated speed, as the USB core names it (`high-speed`, `super-speed`, ...).
     pub(crate) fn speed(&self) -> &'static CStr {
         // SAFETY: The device is valid; `speed` is set at enumeration.
@@ -744,6 +758,16 @@ impl UsbDevice {
         // SAFETY: `usb_speed_string` returns a static string for any value.
         unsafe { CStr::from_char_ptr(bindings::usb_speed_string(speed)) }
     }
+}
+
+/// The bytes of a C string the USB core owns, or nothing for a null pointer.
+fn string_or_empty<'a>(s: *mut ffi::c_char) -> &'a [u8] {
+    if s.is_null() {
+        return &[];
+    }
+    // SAFETY: A non-null USB core string is NUL-terminated and lives as long as
+    // its device, which the caller's borrow keeps.
+    unsafe { CStr::from_char_ptr(s) }.to_bytes()
 }
 
 /// A counted reference to a [`UsbDevice`], dropped with `usb_put_dev()`.

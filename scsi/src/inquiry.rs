@@ -158,6 +158,27 @@ pub fn vpd_lists_page(buf: &[u8], page: u8) -> Result<bool, InquiryError> {
     Ok(rest.get(..len).unwrap_or(rest).contains(&page))
 }
 
+/// The standard INQUIRY data usb-storage makes up for a device whose own
+/// answer cannot be used (its `FIX_INQUIRY` flag, `fill_inquiry_response()`): a
+/// removable direct-access device claiming SCSI-2, named by `vendor` and
+/// `product` (cut to 8 and 16 bytes, space-padded), revision the four digits of
+/// the USB release number `bcd_device`.
+pub fn made_up(vendor: &[u8], product: &[u8], bcd_device: u16) -> [u8; INQUIRY_STD_LEN] {
+    let mut d = [b' '; INQUIRY_STD_LEN];
+    d[..8].copy_from_slice(&[DEVICE_TYPE_DISK, 0x80, 0x02, 0x02, 0x1f, 0, 0, 0]);
+    for (dst, src) in d[8..16].iter_mut().zip(vendor) {
+        *dst = *src;
+    }
+    for (dst, src) in d[16..32].iter_mut().zip(product) {
+        *dst = *src;
+    }
+    for (i, dst) in d[32..36].iter_mut().enumerate() {
+        let digit = (bcd_device >> (12 - 4 * i)) & 0x0f;
+        *dst = if digit < 10 { b'0' } else { b'A' - 10 } + digit as u8;
+    }
+    d
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,5 +328,19 @@ mod tests {
             parse_unit_serial(&[0, 0x80, 0]),
             Err(InquiryError::TooShort(3))
         );
+    }
+
+    #[test]
+    fn made_up_inquiry() {
+        let d = made_up(b"Sony", b"PEG Mass Storage and more", 0x0110);
+        let inq = Inquiry::parse(&d).unwrap();
+        assert_eq!(
+            (inq.device_type, inq.removable, inq.version),
+            (DEVICE_TYPE_DISK, true, 2)
+        );
+        assert_eq!(inq.vendor, Some(&b"Sony    "[..]));
+        assert_eq!(inq.product, Some(&b"PEG Mass Storage"[..]));
+        assert_eq!(inq.revision, Some(&b"0110"[..]));
+        assert_eq!(&made_up(b"", b"", 0x9a0f)[32..], b"9A0F");
     }
 }

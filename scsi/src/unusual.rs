@@ -74,7 +74,9 @@ mod tests {
             assert!(e.bcd_lo <= e.bcd_hi, "{e:?}");
             assert!(!e.letters.is_empty(), "{e:?}");
             assert!(
-                e.letters.bytes().all(|c| b"abcehilmoprswyFT".contains(&c)),
+                e.letters
+                    .bytes()
+                    .all(|c| b"abcehilmnoprswyFTBSEIY".contains(&c)),
                 "{e:?}"
             );
         }

@@ -172,6 +172,9 @@ pub struct Engine {
     early: Option<Prediction>,
     /// Status and residue of the last CSW sent for the current command.
     last_csw: Option<(u8, u32)>,
+    /// CBWs must come as 32 bytes, the last one zero (as devices with
+    /// usb-storage's BULK32 flag take them); a 31-byte CBW is invalid.
+    pub cbw32: bool,
 }
 
 impl Engine {
@@ -183,6 +186,7 @@ impl Engine {
             seq: 0,
             early: None,
             last_csw: None,
+            cbw32: false,
         }
     }
 
@@ -234,7 +238,17 @@ impl Engine {
                 return Err(self.park(io));
             }
         };
-        let cbw = match Cbw::parse(&raw) {
+        let parsed = if !self.cbw32 {
+            Cbw::parse(&raw)
+        } else if raw.len() == CBW_LEN + 1 && raw[CBW_LEN] == 0 {
+            Cbw::parse(&raw[..CBW_LEN])
+        } else {
+            Err(format!(
+                "length {} (this device takes 32-byte CBWs)",
+                raw.len()
+            ))
+        };
+        let cbw = match parsed {
             Ok(cbw) => cbw,
             Err(why) => {
                 // BOT 6.6.1: stall both pipes until a Reset Recovery.

@@ -23,6 +23,9 @@ on command. Runs until SIGTERM/SIGINT or a `disconnect` on the control FIFO.
   --bad-block LBA         a block that cannot be read or written (repeatable):
                           READ/WRITE move the blocks before it, then fail
                           with MEDIUM ERROR, INFORMATION = LBA
+  --cbw32                 take only 32-byte CBWs (31 bytes and a zero), as
+                          devices with usb-storage's BULK32 flag; a 31-byte
+                          CBW is invalid (both pipes stall)
   --no-bulk-reset         stall the Bulk-Only Mass Storage Reset request (as
                           devices that do not implement it do); a port reset
                           still resets the device
@@ -51,6 +54,7 @@ pub struct Options {
     pub removable: bool,
     pub write_protect: bool,
     pub bad_blocks: Vec<u64>,
+    pub cbw32: bool,
     /// Stall the Bulk-Only Mass Storage Reset request instead of carrying it out.
     pub no_bulk_reset: bool,
     pub raw_gadget: String,
@@ -85,6 +89,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, Option<
         no_bulk_reset: false,
         write_protect: false,
         bad_blocks: Vec::new(),
+        cbw32: false,
         raw_gadget: "/dev/raw-gadget".into(),
         arm: Vec::new(),
     };
@@ -103,6 +108,10 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, Option<
         }
         if name == "--write-protect" {
             o.write_protect = true;
+            continue;
+        }
+        if name == "--cbw32" {
+            o.cbw32 = true;
             continue;
         }
         if name == "--no-bulk-reset" {

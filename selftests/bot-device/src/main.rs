@@ -93,7 +93,8 @@ fn main() {
         disk,
     );
     let faults = Arc::new(Mutex::new(fault::FaultTable::default()));
-    let engine = bot::Engine::new(target, faults.clone(), log.clone());
+    let mut engine = bot::Engine::new(target, faults.clone(), log.clone());
+    engine.cbw32 = opts.cbw32;
     let identity = usb::Identity {
         vid: opts.vid,
         pid: opts.pid,
