@@ -646,9 +646,16 @@ test_end
 # A SAT bridge (most USB hard disk enclosures) passes ATA commands through
 # SG_IO. SMART RETURN STATUS answers with its registers in 22 bytes of
 # descriptor sense, which a REQUEST SENSE of 18 bytes cuts off: ub asks for 96
-# once the device has completed an ATA PASS-THROUGH (as usb-storage does).
+# once the device has completed an ATA PASS-THROUGH (as usb-storage does), and
+# for the auto-sense of an ATA PASS-THROUGH itself (usb-storage does not: the
+# first CK_COND command, sg_raw's below, would lose its registers).
 test_begin "bot-device SAT bridge: smartctl -d sat -H -i prints the model and PASSED, REQUEST SENSE of 96 bytes"
 start_device || fail "no disk"
+# SMART RETURN STATUS with CK_COND through SG_IO: the whole ATA Status Return
+# descriptor, LBA mid/high 4Fh/C2h ("healthy"), reaches the caller.
+out=$(sg_raw -v /dev/$DEV 85 06 20 00 da 00 00 00 00 00 4f 00 c2 00 b0 00 2>&1)
+echo "$out" | grep -q 'lba=0xc24f00' ||
+	fail "SMART RETURN STATUS registers: $(echo "$out" | grep -A2 'ATA Status Return' | tr -s ' \n' ' ')"
 out=$(smartctl -d sat -H -i /dev/$DEV 2>&1)
 rc=$?
 echo "$out" | grep -q "^Device Model: *UBTEST BOT FAULTS$" || fail "no model: $(echo "$out" | tail -n 4)"
@@ -656,6 +663,10 @@ echo "$out" | grep -q "^Serial Number: *UBFAULT0$" || fail "no serial number"
 echo "$out" | grep -q "^User Capacity: *67,108,864 bytes" || fail "no capacity"
 echo "$out" | grep -q "SMART overall-health self-assessment test result: PASSED" ||
 	fail "health not PASSED: $(echo "$out" | tail -n 3)"
+# From SMART RETURN STATUS's registers, not smartctl's fallback to the
+# attributes when the registers are cut off.
+echo "$out" | grep -q -i -E "attribute check|registers missing|not supported" &&
+	fail "health not from the registers: $(echo "$out" | grep -i -E 'attribute check|registers missing|not supported' | head -n 2)"
 # smartctl's exit status: bit 1 open failed, bit 2 a SMART command failed, bit 3 failing.
 [ $((rc & 0x0e)) = 0 ] || fail "smartctl -H -i exit status $rc"
 echo "$out" | grep -E '^(Device Model|Serial Number|User Capacity|SMART overall)' | while IFS= read -r l; do ktap_print_msg "smartctl: $l"; done

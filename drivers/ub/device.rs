@@ -214,17 +214,18 @@ impl Io {
     /// does not deliver sense data (a transport failure is recovered from first).
     pub(crate) fn request_sense(&mut self, lun: u8) -> Option<Sense> {
         let mut raw = [0u8; SENSE_MAX];
-        let n = self.request_sense_raw(lun, &mut raw);
+        let n = self.request_sense_raw(lun, &[], &mut raw);
         Sense::parse(raw.get(..n)?).ok()
     }
 
-    /// REQUEST SENSE into `out` (18 bytes, or up to [`SENSE_MAX`] for a device
-    /// that has shown it has more); returns the bytes received, 0 when the
-    /// device delivers none. A device that fails a long REQUEST SENSE is asked
-    /// for 18 bytes, now and from then on, as usb-storage does.
-    fn request_sense_raw(&mut self, lun: u8, out: &mut [u8; SENSE_MAX]) -> usize {
+    /// REQUEST SENSE after command `failed` into `out` (18 bytes, or up to
+    /// [`SENSE_MAX`] for a device that has shown it has more and after ATA
+    /// PASS-THROUGH); returns the bytes received, 0 when the device delivers
+    /// none. A device that fails a long REQUEST SENSE is asked for 18 bytes,
+    /// now and from then on, as usb-storage does.
+    fn request_sense_raw(&mut self, lun: u8, failed: &[u8], out: &mut [u8; SENSE_MAX]) -> usize {
         loop {
-            let alloc = self.sense_len.alloc_len();
+            let alloc = self.sense_len.alloc_len_after(failed);
             let len = usize::from(alloc);
             let Ok(seg) = self.sg.one(&mut self.buf, len) else {
                 return 0;
@@ -240,7 +241,7 @@ impl Io {
                     self.sense_len.sense_received(out.get(..n).unwrap_or(&[]));
                     return n;
                 }
-                Ok(Outcome::Failed { .. }) if self.sense_len.is_long() => {
+                Ok(Outcome::Failed { .. }) if alloc > sense_len::SHORT => {
                     self.rec.succeeded();
                     pr_info!(
                         "{}: REQUEST SENSE of {} bytes failed; asking for 18 from now on\n",
@@ -251,7 +252,7 @@ impl Io {
                 }
                 Ok(Outcome::Failed { .. }) => return 0,
                 Err(e) => {
-                    if self.sense_len.is_long() {
+                    if alloc > sense_len::SHORT {
                         self.sense_len.long_failed();
                     }
                     let _ = self.rec.recover(&mut self.bot, lun, &cdb, len as u32, e);
@@ -296,7 +297,7 @@ impl Io {
             }
             Ok(Outcome::Failed { residue }) => {
                 self.rec.succeeded();
-                let n = self.request_sense_raw(lun, &mut sense);
+                let n = self.request_sense_raw(lun, cdb.as_bytes(), &mut sense);
                 Ok((SAM_CHECK_CONDITION, residue, sense, n))
             }
             Err(e) => {

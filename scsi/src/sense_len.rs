@@ -13,8 +13,11 @@
 //!   LENGTH above the 10 bytes that fit in 18, or
 //! * the `SANE_SENSE` quirk.
 //!
-//! A device that then fails a long REQUEST SENSE is asked for 18 bytes from
-//! then on, as is a device with the `BAD_SENSE` quirk.
+//! The auto-sense of an ATA PASS-THROUGH command itself is always long (unlike
+//! usb-storage's, which cuts off the registers of a first CK_COND command such as
+//! `hdparm -C`'s): whatever answers it speaks SAT. A device that then fails a
+//! long REQUEST SENSE is asked for 18 bytes from then on, as is a device with
+//! the `BAD_SENSE` quirk.
 
 use super::cdb;
 
@@ -53,20 +56,22 @@ impl SenseLen {
         }
     }
 
-    /// Whether the next REQUEST SENSE asks for more than 18 bytes.
-    pub const fn is_long(&self) -> bool {
-        self.long
+    /// Bytes to ask for in the REQUEST SENSE after `failed` ended in CHECK
+    /// CONDITION: long for an ATA PASS-THROUGH (its registers), unless the
+    /// device cannot give long sense data.
+    pub fn alloc_len_after(&self, failed: &[u8]) -> u8 {
+        if is_ata_pass_through(failed) && !self.bad {
+            LONG
+        } else {
+            self.alloc_len()
+        }
     }
 
     /// A command `cdb` completed with GOOD status: an ATA PASS-THROUGH that did
     /// so without CK_COND shows a SAT bridge, which will need long sense data
     /// for the commands that return registers.
     pub fn command_passed(&mut self, cdb: &[u8]) {
-        let ata = matches!(
-            cdb.first(),
-            Some(&cdb::ATA_PASS_THROUGH_12 | &cdb::ATA_PASS_THROUGH_16)
-        );
-        if ata && cdb.get(2).is_some_and(|b| b & CK_COND == 0) && !self.bad {
+        if is_ata_pass_through(cdb) && cdb.get(2).is_some_and(|b| b & CK_COND == 0) && !self.bad {
             self.long = true;
         }
     }
@@ -85,6 +90,13 @@ impl SenseLen {
         self.long = false;
         self.bad = true;
     }
+}
+
+fn is_ata_pass_through(cdb: &[u8]) -> bool {
+    matches!(
+        cdb.first(),
+        Some(&cdb::ATA_PASS_THROUGH_12 | &cdb::ATA_PASS_THROUGH_16)
+    )
 }
 
 #[cfg(test)]
@@ -111,11 +123,14 @@ mod tests {
     fn ata_pass_through_without_ck_cond_makes_it_long() {
         let mut s = SenseLen::default();
         s.command_passed(&ata16(true));
-        assert!(!s.is_long(), "CK_COND commands do not show anything");
+        assert!(
+            s.alloc_len() == SHORT,
+            "CK_COND commands do not show anything"
+        );
         s.command_passed(&[0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0]);
-        assert!(!s.is_long(), "READ(10) shows nothing");
+        assert!(s.alloc_len() == SHORT, "READ(10) shows nothing");
         s.command_passed(&ata16(false));
-        assert!(s.is_long());
+        assert!(s.alloc_len() == LONG);
         let mut s = SenseLen::default();
         s.command_passed(&[
             cdb::ATA_PASS_THROUGH_12,
@@ -143,23 +158,26 @@ mod tests {
         sense[0] = 0x70;
         sense[7] = 10;
         s.sense_received(&sense);
-        assert!(!s.is_long(), "10 additional bytes fit");
+        assert!(s.alloc_len() == SHORT, "10 additional bytes fit");
         sense[7] = 11;
         sense[0] = 0x7f;
         s.sense_received(&sense);
         assert!(
-            !s.is_long(),
+            s.alloc_len() == SHORT,
             "only response codes 70h-73h count, as in usb-storage"
         );
         sense[0] = 0xf1;
         s.sense_received(&sense);
-        assert!(s.is_long(), "deferred fixed format with VALID counts");
+        assert!(
+            s.alloc_len() == LONG,
+            "deferred fixed format with VALID counts"
+        );
         let mut s = SenseLen::default();
         sense[0] = 0x72;
         s.sense_received(&sense);
-        assert!(s.is_long(), "descriptor format counts");
+        assert!(s.alloc_len() == LONG, "descriptor format counts");
         s.sense_received(&[]);
-        assert!(s.is_long());
+        assert!(s.alloc_len() == LONG);
     }
 
     #[test]
@@ -176,5 +194,24 @@ mod tests {
         let mut s = SenseLen::new(false, true);
         s.command_passed(&ata16(false));
         assert_eq!(s.alloc_len(), 18);
+    }
+
+    #[test]
+    fn the_sense_of_an_ata_pass_through_is_long() {
+        let mut s = SenseLen::default();
+        assert_eq!(s.alloc_len_after(&ata16(true)), 96, "even the first one");
+        assert_eq!(s.alloc_len_after(&[0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0]), 18);
+        assert_eq!(s.alloc_len_after(&[]), 18);
+        s.long_failed();
+        assert_eq!(
+            s.alloc_len_after(&ata16(true)),
+            18,
+            "not after a long one failed"
+        );
+        assert_eq!(
+            SenseLen::new(false, true).alloc_len_after(&ata16(true)),
+            18,
+            "BAD_SENSE"
+        );
     }
 }
