@@ -170,6 +170,7 @@ for rep in $(seq 1 "$REPS"); do
 				--cpus_allowed="$FIO_CPU" \
 				--rw="$rw" --bs="$bs" --iodepth="$qd" ${mix:+--rwmixread=$mix} --size="$SIZE" \
 				--time_based --runtime="$RUNTIME" --ramp_time=1 --norandommap --randrepeat=0 \
+				--lat_percentiles=1 \
 				--output-format=json --output="$base.json" >/dev/null 2>"$base.err" ||
 				die "fio $name on $drv ($dev) failed: $(tail -n3 "$base.err")"
 			echo "$before $(cpu_jiffies)" >"$base.cpu"

@@ -26,7 +26,14 @@ OPTIONAL = {"ub-stepwise", "ub-base"}
 
 
 def fio_numbers(path):
-    """MiB/s, IOPS, p50 and p99 completion latency (µs) of one fio JSON file."""
+    """MiB/s, IOPS, p50 and p99 total latency (µs) of one fio JSON file.
+
+    Total latency (fio's `lat_ns`, with `--lat_percentiles=1`): from submission to
+    completion. Completion latency (`clat_ns`) leaves out the time spent in the
+    submission call, which is where a driver that runs the command in the
+    submitter's context (ub, with its worker on the submitter's CPU) spends it, so
+    it does not compare drivers.
+    """
     job = json.loads(path.read_text())["jobs"][0]
     bw = iops = 0.0
     p50 = p99 = 0.0
@@ -37,7 +44,9 @@ def fio_numbers(path):
             continue
         bw += s["bw_bytes"] / 2**20
         iops += s["iops"]
-        pct = s["clat_ns"].get("percentile", {})
+        pct = s["lat_ns"].get("percentile")
+        if pct is None:
+            sys.exit(f"{path}: no total latency percentiles (fio --lat_percentiles=1)")
         # Of a mixed job, the latency of the bigger share (the reads).
         if s["total_ios"] > ios:
             ios = s["total_ios"]
@@ -144,7 +153,7 @@ def main():
                 if ub and o:
                     chart.setdefault((hc, other), {})[job] = med(ub, "iops") / med(o, "iops")
             md.append(f"| {job} | " + " | ".join(cells) + " | " + " | ".join(rat) + " |")
-        md += ["", "Latency (completion, µs, p50 / p99) and guest CPU per I/O (µs, all CPUs, "
+        md += ["", "Latency (total, submission to completion, µs, p50 / p99) and guest CPU per I/O (µs, all CPUs, "
                "driver threads and interrupts included):", ""]
         md.append("| job | " + " | ".join(f"{d} p50 / p99 / CPU" for d in drivers)
                   + " | ub / usb-storage p99 | ub / usb-storage CPU |")
