@@ -336,10 +336,7 @@ fn read_capacity(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Result<(C
 }
 
 fn read_capacity_raw(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Result<(Capacity, u32)> {
-    let bad = |e: CapacityError| {
-        pr_err!("{}: unusable READ CAPACITY data: {:?}\n", name, e);
-        EIO
-    };
+    let bad = |e| unusable_capacity(name, e);
     // Quirk E: READ CAPACITY(16) first, as sd asks a device that does not get
     // `try_rc_10_first`; (10) only if (16) fails.
     if quirks.contains(Quirks::NEEDS_CAP16) {
@@ -368,12 +365,15 @@ fn read_capacity_raw(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Resul
     }
 }
 
+/// Logs READ CAPACITY data (10 or 16) the driver cannot use; `EIO`.
+fn unusable_capacity(name: &CStr, e: CapacityError) -> Error {
+    pr_err!("{}: unusable READ CAPACITY data: {:?}\n", name, e);
+    EIO
+}
+
 /// READ CAPACITY(16): the capacity and the physical block size.
 fn read_capacity_16(io: &mut Io, lun: u8, name: &CStr) -> Result<(Capacity, u32)> {
-    let bad = |e: CapacityError| {
-        pr_err!("{}: unusable READ CAPACITY(16) data: {:?}\n", name, e);
-        EIO
-    };
+    let bad = |e| unusable_capacity(name, e);
     let n = io
         .data_in(lun, &cdb::read_capacity_16(32), 32)
         .map_err(|e| log_fail(name, "READ CAPACITY(16)", &e))?;
