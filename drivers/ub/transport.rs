@@ -239,9 +239,6 @@ pub(crate) struct Bot {
     ignore_residue: bool,
     /// The device does not echo the CBW's tag in its CSW (quirk `T`).
     ignore_tag: bool,
-    /// Bytes the CBW goes out as: 31, or 32 with a zero pad byte for devices
-    /// that take nothing shorter (quirk `B`, usb-storage's `BULK32`).
-    cbw_len: usize,
     /// Pause after the CBW before the data stage (quirk `S`, usb-storage's
     /// `GO_SLOW`).
     go_slow: bool,
@@ -337,11 +334,13 @@ impl Bot {
             csw_seen: false,
             ignore_residue: quirks.contains(Quirks::IGNORE_RESIDUE),
             ignore_tag: quirks.contains(Quirks::BULK_IGNORE_TAG),
-            cbw_len,
             go_slow,
             given_up: None,
             self_reset: Arc::new(AtomicBool::new(false), GFP_KERNEL)?,
             probing: true,
+            // What the CBW goes out as: its 31 bytes, or 32 with a zero pad
+            // byte (zeroed here, never written) for devices that take nothing
+            // shorter (quirk `B`, usb-storage's `BULK32`).
             cbw: DmaBuf::new(cbw_len)?,
             csw: DmaBuf::new(CSW_LEN)?,
             req: KBox::pin_init(SgRequest::new(), GFP_KERNEL)?,
@@ -542,12 +541,10 @@ impl Bot {
                 csw: csw_buf,
                 bulk_in,
                 bulk_out,
-                cbw_len,
                 go_slow,
                 ..
             } = self;
             let mut wire = Wire {
-                cbw_len: *cbw_len,
                 go_slow: *go_slow,
                 udev,
                 chain: chain.as_ref().map(|c| c.as_ref()),
@@ -567,7 +564,7 @@ impl Bot {
         };
 
         match stages.cbw {
-            Ok(n) if n == self.cbw_len => {}
+            Ok(n) if n == self.cbw.as_slice().len() => {}
             Ok(_) => return Err(TransportError::Broken(Stage::Cbw, Fault::ShortCbw)),
             Err(e) => return Err(broken(Stage::Cbw, e)),
         }
@@ -865,8 +862,7 @@ struct Wire<'a> {
     csw: &'a mut DmaBuf,
     bulk_in: Pipe,
     bulk_out: Pipe,
-    /// [`Bot::cbw_len`] and [`Bot::go_slow`] (stage by stage only).
-    cbw_len: usize,
+    /// [`Bot::go_slow`] (stage by stage only).
     go_slow: bool,
 }
 
@@ -894,21 +890,20 @@ impl Wire<'_> {
             return stages;
         }
 
-        // A 32-byte CBW ends in a zero byte (the buffer is zeroed past the CBW).
-        let buf = self.cbw.as_mut_slice();
-        buf.fill(0);
-        if let Some(dst) = buf.get_mut(..CBW_LEN) {
+        // The whole buffer goes out: a 32-byte one keeps its zero pad byte.
+        let cbw_len = self.cbw.as_slice().len();
+        if let Some(dst) = self.cbw.as_mut_slice().get_mut(..CBW_LEN) {
             dst.copy_from_slice(cbw);
         }
         let sent = self
             .udev
-            .bulk_msg(self.bulk_out, self.cbw, self.cbw_len, t.left(t.cbw_ms));
+            .bulk_msg(self.bulk_out, self.cbw, cbw_len, t.left(t.cbw_ms));
         let mut stages = Stages {
             cbw: sent,
             data: None,
             csw: None,
         };
-        if sent != Ok(self.cbw_len) {
+        if sent != Ok(cbw_len) {
             return stages;
         }
         if self.go_slow {
