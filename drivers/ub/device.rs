@@ -1091,11 +1091,11 @@ impl UbDevice {
             return rq.end(Status::IoErr);
         };
         let shift = params.block_shift.load(Ordering::Relaxed);
+        // The blocks of a read, write or discard.
+        let (lba, blocks) = (rq.sector() >> (shift - 9), rq.bytes() >> shift);
         let mut unmap = [0u8; UNMAP_PARAM_LEN];
         let cmd = match op {
             Op::Read | Op::Write => {
-                let lba = rq.sector() >> (shift - 9);
-                let blocks = rq.bytes() >> shift;
                 let cdb = if op == Op::Read {
                     cdb::read(lba, blocks)
                 } else {
@@ -1117,8 +1117,6 @@ impl UbDevice {
             Op::Flush => return rq.end(Status::Ok),
             // Only queues with discard limits get discards: UNMAP.
             Op::Discard => {
-                let lba = rq.sector() >> (shift - 9);
-                let blocks = rq.bytes() >> shift;
                 unmap = unmap_params(lba, blocks);
                 cdb::unmap(UNMAP_PARAM_LEN as u16)
             }
