@@ -740,15 +740,15 @@ impl UsbDevice {
     /// The manufacturer string (iManufacturer) read at enumeration; empty if
     /// the device has none.
     pub(crate) fn manufacturer(&self) -> &[u8] {
-        // SAFETY: The device is valid (type invariant); the string is set at
-        // enumeration and freed with the device.
-        string_or_empty(unsafe { (*self.0.get()).manufacturer })
+        // SAFETY: The device is valid (type invariant); its string is null or
+        // set at enumeration and freed with the device, which `self` outlives.
+        unsafe { string_or_empty((*self.0.get()).manufacturer) }
     }
 
     /// The product string (iProduct) read at enumeration; empty if none.
     pub(crate) fn product(&self) -> &[u8] {
         // SAFETY: As in `manufacturer`.
-        string_or_empty(unsafe { (*self.0.get()).product })
+        unsafe { string_or_empty((*self.0.get()).product) }
     }
 
     /// The negotiated speed, as the USB core names it (`high-speed`, `super-speed`, ...).
@@ -761,12 +761,15 @@ impl UsbDevice {
 }
 
 /// The bytes of a C string the USB core owns, or nothing for a null pointer.
-fn string_or_empty<'a>(s: *mut ffi::c_char) -> &'a [u8] {
+///
+/// # Safety
+///
+/// `s` is null or a NUL-terminated string that stays valid and unchanged for `'a`.
+unsafe fn string_or_empty<'a>(s: *const ffi::c_char) -> &'a [u8] {
     if s.is_null() {
         return &[];
     }
-    // SAFETY: A non-null USB core string is NUL-terminated and lives as long as
-    // its device, which the caller's borrow keeps.
+    // SAFETY: Non-null, so NUL-terminated and valid for `'a` (the contract).
     unsafe { CStr::from_char_ptr(s) }.to_bytes()
 }
 
