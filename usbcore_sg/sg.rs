@@ -28,32 +28,11 @@ use kernel::{
     types::Opaque,
 };
 
-use crate::{ffi as c, usb::Pipe, usb::UsbDevice};
-
-/// A buffer that DMA may target: `kmalloc` memory, never the stack or vmalloc.
-pub(crate) struct DmaBuf(KVec<u8>);
-
-impl DmaBuf {
-    /// A zeroed buffer of `len` bytes.
-    pub(crate) fn new(len: usize) -> Result<Self> {
-        Ok(Self(KVec::from_elem(0u8, len, GFP_KERNEL)?))
-    }
-
-    /// The whole buffer.
-    pub(crate) fn as_slice(&self) -> &[u8] {
-        &self.0
-    }
-
-    /// The whole buffer, writable.
-    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
-        &mut self.0
-    }
-
-    /// The buffer's address, for the USB core.
-    pub(crate) fn as_mut_ptr(&mut self) -> *mut ffi::c_void {
-        self.0.as_mut_ptr().cast()
-    }
-}
+use crate::kext::{
+    dma::DmaBuf,
+    ffi as c,
+    usb::{Pipe, TransferError, UsbDevice},
+};
 
 /// A scatterlist preallocated for a device's largest transfer.
 pub(crate) struct SgTable {
@@ -86,13 +65,13 @@ impl SgTable {
     /// Points the table's first entry at the first `len` bytes of `buf` and
     /// returns that one-entry list.
     pub(crate) fn one<'a>(&'a mut self, buf: &'a mut DmaBuf, len: usize) -> Result<Segments<'a>> {
-        if len == 0 || len > buf.0.len() || self.entries.is_empty() {
+        if len == 0 || len > buf.as_slice().len() || self.entries.is_empty() {
             return Err(EINVAL);
         }
         let len = u32::try_from(len)?;
         // SAFETY: The table has at least one entry; `buf` is kmalloc memory of at
         // least `len` bytes, borrowed for as long as the returned `Segments`.
-        unsafe { bindings::sg_init_one(self.entries.as_mut_ptr(), buf.0.as_mut_ptr().cast(), len) };
+        unsafe { bindings::sg_init_one(self.entries.as_mut_ptr(), buf.as_mut_ptr(), len) };
         Ok(Segments {
             table: self,
             nents: 1,
@@ -198,53 +177,6 @@ impl Drop for Mapping<'_, '_> {
                     nents,
                 )
             };
-        }
-    }
-}
-
-/// How a transfer ended, as `usb_sg_wait()` reports it.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum TransferError {
-    /// The device sent less than asked (`-EREMOTEIO`); the byte count says how much.
-    Short,
-    /// The endpoint stalled (`-EPIPE`): clear the halt.
-    Stall,
-    /// Our timeout fired and cancelled the transfer.
-    TimedOut,
-    /// Cancelled by someone else (`-ECONNRESET`, `-ENOENT`).
-    Cancelled,
-    /// The device or controller is gone (`-ENODEV`, `-ESHUTDOWN`).
-    Gone,
-    /// Anything else (protocol, babble, overflow errors...).
-    Other(Error),
-}
-
-impl TransferError {
-    /// The errno this stands for (for log and debug lines).
-    pub(crate) fn errno(&self) -> i32 {
-        match self {
-            Self::Short => EREMOTEIO.to_errno(),
-            Self::Stall => EPIPE.to_errno(),
-            Self::TimedOut => ETIMEDOUT.to_errno(),
-            Self::Cancelled => ECONNRESET.to_errno(),
-            Self::Gone => ENODEV.to_errno(),
-            Self::Other(e) => e.to_errno(),
-        }
-    }
-
-    /// Classifies a negative errno from the USB core.
-    pub(crate) fn from_errno(errno: i32) -> Self {
-        let e = Error::from_errno(errno);
-        if e == EREMOTEIO {
-            Self::Short
-        } else if e == EPIPE {
-            Self::Stall
-        } else if e == ECONNRESET || e == ENOENT {
-            Self::Cancelled
-        } else if e == ENODEV || e == ESHUTDOWN {
-            Self::Gone
-        } else {
-            Self::Other(e)
         }
     }
 }

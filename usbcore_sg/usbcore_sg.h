@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The bundled usb_buffer_map_sg() family; see usbcore_sg.c. The Rust side declares
- * the same functions in drivers/ub/ffi.rs.
+ * the same functions in drivers/ub/kext/ffi.rs.
  */
 #ifndef UB_USBCORE_SG_H
 #define UB_USBCORE_SG_H

@@ -11,6 +11,8 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use crate::kext::usb::SysfsCounters;
+
 /// One counter; the discriminant is its index, the same as in helpers.c's table
 /// of file names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,9 +89,13 @@ impl Counters {
     pub(crate) fn inc(&self, c: Counter) {
         self.add(c, 1);
     }
+}
+
+impl SysfsCounters for Counters {
+    const COUNT: usize = COUNTERS;
 
     /// The value of counter number `index`; 0 for an index out of range.
-    pub(crate) fn get(&self, index: usize) -> u64 {
+    fn read(&self, index: usize) -> u64 {
         self.0.get(index).map_or(0, |v| v.load(Ordering::Relaxed))
     }
 }

@@ -7,11 +7,14 @@
 use kernel::{prelude::*, sync::Arc};
 
 use crate::{
-    blk::{Disk, DiskIdent, Limits},
-    device::{LunQueue, UbDevice, MAX_SEGMENTS, QUEUE_DEPTH},
+    device::{LunQueue, UbDevice, QUEUE_DEPTH},
+    exec::MAX_SEGMENTS,
+    kext::{
+        blk::{Disk, DiskIdent, Limits},
+        usb::{Endpoint, Interface},
+    },
     probe::LunInfo,
     quirks::Quirks,
-    usb::{Endpoint, Interface},
 };
 
 /// Largest request in 512-byte sectors: 1 MiB. usb-storage sends 120 KiB on high

@@ -1,127 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Small extensions of the kernel crate that are neither USB nor block specific:
-//! the queue the worker runs on, waiting for a work item to finish, a no-I/O
-//! allocation scope, a log rate limiter, and the module's string parameter.
+//! The kernel layer: what `ub` needs of the kernel that the kernel crate does not
+//! offer yet, as safe types over `bindings` and the bundled C. Together with
+//! `usbcore_sg/` this is the only place with `unsafe` code; the Bulk-Only engine
+//! ([`crate::bot`]) and the block driver above it are safe Rust.
+//!
+//! - [`usb`]: the driver registration with reset and power callbacks, the
+//!   interface, its device, pipes and synchronous transfers, the port reset.
+//! - [`urb`]: URBs the driver owns and fills itself, coherent buffers.
+//! - [`blk`]: blk-mq tag set, gendisk, requests, block device operations.
+//! - [`task`], [`ratelimit`], [`param`]: the worker's queue, the no-I/O scope,
+//!   log rate limits, the string module parameter.
+//! - [`ffi`]: the declarations of `helpers.c` and `usbcore_sg.c`, used only here.
 
-use kernel::{
-    time::{Delta, Instant, Monotonic},
-    workqueue::{Queue, Work},
-};
-
-use crate::ffi as c;
-
-/// The queue the per-device worker runs on: the per-CPU high-priority system
-/// workqueue (`system_highpri_wq`).
-///
-/// Per-CPU, so the worker runs on the CPU that queued the request (the
-/// submitter's, whose caches hold the request), and high priority, so it starts
-/// as soon as the submitter sleeps or its tick ends instead of waiting behind it.
-/// On the unbound `system_dfl_wq` the hand-over went through another CPU's run
-/// queue and the worker's wake-up was up to a third of a 4 KiB command's latency
-/// (bench/results/2026-11-26-1307-quick-highpri-worker-experiment.md). The
-/// worker sleeps on every URB and in recovery, so it never holds the CPU long
-/// enough to stall the pool.
-pub(crate) fn worker_queue() -> &'static Queue {
-    kernel::workqueue::system_highpri()
-}
-
-/// Waits until `work` is neither pending nor running (`flush_work()`).
-///
-/// A driver whose work function lives in module text must do this before the
-/// module can go away.
-pub(crate) fn flush_work<T: ?Sized>(work: &Work<T>) {
-    // SAFETY: `work` is a live, initialised work item (it is borrowed), and
-    // `flush_work` only waits on it.
-    unsafe { kernel::bindings::flush_work(Work::raw_get(work)) };
-}
-
-/// While alive, every allocation of this task behaves as `GFP_NOIO`: a block
-/// driver's I/O path must not recurse into I/O through memory reclaim (which could
-/// wait on this very device).
-pub(crate) struct NoIoScope(
-    kernel::ffi::c_uint,
-    // Not `Send`: the saved flags belong to the task that entered the scope.
-    core::marker::PhantomData<*mut ()>,
-);
-
-impl NoIoScope {
-    /// Enters the scope.
-    pub(crate) fn enter() -> Self {
-        // SAFETY: Only sets a flag of the current task; restored on drop.
-        Self(unsafe { c::ub_noio_save() }, core::marker::PhantomData)
-    }
-}
-
-/// Warns, with a backtrace, unless the current task is in a [`NoIoScope`]: for
-/// the USB core's calls that allocate with `GFP_KERNEL`, which the driver makes
-/// with its transport locked, where reclaim must not wait on this very device.
-/// Called before `usb_bulk_msg()`, which also sends the CBW ahead of every
-/// stage-by-stage data stage (`usb_sg_init()`).
-pub(crate) fn assert_noio() {
-    // SAFETY: Reads a flag of the current task.
-    let active = unsafe { c::ub_noio_active() };
-    kernel::warn_on!(!active);
-}
-
-impl Drop for NoIoScope {
-    fn drop(&mut self) {
-        // SAFETY: Restores what `enter` saved, on the same task (the guard is not
-        // `Send`), in reverse order of entering (guards are scoped values).
-        unsafe { c::ub_noio_restore(self.0) };
-    }
-}
-
-/// Log lines allowed per [`RATELIMIT_INTERVAL_MS`] (the kernel's default burst).
-const RATELIMIT_BURST: u32 = 10;
-/// The rate limit interval (the kernel's default, 5 s).
-const RATELIMIT_INTERVAL_MS: i64 = 5_000;
-
-/// A burst-per-interval limiter for log lines, like `printk_ratelimit()` with a
-/// state of its own per device.
-pub(crate) struct RateLimit {
-    begin: Instant<Monotonic>,
-    printed: u32,
-    missed: u32,
-}
-
-impl RateLimit {
-    /// A limiter whose first interval starts now.
-    pub(crate) fn new() -> Self {
-        Self {
-            begin: Instant::now(),
-            printed: 0,
-            missed: 0,
-        }
-    }
-
-    /// Whether a line may be printed now, and how many were suppressed in the
-    /// interval that just ended (to be reported with it).
-    pub(crate) fn allow(&mut self) -> (bool, u32) {
-        let mut missed = 0;
-        if self.begin.elapsed() > Delta::from_millis(RATELIMIT_INTERVAL_MS) {
-            missed = self.missed;
-            self.begin = Instant::now();
-            self.printed = 0;
-            self.missed = 0;
-        }
-        if self.printed < RATELIMIT_BURST {
-            self.printed += 1;
-            (true, missed)
-        } else {
-            self.missed += 1;
-            (false, missed)
-        }
-    }
-}
-
-/// The `quirks` module parameter (declared in helpers.c: the module macro has no
-/// string parameters), copied into `buf` under the parameter lock so that a
-/// concurrent write through sysfs cannot tear it. Truncated to `buf`'s length
-/// less one.
-pub(crate) fn quirks_param(buf: &mut [u8]) -> &[u8] {
-    // SAFETY: `buf` is writable for its length; the helper writes at most that many
-    // bytes (NUL included) and returns the length of the string it wrote.
-    let n = unsafe { c::ub_quirks_param(buf.as_mut_ptr().cast(), buf.len()) };
-    buf.get(..n).unwrap_or(&[])
-}
+pub(crate) mod blk;
+pub(crate) mod dma;
+pub(crate) mod ffi;
+pub(crate) mod param;
+pub(crate) mod ratelimit;
+pub(crate) mod task;
+pub(crate) mod urb;
+pub(crate) mod usb;

@@ -13,6 +13,8 @@
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::prelude::*;
 
+use crate::kext::usb::SysfsKnobs;
+
 /// The shortest stage timeout accepted (module parameters below it are raised to
 /// it; a sysfs write below it is refused).
 pub(crate) const MIN_MS: u32 = 100;
@@ -52,15 +54,19 @@ impl Knobs {
             .get(knob as usize)
             .map_or(MIN_MS, |v| v.load(Ordering::Relaxed))
     }
+}
+
+impl SysfsKnobs for Knobs {
+    const COUNT: usize = KNOBS;
 
     /// The value of knob number `index`, for a sysfs file.
-    pub(crate) fn get_index(&self, index: usize) -> Option<u32> {
+    fn get(&self, index: usize) -> Option<u32> {
         self.0.get(index).map(|v| v.load(Ordering::Relaxed))
     }
 
     /// Sets knob number `index` to `ms`, from a sysfs file: `EINVAL` outside
     /// [`MIN_MS`]..=10 minutes or for an unknown knob.
-    pub(crate) fn set_index(&self, index: usize, ms: u32) -> Result {
+    fn set(&self, index: usize, ms: u32) -> Result {
         if !(MIN_MS..=MAX_MS).contains(&ms) {
             return Err(EINVAL);
         }

@@ -13,7 +13,7 @@ use kernel::{
 };
 
 use crate::{
-    device::{CmdError, Io},
+    exec::{CmdError, Io},
     quirks::Quirks,
     scsi::{
         capacity::{Capacity, CapacityError, ReadCapacity10, ReadCapacity16},
@@ -55,7 +55,7 @@ pub(crate) struct Ident {
 }
 
 impl Ident {
-    fn new(inq: &Inquiry<'_>) -> Self {
+    pub(super) fn new(inq: &Inquiry<'_>) -> Self {
         let mut id = Self {
             bytes: [0; 28],
             vendor: 0,

@@ -12,7 +12,7 @@
 
 use kernel::prelude::*;
 
-use crate::{kext::quirks_param, scsi::unusual};
+use crate::{kext::param::quirks_param, scsi::unusual};
 
 /// A set of quirk flags.
 #[derive(Clone, Copy, Default, PartialEq, Eq)]

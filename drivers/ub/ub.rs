@@ -4,28 +4,28 @@
 //! blk-mq block devices with no SCSI midlayer.
 //!
 //! This file owns the module: its device table, its driver registration and what
-//! happens when an interface is bound or released. The request path reads, in
-//! order: [`disk`] (blk-mq queue) → [`device`] (queue and worker) → [`transport`]
-//! (one BOT command) → `usbcore_sg` (DMA mapping and the data stage). [`probe`]
-//! discovers a LUN before its disk exists. The kernel-crate extensions the driver
-//! needs are [`usb`], [`blk`] and [`kext`]; the bundled C is declared in [`ffi`].
+//! happens when an interface is bound or released. The driver has three layers,
+//! each a directory (Documentation/design.rst draws them):
+//!
+//! - the block driver: [`device`] (the bound device, its requests and worker),
+//!   [`exec`] (the command executor), [`probe`] and [`disk`] (a LUN and its
+//!   disk), [`quirks`], [`counters`] and [`knobs`];
+//! - the Bulk-Only engine, [`bot`]: one command from CBW to CSW, recovery;
+//! - the kernel layer, [`kext`]: safe types over the kernel's USB and blk-mq C
+//!   API and the bundled helpers, with `usbcore_sg` (DMA mapping, `usb_sg_*`).
+//!   The only `unsafe` code outside it is the command chain's URB handlers.
 
 use kernel::{prelude::*, sync::Arc};
 
-mod blk;
-mod chain;
+mod bot;
 mod counters;
 mod device;
 mod disk;
-mod ffi;
+mod exec;
 mod kext;
 mod knobs;
 mod probe;
 mod quirks;
-mod recovery;
-mod transport;
-mod urb;
-mod usb;
 
 #[path = "../../scsi/src/scsi.rs"]
 pub mod scsi;
@@ -34,6 +34,7 @@ pub mod scsi;
 mod usbcore_sg;
 
 use device::UbDevice;
+use kext::{blk, usb};
 
 /// Interface class, subclass and protocol of a Bulk-Only mass-storage interface with
 /// the SCSI transparent command set (USB MSC overview 1.4, tables 1 and 2).
@@ -66,7 +67,10 @@ impl usb::Driver for UbDriver {
     type Data = UbBinding;
     const ID_TABLE: kernel::usb::IdTable<()> = &UB_TABLE;
 
-    fn probe(intf: &usb::Interface) -> impl PinInit<UbBinding, Error> + '_ {
+    fn probe(
+        intf: &usb::Interface,
+        reset: Arc<usb::PortReset>,
+    ) -> impl PinInit<UbBinding, Error> + '_ {
         let name = intf.name();
         let Some((bulk_in, bulk_out)) = intf.bulk_endpoints() else {
             pr_err!(
@@ -111,29 +115,32 @@ impl usb::Driver for UbDriver {
         }
         let dev = UbDevice::new(
             intf,
+            reset,
             bulk_in,
             bulk_out,
-            transport::Timeouts {
-                cbw_ms: module_parameters::cbw_timeout_ms
-                    .value()
-                    .max(MIN_TIMEOUT_MS),
-                data_ms: module_parameters::data_timeout_ms
-                    .value()
-                    .max(MIN_TIMEOUT_MS),
-                csw_ms: module_parameters::csw_timeout_ms
-                    .value()
-                    .max(MIN_TIMEOUT_MS),
-                ctrl_ms: module_parameters::ctrl_timeout_ms
-                    .value()
-                    .max(MIN_TIMEOUT_MS),
-                io_ms: module_parameters::io_timeout_ms
-                    .value()
-                    .max(MIN_IO_TIMEOUT_MS),
-                deadline_ns: i64::MAX,
+            bot::Setup {
+                timeouts: bot::Timeouts {
+                    cbw_ms: module_parameters::cbw_timeout_ms
+                        .value()
+                        .max(MIN_TIMEOUT_MS),
+                    data_ms: module_parameters::data_timeout_ms
+                        .value()
+                        .max(MIN_TIMEOUT_MS),
+                    csw_ms: module_parameters::csw_timeout_ms
+                        .value()
+                        .max(MIN_TIMEOUT_MS),
+                    ctrl_ms: module_parameters::ctrl_timeout_ms
+                        .value()
+                        .max(MIN_TIMEOUT_MS),
+                    io_ms: module_parameters::io_timeout_ms
+                        .value()
+                        .max(MIN_IO_TIMEOUT_MS),
+                    deadline_ns: i64::MAX,
+                },
+                quirks,
+                pipeline,
+                port_reset_first: module_parameters::port_reset_first.value(),
             },
-            quirks,
-            module_parameters::port_reset_first.value(),
-            pipeline,
         )?;
         intf.publish_counters(dev.counters().clone())?;
         intf.publish_knobs(dev.with_io(|io| io.bot.knobs()))?;
@@ -182,8 +189,6 @@ impl usb::Driver for UbDriver {
         if disks.is_empty() {
             return Err(first_err.unwrap_or(ENODEV));
         }
-        // From here on the device lock is not held for the worker any more.
-        dev.probe_done();
         Ok(UbBinding { disks, dev })
     }
 

@@ -96,6 +96,52 @@ impl Cdb {
     pub fn opcode(&self) -> u8 {
         self.bytes[0]
     }
+
+    /// The command's name, for log lines.
+    pub fn name(&self) -> &'static str {
+        name(self.opcode())
+    }
+
+    /// The logical block address a READ or WRITE (10 or 16) names, for log
+    /// lines; `None` for other commands.
+    pub fn lba(&self) -> Option<u64> {
+        let be = |r: core::ops::Range<usize>| {
+            self.as_bytes()
+                .get(r)
+                .map(|s| s.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
+        };
+        match self.opcode() {
+            READ_10 | WRITE_10 => be(2..6),
+            READ_16 | WRITE_16 => be(2..10),
+            _ => None,
+        }
+    }
+}
+
+/// The name of the command with operation code `op`, for log lines; "command"
+/// for one the driver does not know.
+pub fn name(op: u8) -> &'static str {
+    match op {
+        TEST_UNIT_READY => "TEST UNIT READY",
+        REQUEST_SENSE => "REQUEST SENSE",
+        INQUIRY => "INQUIRY",
+        MODE_SENSE_6 => "MODE SENSE(6)",
+        MODE_SENSE_10 => "MODE SENSE(10)",
+        START_STOP_UNIT => "START STOP UNIT",
+        PREVENT_ALLOW_MEDIUM_REMOVAL => "PREVENT ALLOW MEDIUM REMOVAL",
+        READ_CAPACITY_10 => "READ CAPACITY(10)",
+        SERVICE_ACTION_IN_16 => "READ CAPACITY(16)",
+        READ_10 => "READ(10)",
+        WRITE_10 => "WRITE(10)",
+        READ_16 => "READ(16)",
+        WRITE_16 => "WRITE(16)",
+        SYNCHRONIZE_CACHE_10 => "SYNCHRONIZE CACHE(10)",
+        SYNCHRONIZE_CACHE_16 => "SYNCHRONIZE CACHE(16)",
+        UNMAP => "UNMAP",
+        ATA_PASS_THROUGH_12 => "ATA PASS-THROUGH(12)",
+        ATA_PASS_THROUGH_16 => "ATA PASS-THROUGH(16)",
+        _ => "command",
+    }
 }
 
 /// Why a command could not be built.
@@ -348,6 +394,18 @@ pub fn prevent_allow_medium_removal(prevent: bool) -> Cdb {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn names_and_lbas_for_log_lines() {
+        let r10 = read_10(0x1234_5678, 8).unwrap();
+        assert_eq!((r10.name(), r10.lba()), ("READ(10)", Some(0x1234_5678)));
+        let w16 = write_16(0x1_0000_0000, 1).unwrap();
+        assert_eq!((w16.name(), w16.lba()), ("WRITE(16)", Some(0x1_0000_0000)));
+        let tur = test_unit_ready();
+        assert_eq!((tur.name(), tur.lba()), ("TEST UNIT READY", None));
+        assert_eq!(unmap(24).name(), "UNMAP");
+        assert_eq!(name(0xC0), "command");
+    }
+
     use super::*;
 
     #[test]

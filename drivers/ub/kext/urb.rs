@@ -14,8 +14,8 @@ use core::ptr::NonNull;
 use kernel::{bindings, error::to_result, ffi, prelude::*};
 
 use crate::{
-    usb::{Pipe, UsbDevice, UsbDeviceRef},
-    usbcore_sg::TransferError,
+    kext::usb::TransferError,
+    kext::usb::{Pipe, UsbDevice, UsbDeviceRef},
 };
 
 /// `GFP_NOIO` (`__GFP_RECLAIM` in gfp_types.h), which bindgen does not export:
@@ -49,7 +49,7 @@ impl Urb {
         NonNull::new(urb).map(Self).ok_or(ENOMEM)
     }
 
-    fn as_raw(&self) -> *mut bindings::urb {
+    pub(super) fn as_raw(&self) -> *mut bindings::urb {
         self.0.as_ptr()
     }
 
@@ -272,10 +272,4 @@ impl Drop for Coherent {
             bindings::usb_free_coherent(self.udev.as_raw(), self.len, self.ptr.as_ptr(), self.dma)
         };
     }
-}
-
-/// The monotonic clock in nanoseconds, for stage deadlines kept in atomics.
-pub(crate) fn now_ns() -> i64 {
-    // SAFETY: Reading the clock has no preconditions.
-    unsafe { bindings::ktime_get() }
 }

@@ -21,12 +21,8 @@
 
 use kernel::prelude::*;
 
-use crate::{
-    counters::Counter,
-    kext::RateLimit,
-    scsi::cdb::{self, Cdb},
-    transport::{cdb_name, Bot, Fault, TransportError},
-};
+use super::{Bot, Fault, TransportError};
+use crate::{counters::Counter, kext::ratelimit::RateLimit, scsi::cdb::Cdb};
 
 /// A recovery step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,20 +51,6 @@ pub(crate) struct Recovery {
     limit: RateLimit,
 }
 
-/// The logical block address a read or write CDB names, for log lines.
-fn cdb_lba(cdb: &Cdb) -> Option<u64> {
-    let b = cdb.as_bytes();
-    let be = |r: core::ops::Range<usize>| {
-        b.get(r)
-            .map(|s| s.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
-    };
-    match cdb.opcode() {
-        cdb::READ_10 | cdb::WRITE_10 => be(2..6),
-        cdb::READ_16 | cdb::WRITE_16 => be(2..10),
-        _ => None,
-    }
-}
-
 impl Recovery {
     /// A device with no failures yet.
     pub(crate) fn new(port_reset_first: bool) -> Self {
@@ -93,22 +75,16 @@ impl Recovery {
         if !print {
             return;
         }
-        match cdb_lba(cdb) {
+        match cdb.lba() {
             Some(lba) => pr_warn!(
                 "{}: {} lba {} ({} bytes): {}\n",
                 &*bot.name,
-                cdb_name(cdb.opcode()),
+                cdb.name(),
                 lba,
                 len,
                 what
             ),
-            None => pr_warn!(
-                "{}: {} ({} bytes): {}\n",
-                &*bot.name,
-                cdb_name(cdb.opcode()),
-                len,
-                what
-            ),
+            None => pr_warn!("{}: {} ({} bytes): {}\n", &*bot.name, cdb.name(), len, what),
         }
     }
 

@@ -31,12 +31,16 @@
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU8, Ordering};
 use kernel::{bindings, ffi, prelude::*, time::msecs_to_jiffies, types::Opaque};
 
+use super::Timeouts;
 use crate::{
+    kext::usb::TransferError,
+    kext::{
+        task::now_ns,
+        urb::{Coherent, Urb},
+        usb::{Pipe, UsbDevice},
+    },
     scsi::{cbw::CBW_LEN, csw::CSW_LEN},
-    transport::Timeouts,
-    urb::{now_ns, Coherent, Urb},
-    usb::{Pipe, UsbDevice},
-    usbcore_sg::{Mapping, TransferError},
+    usbcore_sg::Mapping,
 };
 
 // Stages.

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Forwarders for what bindgen cannot see; see helpers.c. The Rust side declares
- * the same functions in drivers/ub/ffi.rs.
+ * the same functions in drivers/ub/kext/ffi.rs.
  */
 #ifndef UB_HELPERS_H
 #define UB_HELPERS_H
@@ -22,9 +22,9 @@ int ub_disk_index_alloc(void);
 void ub_disk_index_free(int index);
 /*
  * A disk's private_data: the Rust owner of the disk and its callbacks (struct Hooks
- * in drivers/ub/blk.rs, which must match).
+ * in drivers/ub/kext/blk/hooks.rs, which must match).
  */
-/* One SG_IO command (drivers/ub/blk.rs, struct PassthroughCmd, must match). */
+/* One SG_IO command (drivers/ub/kext/blk/passthrough.rs, struct PassthroughCmd, must match). */
 enum { UB_PT_NONE, UB_PT_IN, UB_PT_OUT };
 struct ub_passthrough {
 	u8 cdb[16];

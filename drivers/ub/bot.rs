@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The Bulk-Only engine (USB MSC BOT 1.0): one command from CBW to CSW and what
+//! happens when it does not end with a valid CSW. Safe Rust over the kernel
+//! layer ([`crate::kext`]) and `usbcore_sg`; it knows commands, stages and
+//! faults, not block requests.
+//!
+//! - [`transport`]: the transport of one device ([`Bot`]), a command's start
+//!   and outcome, class requests, resets, the backoff of a device given up.
+//! - [`exchange`]: the stages of one command and the checks of its CSW.
+//! - [`chain`]: the stages on three preallocated URBs, each submitted from the
+//!   completion of the one before.
+//! - [`recovery`]: the recovery ladder between commands.
+//! - [`outcome`], [`timeouts`]: how a command ends, and its time limits.
+
+mod chain;
+mod exchange;
+mod outcome;
+mod recovery;
+mod timeouts;
+mod transport;
+
+use chain::{Chain, Stages};
+use outcome::broken;
+
+pub(crate) use outcome::{Data, Fault, Outcome, Stage, TransportError};
+pub(crate) use recovery::Recovery;
+pub(crate) use timeouts::Timeouts;
+pub(crate) use transport::{Bot, Setup};

@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The bound device ([`UbDevice`]): its transport under the I/O lock, the
+//! requests waiting for it, the state of its LUNs, and the worker that runs the
+//! requests one at a time (BOT allows one command in flight per device,
+//! whatever the LUN).
+
+use core::sync::atomic::{AtomicBool, Ordering};
+use kernel::{
+    new_mutex, new_spinlock, new_work,
+    prelude::*,
+    str::CString,
+    sync::{Arc, Mutex, SpinLock},
+    workqueue::{impl_has_work, Work, WorkItem},
+};
+
+use super::{
+    lun::{LunParams, MAX_LUNS},
+    pending::{Pending, State, QUEUE_DEPTH},
+};
+use crate::{
+    bot::{Bot, Recovery, Setup},
+    counters::Counters,
+    exec::{Io, IoLock},
+    kext::{
+        task::{now_ns, NoIoScope},
+        usb::{AutoPm, Endpoint, Interface, InterfaceRef, PortReset},
+    },
+    probe::LunInfo,
+    quirks::Quirks,
+};
+
+/// One bound USB mass-storage device.
+#[pin_data]
+pub(crate) struct UbDevice {
+    /// The interface name (`1-1:1.0`), for log lines.
+    pub(super) name: CString,
+    #[pin]
+    pub(super) io: Mutex<Io>,
+    #[pin]
+    pub(super) pending: SpinLock<Pending>,
+    #[pin]
+    pub(super) work: Work<UbDevice>,
+    /// Per LUN, set before its disk is added.
+    pub(super) luns: [LunParams; MAX_LUNS],
+    /// The device's quirks, for revalidating a LUN after a media change.
+    pub(super) quirks: Quirks,
+    /// The worker is resetting the device itself: the reset callbacks must not
+    /// wait for it.
+    pub(super) resets: Arc<PortReset>,
+    /// A disk was opened: a device given up is tried again with the next command.
+    pub(super) retry_now: AtomicBool,
+    /// The counters, shared with the transport and sysfs.
+    pub(super) stats: Arc<Counters>,
+    /// The interface, for runtime PM.
+    pub(super) intf: InterfaceRef,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for UbDevice { self.work }
+}
+
+impl WorkItem for UbDevice {
+    type Pointer = Arc<UbDevice>;
+
+    fn run(this: Arc<UbDevice>) {
+        let _noio = NoIoScope::enter();
+        // Held while there is work: the device is resumed for it and not
+        // autosuspended under it; dropped when the queue is empty.
+        let mut pm: Option<AutoPm> = None;
+        loop {
+            let (q, state) = {
+                let mut p = this.pending.lock();
+                if p.requests.is_empty() || p.state == State::Paused {
+                    break;
+                }
+                match p.requests.remove(0) {
+                    Ok(q) => (q, p.state),
+                    Err(_) => break,
+                }
+            };
+            match state {
+                State::Failing(status) => q.rq.end(status),
+                _ => {
+                    if pm.is_none() {
+                        // Without the reference the command is still tried: a
+                        // device that cannot resume fails it and is recovered.
+                        pm = this
+                            .intf
+                            .autopm_get()
+                            .inspect_err(|e| {
+                                pr_warn!(
+                                    "{}: resume failed (error {})\n",
+                                    &*this.name,
+                                    e.to_errno()
+                                )
+                            })
+                            .ok();
+                    }
+                    this.run_request(q);
+                }
+            }
+        }
+    }
+}
+
+impl UbDevice {
+    /// Sets up the device of `intf`: transport, buffers, worker. Nothing is sent.
+    pub(crate) fn new(
+        intf: &Interface,
+        reset: Arc<PortReset>,
+        bulk_in: Endpoint,
+        bulk_out: Endpoint,
+        setup: Setup,
+    ) -> Result<Arc<Self>> {
+        let quirks = setup.quirks;
+        let udev = intf.usb_device();
+        let stats = Arc::new(Counters::new(), GFP_KERNEL)?;
+        let bot = Bot::new(
+            intf,
+            reset,
+            udev.bulk_pipe(bulk_in),
+            udev.bulk_pipe(bulk_out),
+            &setup,
+            stats.clone(),
+        )?;
+        let rec =
+            Recovery::new(setup.port_reset_first || quirks.contains(Quirks::PORT_RESET_FIRST));
+        let io = Io::new(bot, rec, udev, quirks)?;
+        let resets = io.bot.port_resets();
+        Arc::pin_init(
+            try_pin_init!(Self {
+                name: CString::try_from(intf.name())?,
+                io <- new_mutex!(io),
+                pending <- new_spinlock!(Pending {
+                    requests: KVec::with_capacity(QUEUE_DEPTH as usize, GFP_KERNEL)?,
+                    current: None,
+                    progress_ns: now_ns(),
+                    state: State::Running,
+                }),
+                work <- new_work!("UbDevice::work"),
+                luns: core::array::from_fn(|_| LunParams::new()),
+                quirks,
+                resets,
+                retry_now: AtomicBool::new(false),
+                stats,
+                intf: intf.get_ref(),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// The device's counters.
+    pub(crate) fn counters(&self) -> &Arc<Counters> {
+        &self.stats
+    }
+
+    /// The interface name.
+    pub(crate) fn name(&self) -> &CStr {
+        &self.name
+    }
+
+    /// Locks the transport (see [`IoLock`]). Lock order: the transport lock
+    /// before the pending-requests lock, never the other way round.
+    pub(super) fn lock_io(&self) -> IoLock<'_> {
+        IoLock::lock(&self.io)
+    }
+
+    /// Runs `f` with the transport, for probing.
+    pub(crate) fn with_io<R>(&self, f: impl FnOnce(&mut Io) -> R) -> R {
+        f(&mut self.lock_io())
+    }
+
+    /// Runs `f` with the transport for a command from outside the worker (media
+    /// polling, eject, door lock, passthrough), with the device resumed: `ENODEV`
+    /// once it is torn down, `EBUSY` while it is being reset by someone else or
+    /// suspended for system sleep (a device given up fails its commands at once,
+    /// or is tried again if its backoff is over). The state is checked again once the
+    /// lock is held: a caller that waited for it while the interface was unbound
+    /// must not send anything.
+    pub(super) fn with_usable_io<R>(&self, f: impl FnOnce(&mut Io) -> Result<R>) -> Result<R> {
+        if self.is_failing() {
+            return Err(ENODEV);
+        }
+        // Resuming may allocate and wait: in the scope as well. Scopes nest and
+        // must end in reverse order: locals drop in reverse, the lock's first.
+        let _noio = NoIoScope::enter();
+        let _pm = self.intf.autopm_get()?;
+        let mut io = self.lock_io();
+        if io.bot.is_released() {
+            return Err(ENODEV);
+        }
+        if io.foreign_reset || io.suspended {
+            return Err(EBUSY);
+        }
+        self.take_retry_now(&mut io);
+        f(&mut io)
+    }
+
+    /// After an open, a device given up is tried again at once.
+    pub(super) fn take_retry_now(&self, io: &mut Io) {
+        if self.retry_now.swap(false, Ordering::AcqRel) {
+            io.bot.retry_now();
+        }
+    }
+
+    /// Whether queued and new requests fail (teardown, unplug).
+    fn is_failing(&self) -> bool {
+        matches!(self.pending.lock().state, State::Failing(_))
+    }
+    /// Makes room for the requests of `luns` disks; called before any disk exists.
+    pub(crate) fn reserve_luns(&self, luns: usize) -> Result {
+        let room = KVec::with_capacity(QUEUE_DEPTH as usize * luns, GFP_KERNEL)?;
+        let mut p = self.pending.lock();
+        if p.requests.is_empty() {
+            p.requests = room;
+        }
+        Ok(())
+    }
+
+    /// Sets what the worker needs to know about `lun` before its disk is added.
+    pub(crate) fn set_lun_params(&self, lun: u8, block_size: u32, info: &LunInfo) {
+        if let Some(l) = self.luns.get(usize::from(lun)) {
+            l.block_shift
+                .store(block_size.trailing_zeros(), Ordering::Relaxed);
+            l.write_cache.store(info.write_cache, Ordering::Relaxed);
+            l.fua.store(info.fua, Ordering::Relaxed);
+            l.removable.store(info.removable, Ordering::Relaxed);
+            l.medium.store(info.capacity.is_some(), Ordering::Relaxed);
+            l.changed.store(false, Ordering::Relaxed);
+            l.stale.store(false, Ordering::Relaxed);
+        }
+    }
+}

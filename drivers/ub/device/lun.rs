@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What the worker knows about each LUN and its medium ([`LunParams`]), and who a
+//! log line is about ([`Who`]).
+
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use kernel::prelude::*;
+
+use crate::scsi::sense::Retry;
+
+/// LUNs a Bulk-Only device may have (GET MAX LUN answers at most 15).
+pub(crate) const MAX_LUNS: usize = 16;
+
+/// What the worker needs to know about a LUN to build its commands, and the
+/// state of its medium.
+pub(super) struct LunParams {
+    /// log2 of the logical block size.
+    pub(super) block_shift: AtomicU32,
+    /// A volatile write cache: flushes become SYNCHRONIZE CACHE.
+    pub(super) write_cache: AtomicBool,
+    /// FUA writes (the queue has the FUA feature).
+    pub(super) fua: AtomicBool,
+    /// The medium is removable (INQUIRY RMB): its disk polls for changes.
+    pub(super) removable: AtomicBool,
+    /// A medium is present, as far as the driver knows.
+    pub(super) medium: AtomicBool,
+    /// The medium changed (UNIT ATTENTION 28/00, or appeared or went) since the
+    /// disk events code last asked.
+    pub(super) changed: AtomicBool,
+    /// The medium changed under the disk and the LUN was not revalidated since:
+    /// every read, write and flush fails (sd's `sdev->changed`), so that what a
+    /// filesystem queued for the old medium never reaches the new one. Cleared
+    /// when a revalidation (at the next open) reads the new medium.
+    pub(super) stale: AtomicBool,
+}
+
+impl LunParams {
+    pub(super) fn new() -> Self {
+        Self {
+            block_shift: AtomicU32::new(9),
+            write_cache: AtomicBool::new(false),
+            fua: AtomicBool::new(false),
+            removable: AtomicBool::new(false),
+            medium: AtomicBool::new(false),
+            changed: AtomicBool::new(false),
+            stale: AtomicBool::new(false),
+        }
+    }
+
+    /// Records what a command learned about the medium.
+    pub(super) fn saw(&self, retry: Retry) {
+        match retry {
+            Retry::NoMedium => {
+                if self.medium.swap(false, Ordering::AcqRel) {
+                    // As sd's set_media_not_present(): a medium that went is
+                    // a change, whatever comes next (QEMU reports a swap as
+                    // MEDIUM NOT PRESENT alone, then GOOD).
+                    if self.removable.load(Ordering::Acquire) {
+                        self.stale.store(true, Ordering::Release);
+                    }
+                    self.changed.store(true, Ordering::Release);
+                }
+            }
+            Retry::MediaChanged => {
+                // As the SCSI midlayer: only a removable medium can have been
+                // swapped; a fixed disk's UNIT ATTENTION is retried.
+                if self.removable.load(Ordering::Acquire) {
+                    self.stale.store(true, Ordering::Release);
+                }
+                self.changed.store(true, Ordering::Release);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Who a log line is about: the interface, and the LUN unless it is 0.
+pub(super) struct Who<'a>(pub(super) &'a CStr, pub(super) u8);
+
+impl kernel::fmt::Display for Who<'_> {
+    fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+        kernel::fmt::Display::fmt(self.0, f)?;
+        match self.1 {
+            0 => Ok(()),
+            lun => kernel::fmt::Display::fmt(&format_args!(" LUN {lun}"), f),
+        }
+    }
+}

@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Block requests waiting for the device's worker ([`Pending`]), and whether
+//! the worker takes them ([`State`]).
+
+use kernel::prelude::*;
+
+use crate::kext::blk::{Request, Status};
+
+/// Requests blk-mq may hand us per LUN before we complete one.
+pub(crate) const QUEUE_DEPTH: u32 = 64;
+
+/// Whether the worker takes requests.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum State {
+    /// Requests are served.
+    Running,
+    /// Someone else is resetting the device: requests wait.
+    Paused,
+    /// Teardown, unplug or a dead device: queued and new requests fail with this.
+    Failing(Status),
+}
+
+/// A block request waiting for the worker.
+pub(super) struct Queued {
+    pub(super) rq: Request,
+    pub(super) lun: u8,
+    /// Its queue's `io_timeout` when it came, in nanoseconds.
+    pub(super) timeout_ns: i64,
+    /// When it came (`ktime_get()` nanoseconds).
+    pub(super) arrived_ns: i64,
+}
+
+/// Block requests waiting for the worker, and the one it runs while that one
+/// waits between commands. blk-mq's timeout takes requests from here
+/// ([`LunQueue::timed_out`]); never from the worker while their data moves.
+///
+/// A request's time limit runs from when the worker starts it. A request still
+/// queued fails once its `io_timeout` has passed both since it came and since a
+/// request last succeeded: behind others that complete, on a slow device with a
+/// deep queue, it just waits; behind a device that answers nothing, it fails.
+pub(crate) struct Pending {
+    pub(super) requests: KVec<Queued>,
+    /// The worker's request between its commands, and its deadline.
+    pub(super) current: Option<(Request, i64)>,
+    /// When a request last succeeded (`ktime_get()` ns).
+    pub(super) progress_ns: i64,
+    pub(super) state: State,
+}

@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Teardown, resets by others, and power management of a device: when the
+//! worker stops taking requests, waits, and starts again.
+use core::sync::atomic::Ordering;
+use kernel::{prelude::*, sync::Arc};
+
+use super::{bound::UbDevice, lun::Who, pending::State};
+use crate::{
+    counters::Counter,
+    kext::{
+        blk::Status,
+        task::{flush_work, worker_queue},
+    },
+    scsi::cdb,
+};
+
+impl UbDevice {
+    /// Fails everything queued and everything that comes, waits for the worker
+    /// and for any command from outside it (an ioctl, media polling) to finish,
+    /// and releases the transport's USB resources: nothing is sent to the device
+    /// once this returns, and nothing of the host controller's is kept (an open
+    /// file can keep the device alive past the controller's removal). The disks
+    /// must be deleted before this is called.
+    pub(crate) fn shutdown(self: &Arc<Self>) {
+        self.pending.lock().state = State::Failing(Status::Offline);
+        // Let the worker drain (and fail) whatever is still queued.
+        let _ = worker_queue().enqueue(self.clone());
+        flush_work(&self.work);
+        // Waits for the holder of the transport, whose commands are bounded by
+        // their timeouts; a caller that comes later finds it released.
+        self.lock_io().bot.release();
+    }
+
+    /// Someone is about to reset the device. If it is not our own worker (its
+    /// recovery resets the device while it holds the transport), stop taking
+    /// requests and wait for the one in progress.
+    pub(crate) fn pre_reset(&self) {
+        if self.resets.is_busy() {
+            return;
+        }
+        {
+            let mut p = self.pending.lock();
+            if p.state == State::Running {
+                p.state = State::Paused;
+            }
+        }
+        flush_work(&self.work);
+        self.lock_io().foreign_reset = true;
+    }
+
+    /// The reset is over. After someone else's reset the device starts afresh,
+    /// so a device given up as dead gets another chance.
+    pub(crate) fn post_reset(self: &Arc<Self>) {
+        if self.resets.is_busy() {
+            return;
+        }
+        self.restart(true);
+    }
+
+    /// Lets the worker run again after a pause; after a reset (`reset`), a
+    /// device given up as dead gets another chance.
+    fn restart(self: &Arc<Self>, reset: bool) {
+        {
+            let mut io = self.lock_io();
+            io.foreign_reset = false;
+            io.suspended = false;
+            if reset {
+                io.bot.reset_by_others();
+                io.rec.succeeded();
+            }
+        }
+        {
+            let mut p = self.pending.lock();
+            if p.state == State::Paused || (reset && p.state == State::Failing(Status::IoErr)) {
+                p.state = State::Running;
+            }
+        }
+        let _ = worker_queue().enqueue(self.clone());
+    }
+
+    /// The device is about to be suspended. At run time the USB core only asks
+    /// when nobody holds a PM reference, so no command is in flight; requests
+    /// queued but not started refuse it. For system sleep, stop taking requests,
+    /// wait for the one in progress, and flush the write caches: a device that
+    /// loses power in sleep loses its cache (sd does the same).
+    pub(crate) fn suspend(&self, auto: bool) -> Result {
+        if auto {
+            let p = self.pending.lock();
+            if !p.requests.is_empty() || p.current.is_some() {
+                return Err(EBUSY);
+            }
+            drop(p);
+            self.stats.inc(Counter::Suspends);
+            return Ok(());
+        }
+        {
+            let mut p = self.pending.lock();
+            if p.state == State::Running {
+                p.state = State::Paused;
+            }
+        }
+        flush_work(&self.work);
+        let mut io = self.lock_io();
+        for (lun, p) in (0u8..).zip(self.luns.iter()) {
+            if p.write_cache.load(Ordering::Relaxed) && p.medium.load(Ordering::Relaxed) {
+                if let Err(e) = io.data_in(lun, &cdb::synchronize_cache_10(0, 0, false), 0) {
+                    pr_warn!(
+                        "{}: cache flush before suspend failed: {:?}\n",
+                        Who(&self.name, lun),
+                        e
+                    );
+                }
+            }
+        }
+        io.suspended = true;
+        self.stats.inc(Counter::Suspends);
+        Ok(())
+    }
+
+    /// The device resumed; `reset` if it was reset meanwhile (then a removable
+    /// medium may have been changed while it was off).
+    pub(crate) fn resume(self: &Arc<Self>, reset: bool) {
+        if reset {
+            for p in self.luns.iter() {
+                if p.removable.load(Ordering::Relaxed) {
+                    p.changed.store(true, Ordering::Release);
+                }
+            }
+        }
+        self.stats.inc(if reset {
+            Counter::ResetResumes
+        } else {
+            Counter::Resumes
+        });
+        self.restart(reset);
+    }
+
+    /// Fails every queued and future request with `status` (the device is
+    /// gone); logged by the caller.
+    pub(super) fn fail_all(&self, status: Status) {
+        let mut p = self.pending.lock();
+        if p.state != State::Failing(Status::Offline) {
+            p.state = State::Failing(status);
+        }
+    }
+}

@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The disk-facing side of a LUN ([`LunQueue`]): `queue_rq`, open, media
+//! polling, eject, door lock, the request timeout and `SG_IO`.
+
+use core::sync::atomic::Ordering;
+use kernel::{prelude::*, sync::Arc};
+
+use super::{
+    bound::UbDevice,
+    lun::Who,
+    pending::{Queued, State},
+};
+use crate::{
+    counters::Counter,
+    exec::CmdError,
+    kext::dma::DmaBuf,
+    kext::{
+        blk::{DiskHandle, Expiry, Passthrough, PtDir, QueueOps, Request, RequestId, Status},
+        task::{now_ns, worker_queue},
+    },
+    quirks::Quirks,
+    scsi::{
+        cdb::{self, Cdb},
+        sense::Retry,
+    },
+};
+
+/// The queue of one LUN's disk: where its requests enter the device.
+pub(crate) struct LunQueue {
+    dev: Arc<UbDevice>,
+    lun: u8,
+}
+
+impl LunQueue {
+    /// The queue of `lun` of `dev`.
+    pub(crate) fn new(dev: &Arc<UbDevice>, lun: u8) -> Result<Arc<Self>> {
+        Ok(Arc::new(
+            Self {
+                dev: dev.clone(),
+                lun,
+            },
+            GFP_KERNEL,
+        )?)
+    }
+}
+
+impl QueueOps for LunQueue {
+    fn open(&self, disk: &DiskHandle, ndelay: bool) -> Result {
+        let Some(p) = self.dev.luns.get(usize::from(self.lun)) else {
+            return Err(ENODEV);
+        };
+        // A new open is a new chance for a device that was given up.
+        self.dev.retry_now.store(true, Ordering::Release);
+        if !p.removable.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        // As sd does: a changed medium is revalidated at open, and a removable
+        // disk without one can only be opened with O_NDELAY (eject, polling).
+        if disk.check_media_change() {
+            self.dev.revalidate(self.lun, disk);
+        }
+        if !p.medium.load(Ordering::Acquire) && !ndelay {
+            return Err(ENOMEDIUM);
+        }
+        Ok(())
+    }
+
+    fn media_changed(&self) -> bool {
+        let Some(p) = self.dev.luns.get(usize::from(self.lun)) else {
+            return false;
+        };
+        // As sd does, a poll resumes a suspended device (with_usable_io takes a
+        // PM reference): a card reader learns of a new card only by asking.
+        // Between polls it may autosuspend again.
+        if !p.removable.load(Ordering::Acquire) {
+            return false;
+        }
+        let present = self
+            .dev
+            .with_usable_io(|io| {
+                Ok(match io.data_in(self.lun, &cdb::test_unit_ready(), 0) {
+                    Ok(_) => Some(true),
+                    Err(CmdError::Sense(Some(s))) => {
+                        let retry = s.retry();
+                        p.saw(retry);
+                        (retry == Retry::NoMedium).then_some(false)
+                    }
+                    Err(_) => None,
+                })
+            })
+            .unwrap_or(None);
+        if present == Some(true) && !p.medium.swap(true, Ordering::AcqRel) {
+            p.changed.store(true, Ordering::Release);
+        }
+        p.changed.swap(false, Ordering::AcqRel)
+    }
+
+    fn eject(&self) -> Result {
+        let lun = self.lun;
+        let lockable = !self.dev.quirks.contains(Quirks::NOT_LOCKABLE);
+        self.dev.with_usable_io(|io| {
+            // Devices that lock their medium refuse the eject until unlocked.
+            if lockable {
+                let _ = io.data_in(lun, &cdb::prevent_allow_medium_removal(false), 0);
+            }
+            io.data_in(lun, &cdb::start_stop_unit(false, true, false), 0)
+                .map(|_| ())
+                .map_err(|e| {
+                    pr_err!("{}: eject failed: {:?}\n", Who(&self.dev.name, lun), e);
+                    EIO
+                })
+        })
+    }
+
+    fn lock_door(&self, lock: bool) -> Result {
+        let lun = self.lun;
+        // As sd: a device that is not lockable has nothing to lock.
+        if self.dev.quirks.contains(Quirks::NOT_LOCKABLE) {
+            return Ok(());
+        }
+        self.dev.with_usable_io(|io| {
+            io.data_in(lun, &cdb::prevent_allow_medium_removal(lock), 0)
+                .map(|_| ())
+                .map_err(|_| EIO)
+        })
+    }
+
+    fn timed_out(&self, id: RequestId) -> Expiry {
+        let now = now_ns();
+        let mut p = self.dev.pending.lock();
+        let ms = |ns: i64| u32::try_from((ns + 999_999) / 1_000_000).unwrap_or(u32::MAX);
+        if let Some(&(ref rq, deadline)) = p.current.as_ref() {
+            if rq.id() == id {
+                if now < deadline {
+                    return Expiry::Later(ms(deadline - now));
+                }
+                return p
+                    .current
+                    .take()
+                    .map_or(Expiry::Busy, |(rq, _)| Expiry::Expired(rq));
+            }
+        }
+        let Some(at) = p.requests.iter().position(|q| q.rq.id() == id) else {
+            return Expiry::Busy;
+        };
+        let Some(timeout_ns) = p.requests.get(at).map(|q| q.timeout_ns) else {
+            return Expiry::Busy;
+        };
+        let since = p
+            .requests
+            .get(at)
+            .map_or(0, |q| q.arrived_ns)
+            .max(p.progress_ns);
+        let stalled_at = since.saturating_add(timeout_ns);
+        if now < stalled_at {
+            return Expiry::Later(ms(stalled_at - now));
+        }
+        p.requests
+            .remove(at)
+            .map_or(Expiry::Busy, |q| Expiry::Expired(q.rq))
+    }
+
+    fn passthrough(&self, pt: &mut Passthrough<'_>) -> Result {
+        let cdb = Cdb::from_bytes(pt.cdb()).map_err(|_| EINVAL)?;
+        let dir = pt.dir();
+        // Allocated before the transport lock is taken: reclaim may write to
+        // this very device.
+        let mut buf = DmaBuf::new(pt.data().len())?;
+        if dir == PtDir::Out {
+            for (d, s) in buf.as_mut_slice().iter_mut().zip(pt.data().iter()) {
+                *d = *s;
+            }
+        }
+        let timeout_ms = pt.timeout_ms();
+        self.dev.stats.inc(Counter::Passthrough);
+        let (status, resid, sense, n) = self
+            .dev
+            .with_usable_io(|io| io.passthrough(self.lun, &cdb, dir, &mut buf, timeout_ms))?;
+        if dir == PtDir::In {
+            for (d, s) in pt.data().iter_mut().zip(buf.as_slice().iter()) {
+                *d = *s;
+            }
+        }
+        pt.complete(status, resid, sense.get(..n).unwrap_or(&[]));
+        Ok(())
+    }
+
+    fn queue_rq(&self, rq: Request) {
+        let dev = &self.dev;
+        let timeout_ns = i64::from(rq.timeout_ms()) * 1_000_000;
+        let mut p = dev.pending.lock();
+        if let State::Failing(status) = p.state {
+            drop(p);
+            rq.end(status);
+            return;
+        }
+        let q = Queued {
+            rq,
+            lun: self.lun,
+            timeout_ns,
+            arrived_ns: now_ns(),
+        };
+        if let Err(err) = p.requests.push_within_capacity(q) {
+            drop(p);
+            // Cannot happen: the list has room for every tag of every LUN.
+            err.0.rq.end(Status::Resource);
+            return;
+        }
+        drop(p);
+        // Already queued: it will see our request.
+        let _ = worker_queue().enqueue(dev.clone());
+    }
+}

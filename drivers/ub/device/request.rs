@@ -1,0 +1,412 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One block request from the worker's point of view: its commands built, run
+//! (its request parked where blk-mq's timeout can take it between them),
+//! retried as its sense says, and completed, in part when the device locates
+//! the error, by its deadline.
+use core::sync::atomic::Ordering;
+use kernel::{
+    prelude::*,
+    time::{delay::fsleep, Delta},
+};
+
+use super::{
+    bound::UbDevice,
+    lun::{LunParams, Who},
+    pending::Queued,
+};
+use crate::{
+    bot::{Data, Fault, Outcome, Stage, TransportError},
+    counters::Counter,
+    exec::{Io, MAX_TRIES, TRANSPORT_TRIES},
+    kext::{
+        blk::{Op, Request, Status},
+        task::now_ns,
+    },
+    quirks::Quirks,
+    scsi::{
+        cdb::{self, Cdb},
+        provisioning::{unmap_params, UNMAP_PARAM_LEN},
+        sense::Retry,
+    },
+};
+
+/// A Bulk-Only command name for log lines.
+pub(super) fn op_name(op: Op) -> &'static str {
+    match op {
+        Op::Read => "read",
+        Op::Write => "write",
+        Op::Flush => "flush",
+        Op::Discard => "discard",
+        Op::Other(_) => "unsupported",
+    }
+}
+
+impl UbDevice {
+    /// Hands the worker's request, due by `deadline_ns`, to [`Pending`] while it
+    /// waits between commands: blk-mq's timeout may complete it there.
+    fn park(&self, rq: Request, deadline_ns: i64) {
+        self.pending.lock().current = Some((rq, deadline_ns));
+    }
+
+    /// Takes the worker's request back for a command, or `None` if its time ran
+    /// out meanwhile (blk-mq's timeout completed it).
+    fn unpark(&self) -> Option<Request> {
+        self.pending.lock().current.take().map(|(rq, _)| rq)
+    }
+
+    /// A request succeeded: requests still queued are waiting behind a device
+    /// that makes progress.
+    fn progress(&self) {
+        self.pending.lock().progress_ns = now_ns();
+    }
+
+    /// Runs one block request and completes it, by its deadline.
+    pub(super) fn run_request(&self, q: Queued) {
+        let Queued {
+            rq,
+            lun,
+            timeout_ns,
+            ..
+        } = q;
+        // The time limit runs from now: the device works on this request alone.
+        let deadline_ns = now_ns().saturating_add(timeout_ns);
+        let op = rq.op();
+        let Some(params) = self.luns.get(usize::from(lun)) else {
+            return rq.end(Status::IoErr);
+        };
+        let shift = params.block_shift.load(Ordering::Relaxed);
+        // The blocks of a read, write or discard.
+        let (lba, blocks) = (rq.sector() >> (shift - 9), rq.bytes() >> shift);
+        let mut unmap = [0u8; UNMAP_PARAM_LEN];
+        let cmd = match op {
+            Op::Read | Op::Write => {
+                let cdb = if op == Op::Read {
+                    cdb::read(lba, blocks)
+                } else {
+                    // The block layer sets FUA only on queues with the feature.
+                    let fua = rq.is_fua() && params.fua.load(Ordering::Relaxed);
+                    if fua {
+                        self.stats.inc(Counter::FuaWrites);
+                    }
+                    cdb::write_fua(lba, blocks, fua)
+                };
+                match cdb {
+                    Ok(c) => c,
+                    Err(_) => return rq.end(Status::IoErr),
+                }
+            }
+            Op::Flush if params.write_cache.load(Ordering::Relaxed) => {
+                cdb::synchronize_cache_10(0, 0, false)
+            }
+            Op::Flush => return rq.end(Status::Ok),
+            // Only queues with discard limits get discards: UNMAP.
+            Op::Discard => {
+                unmap = unmap_params(lba, blocks);
+                cdb::unmap(UNMAP_PARAM_LEN as u16)
+            }
+            Op::Other(_) => return rq.end(Status::NotSupp),
+        };
+        let job = Job {
+            lun,
+            op,
+            cdb: cmd,
+            sector: rq.sector(),
+            bytes: if op == Op::Discard {
+                UNMAP_PARAM_LEN as u32
+            } else {
+                rq.bytes()
+            },
+            unmap,
+            deadline_ns,
+        };
+
+        // Waiting for the transport (another command, a recovery, an ioctl),
+        // the request is the timeout's to take.
+        self.park(rq, deadline_ns);
+        let mut io = self.lock_io();
+        self.take_retry_now(&mut io);
+        let Ending {
+            status,
+            done,
+            broken,
+        } = self.execute(&mut io, params, &job);
+        if let Some(rq) = self.unpark() {
+            if status == Status::Ok {
+                self.progress();
+            }
+            rq.end_after(done, status);
+        }
+        // The request failed for want of a valid CSW after its last try: put the
+        // device back in step for the next command now that the request is over.
+        if let Some(e) = broken {
+            let Io { bot, rec, .. } = &mut *io;
+            if rec.recover(bot, lun, &job.cdb, job.bytes, e) == Err(TransportError::Gone) {
+                self.fail_all(Status::Offline);
+            }
+        }
+    }
+
+    /// Runs the commands of `job` (its request parked in [`Pending`] between
+    /// them) until it succeeds, fails, or its deadline passes. Returns its
+    /// status, and the transport error still to recover from if the last try
+    /// ended without a valid CSW.
+    fn execute(&self, io: &mut Io, params: &LunParams, job: &Job) -> Ending {
+        let who = Who(&self.name, job.lun);
+        let (lun, op, cdb) = (job.lun, job.op, &job.cdb);
+        if params.stale.load(Ordering::Acquire) {
+            io.request_error(fmt!(
+                "{}: {} at sector {}: the medium changed; I/O fails until the disk is opened again\n",
+                who,
+                op_name(op),
+                job.sector
+            ));
+            return Ending::of(Status::IoErr);
+        }
+        let t = io.bot.timeouts().by(job.deadline_ns);
+        let mut transport_tries = 0;
+        for attempt in 1..=MAX_TRIES {
+            if t.expired() {
+                io.request_error(fmt!(
+                    "{}: {} at sector {}: no result within its time limit (queue/io_timeout)\n",
+                    who,
+                    op_name(op),
+                    job.sector
+                ));
+                return Ending::of(Status::Timeout);
+            }
+            let out = if op == Op::Flush {
+                io.bot.command_with(lun, cdb, Data::None, 0, t)
+            } else if op == Op::Discard {
+                // The UNMAP parameter list is the driver's, in its own buffer.
+                let Io { bot, sg, buf, .. } = &mut *io;
+                let len = job.unmap.len();
+                if let Some(dst) = buf.as_mut_slice().get_mut(..len) {
+                    dst.copy_from_slice(&job.unmap);
+                }
+                match sg.one(buf, len) {
+                    Ok(seg) => bot.command_with(lun, cdb, Data::Out(seg), job.bytes, t),
+                    Err(_) => Err(TransportError::Broken(Stage::Data, Fault::Usb)),
+                }
+            } else {
+                // Its data moves now: out of the timeout's reach, and back after.
+                let Some(rq) = self.unpark() else {
+                    return Ending::of(Status::Timeout);
+                };
+                let Io { bot, sg, .. } = &mut *io;
+                let out = match rq.map_sg(sg) {
+                    Ok(seg) => {
+                        let data = if op == Op::Read {
+                            Data::In(seg)
+                        } else {
+                            Data::Out(seg)
+                        };
+                        bot.command_with(lun, cdb, data, job.bytes, t)
+                    }
+                    Err(_) => Err(TransportError::Broken(Stage::Data, Fault::Usb)),
+                };
+                self.park(rq, job.deadline_ns);
+                out
+            };
+            let last = attempt == MAX_TRIES;
+            if out.is_ok() {
+                io.rec.succeeded();
+            }
+            if op == Op::Flush
+                && matches!(out, Ok(Outcome::Passed { .. }))
+                && self.quirks.contains(Quirks::SENSE_AFTER_SYNC)
+            {
+                // usb-storage's SENSE_AFTER_SYNC: a command right after the
+                // flush keeps the device from taking it as a goodbye.
+                let _ = io.request_sense(lun);
+            }
+            if op == Op::Read && self.quirks.contains(Quirks::INITIAL_READ10) {
+                // usb-storage's INITIAL_READ10: a READ that fails right after
+                // one that worked is tried again at once.
+                let worked = matches!(out, Ok(Outcome::Passed { residue: 0 }));
+                if core::mem::replace(&mut io.read_worked, worked) && !worked && !last {
+                    if let Ok(Outcome::Failed { .. }) = out {
+                        let _ = io.request_sense(lun);
+                    }
+                    if out.is_ok() {
+                        continue;
+                    }
+                }
+            }
+            match out {
+                Ok(Outcome::Passed { residue: 0 }) => return Ending::of(Status::Ok),
+                Ok(Outcome::Passed { residue }) => {
+                    io.request_error(fmt!(
+                        "{}: {} at sector {}: {} of {} bytes not transferred\n",
+                        who,
+                        op_name(op),
+                        job.sector,
+                        residue,
+                        job.bytes
+                    ));
+                    return Ending::of(Status::IoErr);
+                }
+                Ok(Outcome::Failed { residue }) => {
+                    let Some(sense) = io.request_sense(lun) else {
+                        io.request_error(fmt!(
+                            "{}: {} at sector {} failed, no sense data\n",
+                            who,
+                            op_name(op),
+                            job.sector
+                        ));
+                        return Ending::of(Status::IoErr);
+                    };
+                    let all_moved = residue == 0;
+                    let decision = sense.retry_after(all_moved);
+                    params.saw(decision);
+                    let retry = match decision {
+                        Retry::Yes => true,
+                        // As sd: a unit that needs starting is started, then
+                        // the command is tried again.
+                        Retry::NeedsStart => !last && io.start_unit(lun),
+                        Retry::Delayed => {
+                            fsleep(Delta::from_millis(100));
+                            true
+                        }
+                        // As sd: not retried on a removable medium that may
+                        // be another one.
+                        Retry::MediaChanged => !params.removable.load(Ordering::Acquire),
+                        Retry::No | Retry::NoMedium => false,
+                    };
+                    let status = sense.blk_status_after(all_moved);
+                    if status == Status::Ok {
+                        return Ending::of(status);
+                    }
+                    if !retry || last {
+                        // As sd: the blocks before one the device names as bad
+                        // complete; only the rest of the request fails.
+                        let shift = params.block_shift.load(Ordering::Relaxed);
+                        let moved = job.bytes.saturating_sub(residue);
+                        let done = if matches!(op, Op::Flush | Op::Discard) {
+                            0
+                        } else {
+                            let done = sense.completed_bytes(
+                                job.sector >> (shift - 9),
+                                u64::from(job.bytes >> shift),
+                                1 << shift,
+                                moved.into(),
+                            );
+                            // Never more than `moved`, a u32.
+                            u32::try_from(done).unwrap_or(0)
+                        };
+                        io.request_error(fmt!(
+                            "{}: {} at sector {} failed{}: sense {:?} {:02x}/{:02x}{}\n",
+                            who,
+                            op_name(op),
+                            job.sector,
+                            PartialNote(done, job.sector),
+                            sense.key,
+                            sense.asc,
+                            sense.ascq,
+                            if all_moved { "" } else { ", data missing" }
+                        ));
+                        return Ending {
+                            done,
+                            ..Ending::of(status)
+                        };
+                    }
+                }
+                Err(TransportError::Gone) => {
+                    self.fail_all(Status::Offline);
+                    return Ending::of(Status::Offline);
+                }
+                Err(TransportError::Dead) => return Ending::of(Status::IoErr),
+                Err(e @ TransportError::Broken(_, fault)) => {
+                    transport_tries += 1;
+                    let status = if fault == Fault::Timeout {
+                        Status::Timeout
+                    } else {
+                        Status::IoErr
+                    };
+                    if transport_tries >= TRANSPORT_TRIES || last || t.expired() {
+                        io.request_error(fmt!(
+                            "{}: {} at sector {}: {} after {} tries; failing it\n",
+                            who,
+                            op_name(op),
+                            job.sector,
+                            fault.name(),
+                            transport_tries
+                        ));
+                        return Ending {
+                            broken: Some(e),
+                            ..Ending::of(status)
+                        };
+                    }
+                    let Io { bot, rec, .. } = &mut *io;
+                    match rec.recover(bot, lun, cdb, job.bytes, e) {
+                        Ok(()) => {}
+                        Err(TransportError::Gone) => {
+                            self.fail_all(Status::Offline);
+                            return Ending::of(Status::Offline);
+                        }
+                        // Given up for now, or reset and still not answering:
+                        // this request fails, the next one tries again.
+                        Err(_) => return Ending::of(status),
+                    }
+                }
+            }
+        }
+        Ending::of(Status::IoErr)
+    }
+}
+
+/// How the commands of a block request ended.
+struct Ending {
+    /// The status of the request, or of its part after `done`.
+    status: Status,
+    /// Bytes at the start of the request that completed before an error the
+    /// device located (sense INFORMATION), as sd completes them.
+    done: u32,
+    /// The transport error still to recover from, if the last try ended
+    /// without a valid CSW.
+    broken: Option<TransportError>,
+}
+
+impl Ending {
+    const fn of(status: Status) -> Self {
+        Self {
+            status,
+            done: 0,
+            broken: None,
+        }
+    }
+}
+
+/// ` at sector S` for the first bad sector of a partly completed request
+/// (`done` bytes from sector `start`), nothing otherwise.
+struct PartialNote(u32, u64);
+
+impl kernel::fmt::Display for PartialNote {
+    fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+        let (done, start) = (u64::from(self.0 >> 9), self.1);
+        match done {
+            0 => Ok(()),
+            _ => kernel::fmt::Display::fmt(
+                &format_args!(
+                    " at sector {} (the {done} sectors before it completed)",
+                    start + done
+                ),
+                f,
+            ),
+        }
+    }
+}
+
+/// What the worker runs for one block request.
+struct Job {
+    lun: u8,
+    op: Op,
+    cdb: Cdb,
+    sector: u64,
+    /// Bytes of the data stage: the request's, or the UNMAP parameter list's.
+    bytes: u32,
+    /// A discard's UNMAP parameter list.
+    unmap: [u8; UNMAP_PARAM_LEN],
+    /// `ktime_get()` nanoseconds by which the request must be over.
+    deadline_ns: i64,
+}

@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The disk's `private_data` (`struct ub_disk_hooks` in helpers.h): the
+//! trampolines `ub_fops` (helpers.c) calls into a [`QueueOps`] owner, the
+//! reference to the owner that keeps it alive while the disk is, and the LUN
+//! identification its `ub/` sysfs attributes show.
+
+use core::{marker::PhantomData, ptr::NonNull};
+use kernel::{bindings, ffi, prelude::*, sync::Arc};
+
+use super::{DiskHandle, Passthrough, PassthroughCmd, QueueOps};
+
+/// The callbacks of `ub_fops` (helpers.c) for one disk, reached through its
+/// `private_data`: `struct ub_disk_hooks` in helpers.h. It holds a reference to the
+/// disk's owner, so that a block device still open after the disk was deleted (an
+/// unplugged stick) never calls into freed memory; the gendisk's `free_disk`
+/// releases both.
+#[repr(C)]
+pub(super) struct Hooks {
+    owner: *const ffi::c_void,
+    open: unsafe extern "C" fn(*const ffi::c_void, *mut bindings::gendisk, bool) -> ffi::c_int,
+    check_events: unsafe extern "C" fn(*const ffi::c_void) -> ffi::c_uint,
+    eject: unsafe extern "C" fn(*const ffi::c_void) -> ffi::c_int,
+    lock_door: unsafe extern "C" fn(*const ffi::c_void, bool) -> ffi::c_int,
+    passthrough: unsafe extern "C" fn(*const ffi::c_void, *mut PassthroughCmd) -> ffi::c_int,
+    pub(super) release: unsafe extern "C" fn(*mut Hooks),
+    pub(super) ident: LunIdent,
+    max_sectors_cap: u32,
+}
+
+/// `struct ub_lun_ident` in helpers.h: NUL-terminated strings.
+#[repr(C)]
+pub(super) struct LunIdent {
+    pub(super) vendor: [u8; 9],
+    pub(super) model: [u8; 17],
+    pub(super) rev: [u8; 5],
+    pub(super) serial: [u8; 65],
+    pub(super) lun: u8,
+}
+
+/// Copies `src` into `dst`, cut to leave room for the terminating NUL.
+pub(super) fn copy_cstr(dst: &mut [u8], src: &[u8]) {
+    let room = dst.len().saturating_sub(1);
+    for (i, d) in dst.iter_mut().enumerate() {
+        *d = if i < room {
+            src.get(i).copied().unwrap_or(0)
+        } else {
+            0
+        };
+    }
+}
+
+/// What the disk's `ub/` sysfs attributes show: its LUN and that LUN's
+/// identification.
+pub(crate) struct DiskIdent<'a> {
+    /// The LUN.
+    pub(crate) lun: u8,
+    /// INQUIRY vendor.
+    pub(crate) vendor: &'a [u8],
+    /// INQUIRY product.
+    pub(crate) model: &'a [u8],
+    /// INQUIRY revision.
+    pub(crate) rev: &'a [u8],
+    /// Unit serial number (VPD page 0x80), empty if none.
+    pub(crate) serial: &'a [u8],
+}
+
+impl Hooks {
+    /// Allocates the hooks of a disk owned by `owner`; the returned pointer owns
+    /// the allocation and the reference.
+    pub(super) fn alloc<T: QueueOps + Send>(
+        owner: Arc<T>,
+        max_sectors_cap: u32,
+    ) -> Result<NonNull<Hooks>> {
+        let owner = Arc::into_raw(owner);
+        let hooks = KBox::new(
+            Self {
+                owner: owner.cast(),
+                open: HooksTable::<T>::open,
+                check_events: HooksTable::<T>::check_events,
+                eject: HooksTable::<T>::eject,
+                lock_door: HooksTable::<T>::lock_door,
+                passthrough: HooksTable::<T>::passthrough,
+                release: HooksTable::<T>::release,
+                max_sectors_cap,
+                ident: LunIdent {
+                    vendor: [0; 9],
+                    model: [0; 17],
+                    rev: [0; 5],
+                    serial: [0; 65],
+                    lun: 0,
+                },
+            },
+            GFP_KERNEL,
+        );
+        match hooks {
+            Ok(h) => Ok(NonNull::from(KBox::leak(h))),
+            Err(e) => {
+                // SAFETY: `owner` came from `Arc::into_raw` just above.
+                drop(unsafe { Arc::from_raw(owner) });
+                Err(e.into())
+            }
+        }
+    }
+}
+
+struct HooksTable<T>(PhantomData<T>);
+
+impl<T: QueueOps + Send> HooksTable<T> {
+    /// Frees `hooks` and drops its reference to the owner.
+    ///
+    /// # Safety
+    ///
+    /// `hooks` comes from [`Hooks::alloc`] for this `T` and is not used after.
+    unsafe extern "C" fn release(hooks: *mut Hooks) {
+        // SAFETY: By the function's contract, `hooks` is the leaked box of
+        // `alloc`, whose `owner` is an `Arc<T>` turned into a raw pointer.
+        unsafe {
+            let hooks = KBox::from_raw(hooks);
+            drop(Arc::from_raw(hooks.owner.cast::<T>()));
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `owner` is the `T` of a live disk and `disk` that disk.
+    unsafe extern "C" fn open(
+        owner: *const ffi::c_void,
+        disk: *mut bindings::gendisk,
+        ndelay: bool,
+    ) -> ffi::c_int {
+        // SAFETY: By the function's contract.
+        let owner = unsafe { &*owner.cast::<T>() };
+        let Some(disk) = NonNull::new(disk) else {
+            return EINVAL.to_errno();
+        };
+        // INVARIANT: The block layer opens live disks only.
+        match owner.open(&DiskHandle(disk), ndelay) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `owner` is the `T` of a live disk.
+    unsafe extern "C" fn check_events(owner: *const ffi::c_void) -> ffi::c_uint {
+        // SAFETY: By the function's contract.
+        let owner = unsafe { &*owner.cast::<T>() };
+        if owner.media_changed() {
+            bindings::DISK_EVENT_MEDIA_CHANGE
+        } else {
+            0
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `owner` is the `T` of a live disk.
+    unsafe extern "C" fn eject(owner: *const ffi::c_void) -> ffi::c_int {
+        // SAFETY: By the function's contract.
+        let owner = unsafe { &*owner.cast::<T>() };
+        match owner.eject() {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `owner` is the `T` of a live disk.
+    unsafe extern "C" fn lock_door(owner: *const ffi::c_void, lock: bool) -> ffi::c_int {
+        // SAFETY: By the function's contract.
+        let owner = unsafe { &*owner.cast::<T>() };
+        match owner.lock_door(lock) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `owner` is the `T` of a live disk; `pt` is helpers.c's checked command,
+    /// exclusively ours for the call.
+    unsafe extern "C" fn passthrough(
+        owner: *const ffi::c_void,
+        pt: *mut PassthroughCmd,
+    ) -> ffi::c_int {
+        // SAFETY: By the function's contract.
+        let owner = unsafe { &*owner.cast::<T>() };
+        // SAFETY: By the function's contract; helpers.c checked the lengths and
+        // allocated the buffer (the type invariant of `Passthrough`).
+        let Some(pt) = (unsafe { pt.as_mut() }) else {
+            return EINVAL.to_errno();
+        };
+        if pt.cdb_len as usize > pt.cdb.len() {
+            return EINVAL.to_errno();
+        }
+        match owner.passthrough(&mut Passthrough(pt)) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+}

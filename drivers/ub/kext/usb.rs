@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The USB layer the kernel crate does not have yet. This module is the only
+//! place the driver touches `struct usb_driver`, `struct usb_interface` and
+//! `struct usb_device` directly.
+
+mod device;
+mod driver;
+mod interface;
+mod reset;
+mod status;
+mod sysfs;
+
+pub(crate) use device::{Endpoint, Pipe, UsbDevice, UsbDeviceRef};
+pub(crate) use driver::{Adapter, Driver};
+pub(crate) use interface::{AutoPm, Interface, InterfaceRef};
+pub(crate) use reset::PortReset;
+pub(crate) use status::TransferError;
+pub(crate) use sysfs::{SysfsCounters, SysfsKnobs};

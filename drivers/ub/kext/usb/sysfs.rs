@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What a bound interface shows outside the driver: its identification, counter
+//! and timeout attributes in sysfs (the files are helpers.c's, the values
+//! Rust's) and its dynamic-debug lines.
+
+use kernel::{error::to_result, ffi, prelude::*, sync::Arc};
+
+use super::Interface;
+use crate::kext::ffi as c;
+
+/// Read-only 64-bit counters shown in the interface's `ub_stats/` directory,
+/// one file each, in the order of helpers.c's names.
+pub(crate) trait SysfsCounters: Send + Sync {
+    /// How many there are (helpers.c's table must have as many names).
+    const COUNT: usize;
+
+    /// Counter `index`.
+    fn read(&self, index: usize) -> u64;
+}
+
+/// Read-write millisecond values shown as the interface's `*_timeout_ms`
+/// files, in the order of helpers.c's names.
+pub(crate) trait SysfsKnobs: Send + Sync {
+    /// How many there are (helpers.c's table must have as many names).
+    const COUNT: usize;
+
+    /// Value `index`, `None` if there is none such.
+    fn get(&self, index: usize) -> Option<u32>;
+
+    /// Sets value `index` to `ms`; an error fails the write.
+    fn set(&self, index: usize, ms: u32) -> Result;
+}
+
+/// Fails with a log line when helpers.c's table of `what` names does not have
+/// `count` entries: the names and the Rust values are out of step.
+fn check_names(what: &str, names: ffi::c_uint, count: usize) -> Result {
+    if names as usize == count {
+        return Ok(());
+    }
+    pr_err!(
+        "{} names ({}) and values ({}) do not match\n",
+        what,
+        names,
+        count
+    );
+    Err(EINVAL)
+}
+
+impl Interface {
+    /// Records the device's identification (INQUIRY vendor, product, revision;
+    /// the USB serial number) and the quirk letters in force for the
+    /// interface's sysfs attributes `vendor`, `model`, `rev`, `serial` and
+    /// `quirks`, which the driver core adds once probe has succeeded. Call from
+    /// probe; the record goes when the interface is unbound.
+    pub(crate) fn set_ident(
+        &self,
+        vendor: &[u8],
+        model: &[u8],
+        rev: &[u8],
+        quirks: &str,
+    ) -> Result {
+        // SAFETY: The interface is valid; the helper copies the bytes (at most the
+        // given lengths) into a devres of the interface.
+        to_result(unsafe {
+            c::ub_ident_set(
+                self.as_raw(),
+                vendor.as_ptr().cast(),
+                vendor.len(),
+                model.as_ptr().cast(),
+                model.len(),
+                rev.as_ptr().cast(),
+                rev.len(),
+                quirks.as_ptr().cast(),
+                quirks.len(),
+            )
+        })
+    }
+
+    /// Hands a reference to `counters` to the interface's `ub_stats/` sysfs
+    /// files, which the driver core adds once probe has succeeded. Call from
+    /// probe; the reference is dropped when the interface is unbound.
+    pub(crate) fn publish_counters<T: SysfsCounters>(&self, counters: Arc<T>) -> Result {
+        // SAFETY: Only reads the length of a static table.
+        check_names("counter", unsafe { c::ub_stats_count() }, T::COUNT)?;
+        /// Counter `index` of `owner`, for a sysfs file.
+        ///
+        /// # Safety
+        ///
+        /// `owner` must be a pointer `publish_counters` handed to the C side, not
+        /// yet released.
+        unsafe extern "C" fn read<T: SysfsCounters>(
+            owner: *const ffi::c_void,
+            index: ffi::c_uint,
+        ) -> u64 {
+            // SAFETY: `owner` is the pointer `publish_counters` got from
+            // `Arc::into_raw`, whose reference is dropped only by `release`, after
+            // the sysfs files are gone.
+            let c = unsafe { &*owner.cast::<T>() };
+            c.read(index as usize)
+        }
+        /// Drops the reference `owner` stands for.
+        ///
+        /// # Safety
+        ///
+        /// `owner` must be a pointer `publish_counters` handed to the C side; it
+        /// is not used after this call.
+        unsafe extern "C" fn release<T: Send + Sync>(owner: *const ffi::c_void) {
+            // SAFETY: `owner` came from `Arc::into_raw` in `publish_counters`;
+            // the C side calls this once.
+            drop(unsafe { Arc::from_raw(owner.cast::<T>()) });
+        }
+        let owner = Arc::into_raw(counters).cast::<ffi::c_void>();
+        // SAFETY: The interface is valid; the helper keeps `owner` in a devres of
+        // the interface and calls `release` exactly once, on failure too.
+        to_result(unsafe { c::ub_stats_set(self.as_raw(), owner, read::<T>, release::<T>) })
+    }
+
+    /// Hands a reference to `knobs` to the interface's read-write timeout
+    /// attributes (`cbw_timeout_ms`...), which the driver core adds once probe
+    /// has succeeded. Call from probe; the reference is dropped at unbind.
+    pub(crate) fn publish_knobs<T: SysfsKnobs>(&self, knobs: Arc<T>) -> Result {
+        // SAFETY: Only reads the length of a static table.
+        check_names("timeout", unsafe { c::ub_knobs_count() }, T::COUNT)?;
+        /// Knob `index` of `owner`, for a sysfs file.
+        ///
+        /// # Safety
+        ///
+        /// `owner` must be a pointer `publish_knobs` handed to the C side, not yet
+        /// released.
+        unsafe extern "C" fn get<T: SysfsKnobs>(
+            owner: *const ffi::c_void,
+            index: ffi::c_uint,
+        ) -> ffi::c_uint {
+            // SAFETY: `owner` is the pointer `publish_knobs` got from
+            // `Arc::into_raw`, whose reference is dropped only by `release`, after
+            // the sysfs files are gone.
+            let k = unsafe { &*owner.cast::<T>() };
+            k.get(index as usize).unwrap_or(0)
+        }
+        /// Sets knob `index` of `owner` to `ms`; 0 or a negative errno.
+        ///
+        /// # Safety
+        ///
+        /// As for `get`.
+        unsafe extern "C" fn set<T: SysfsKnobs>(
+            owner: *const ffi::c_void,
+            index: ffi::c_uint,
+            ms: ffi::c_uint,
+        ) -> ffi::c_int {
+            // SAFETY: As in `get`.
+            let k = unsafe { &*owner.cast::<T>() };
+            match k.set(index as usize, ms) {
+                Ok(()) => 0,
+                Err(e) => e.to_errno(),
+            }
+        }
+        /// Drops the reference `owner` stands for.
+        ///
+        /// # Safety
+        ///
+        /// `owner` must be a pointer `publish_knobs` handed to the C side; it is
+        /// not used after this call.
+        unsafe extern "C" fn release<T: Send + Sync>(owner: *const ffi::c_void) {
+            // SAFETY: `owner` came from `Arc::into_raw` in `publish_knobs`; the C
+            // side calls this once.
+            drop(unsafe { Arc::from_raw(owner.cast::<T>()) });
+        }
+        let owner = Arc::into_raw(knobs).cast::<ffi::c_void>();
+        // SAFETY: The interface is valid; the helper keeps `owner` in a devres of
+        // the interface and calls `release` exactly once, on failure too.
+        to_result(unsafe {
+            c::ub_knobs_set(self.as_raw(), owner, get::<T>, set::<T>, release::<T>)
+        })
+    }
+}
+
+impl Interface {
+    /// Dynamic-debug line for a CBW sent.
+    pub(crate) fn trace_cbw(&self, tag: u32, lun: u8, opcode: u8, len: u32, is_in: bool) {
+        // SAFETY: The interface is valid; the helper only prints.
+        unsafe { c::ub_dbg_cbw(self.as_raw(), tag, lun, opcode, len, is_in) };
+    }
+
+    /// Dynamic-debug line for a data stage done: `moved` of `len` bytes, the
+    /// transfer's status as an errno (0 on success).
+    pub(crate) fn trace_data(&self, tag: u32, len: u32, moved: usize, status: i32) {
+        // SAFETY: The interface is valid; the helper only prints.
+        unsafe { c::ub_dbg_data(self.as_raw(), tag, len, moved, status) };
+    }
+
+    /// Dynamic-debug line for a CSW received.
+    pub(crate) fn trace_csw(&self, tag: u32, residue: u32, status: u8) {
+        // SAFETY: The interface is valid; the helper only prints.
+        unsafe { c::ub_dbg_csw(self.as_raw(), tag, residue, status) };
+    }
+
+    /// Dynamic-debug line for a command that ended without a valid CSW.
+    pub(crate) fn trace_error(&self, tag: u32, stage: &str, fault: &str) {
+        let len = |s: &str| ffi::c_int::try_from(s.len()).unwrap_or(0);
+        // SAFETY: The interface is valid; the helper prints at most the given
+        // number of bytes of each string.
+        unsafe {
+            c::ub_dbg_error(
+                self.as_raw(),
+                tag,
+                stage.as_ptr().cast(),
+                len(stage),
+                fault.as_ptr().cast(),
+                len(fault),
+            )
+        };
+    }
+}
