@@ -41,6 +41,17 @@ impl Timeouts {
         }
     }
 
+    /// These timeouts with `ms` for the data and status stages: a command
+    /// whose status comes when the device is done (a spin-up, a passthrough
+    /// caller's own timeout).
+    pub(crate) fn with_wait_ms(self, ms: u32) -> Self {
+        Self {
+            data_ms: ms,
+            csw_ms: ms,
+            ..self
+        }
+    }
+
     /// These timeouts, with every stage over by `deadline_ns` as well.
     pub(crate) fn by(self, deadline_ns: i64) -> Self {
         Self {

@@ -207,24 +207,6 @@ impl Bot {
         self.command_with(lun, cdb, data, len, self.timeouts())
     }
 
-    /// Runs one command whose data and status stages may take `timeout_ms` each
-    /// (a passthrough caller's timeout; 0 keeps the defaults).
-    pub(crate) fn command_timed(
-        &mut self,
-        lun: u8,
-        cdb: &Cdb,
-        data: Data<'_>,
-        len: u32,
-        timeout_ms: u32,
-    ) -> Result<Outcome, TransportError> {
-        let mut t = self.timeouts();
-        if timeout_ms > 0 {
-            t.data_ms = timeout_ms;
-            t.csw_ms = timeout_ms;
-        }
-        self.command_with(lun, cdb, data, len, t)
-    }
-
     /// TEST UNIT READY with every stage bounded by the control timeout: whether
     /// the device answers commands again after a reset. Any valid CSW will do
     /// (a UNIT ATTENTION after a reset is expected).

@@ -16,9 +16,9 @@ use super::{
     pending::Queued,
 };
 use crate::{
-    bot::{Data, Fault, Outcome, Stage, TransportError},
+    bot::{Data, Fault, Outcome, Stage, Timeouts, TransportError},
     counters::Counter,
-    exec::{Io, MAX_TRIES, TRANSPORT_TRIES},
+    exec::{Buffer, Io, Payload, Policy, Ran, MAX_TRIES},
     kext::{
         blk::{Op, Request, Status},
         task::now_ns,
@@ -27,7 +27,7 @@ use crate::{
     scsi::{
         cdb::{self, Cdb},
         provisioning::{unmap_params, UNMAP_PARAM_LEN},
-        sense::Retry,
+        sense::{Retry, Sense},
     },
 };
 
@@ -164,194 +164,254 @@ impl UbDevice {
             return Ending::of(Status::IoErr);
         }
         let t = io.bot.timeouts().by(job.deadline_ns);
-        let mut transport_tries = 0;
-        for attempt in 1..=MAX_TRIES {
-            if t.expired() {
+        let mut policy = BlockPolicy {
+            dev: self,
+            params,
+            op,
+        };
+        let ran = match op {
+            Op::Flush => io.run(lun, cdb, t, &mut Buffer::None, &mut policy),
+            // The UNMAP parameter list is the driver's, in its own buffer.
+            Op::Discard => io.run(lun, cdb, t, &mut Buffer::Out(&job.unmap), &mut policy),
+            _ => {
+                let mut data = RequestData {
+                    dev: self,
+                    op,
+                    bytes: job.bytes,
+                    deadline_ns: job.deadline_ns,
+                };
+                io.run(lun, cdb, t, &mut data, &mut policy)
+            }
+        };
+        match ran {
+            Ran::Passed { residue: 0 } => Ending::of(Status::Ok),
+            Ran::Passed { residue } => {
+                io.request_error(fmt!(
+                    "{}: {} at sector {}: {} of {} bytes not transferred\n",
+                    who,
+                    op_name(op),
+                    job.sector,
+                    residue,
+                    job.bytes
+                ));
+                Ending::of(Status::IoErr)
+            }
+            Ran::Failed { residue, sense } => {
+                let Some(sense) = sense.parsed() else {
+                    io.request_error(fmt!(
+                        "{}: {} at sector {} failed, no sense data\n",
+                        who,
+                        op_name(op),
+                        job.sector
+                    ));
+                    return Ending::of(Status::IoErr);
+                };
+                let all_moved = residue == 0;
+                let status = sense.blk_status_after(all_moved);
+                if status == Status::Ok {
+                    return Ending::of(status);
+                }
+                // As sd: the blocks before one the device names as bad
+                // complete; only the rest of the request fails.
+                let shift = params.block_shift.load(Ordering::Relaxed);
+                let moved = job.bytes.saturating_sub(residue);
+                let done = if matches!(op, Op::Flush | Op::Discard) {
+                    0
+                } else {
+                    let done = sense.completed_bytes(
+                        job.sector >> (shift - 9),
+                        u64::from(job.bytes >> shift),
+                        1 << shift,
+                        moved.into(),
+                    );
+                    // Never more than `moved`, a u32.
+                    u32::try_from(done).unwrap_or(0)
+                };
+                io.request_error(fmt!(
+                    "{}: {} at sector {} failed{}: sense {:?} {:02x}/{:02x}{}\n",
+                    who,
+                    op_name(op),
+                    job.sector,
+                    PartialNote(done, job.sector),
+                    sense.key,
+                    sense.asc,
+                    sense.ascq,
+                    if all_moved { "" } else { ", data missing" }
+                ));
+                Ending {
+                    done,
+                    ..Ending::of(status)
+                }
+            }
+            Ran::Broken {
+                error: TransportError::Gone,
+                ..
+            }
+            | Ran::Broken {
+                recovery: Some(Err(TransportError::Gone)),
+                ..
+            } => {
+                self.fail_all(Status::Offline);
+                Ending::of(Status::Offline)
+            }
+            Ran::Broken {
+                error: e @ TransportError::Broken(_, fault),
+                tries,
+                recovery,
+            } => {
+                let status = if fault == Fault::Timeout {
+                    Status::Timeout
+                } else {
+                    Status::IoErr
+                };
+                if recovery.is_some() {
+                    // Given up for now, or reset and still not answering:
+                    // this request fails, the next one tries again.
+                    return Ending::of(status);
+                }
+                io.request_error(fmt!(
+                    "{}: {} at sector {}: {} after {} tries; failing it\n",
+                    who,
+                    op_name(op),
+                    job.sector,
+                    fault.name(),
+                    tries
+                ));
+                Ending {
+                    broken: Some(e),
+                    ..Ending::of(status)
+                }
+            }
+            Ran::Broken { .. } | Ran::OutOfTries => Ending::of(Status::IoErr),
+            Ran::Expired => {
                 io.request_error(fmt!(
                     "{}: {} at sector {}: no result within its time limit (queue/io_timeout)\n",
                     who,
                     op_name(op),
                     job.sector
                 ));
-                return Ending::of(Status::Timeout);
+                Ending::of(Status::Timeout)
             }
-            let out = if op == Op::Flush {
-                io.bot.command_with(lun, cdb, Data::None, 0, t)
-            } else if op == Op::Discard {
-                // The UNMAP parameter list is the driver's, in its own buffer.
-                let Io { bot, sg, buf, .. } = &mut *io;
-                let len = job.unmap.len();
-                if let Some(dst) = buf.as_mut_slice().get_mut(..len) {
-                    dst.copy_from_slice(&job.unmap);
-                }
-                match sg.one(buf, len) {
-                    Ok(seg) => bot.command_with(lun, cdb, Data::Out(seg), job.bytes, t),
-                    Err(_) => Err(TransportError::Broken(Stage::Data, Fault::Usb)),
-                }
-            } else {
-                // Its data moves now: out of the timeout's reach, and back after.
-                let Some(rq) = self.unpark() else {
-                    return Ending::of(Status::Timeout);
+            // Its time ran out while it waited: blk-mq's timeout completed it.
+            Ran::Aborted => Ending::of(Status::Timeout),
+        }
+    }
+}
+
+/// The data stage of a read or a write: the request's own pages, out of the
+/// timeout's reach while they move.
+struct RequestData<'a> {
+    dev: &'a UbDevice,
+    op: Op,
+    bytes: u32,
+    deadline_ns: i64,
+}
+
+impl Payload for RequestData<'_> {
+    fn len(&self) -> u32 {
+        self.bytes
+    }
+
+    fn send(
+        &mut self,
+        io: &mut Io,
+        lun: u8,
+        cdb: &Cdb,
+        t: Timeouts,
+    ) -> Option<Result<Outcome, TransportError>> {
+        // Taken back from where blk-mq's timeout can complete it, unless it did.
+        let rq = self.dev.unpark()?;
+        let Io { bot, sg, .. } = io;
+        let out = match rq.map_sg(sg) {
+            Ok(seg) => {
+                let data = if self.op == Op::Read {
+                    Data::In(seg)
+                } else {
+                    Data::Out(seg)
                 };
-                let Io { bot, sg, .. } = &mut *io;
-                let out = match rq.map_sg(sg) {
-                    Ok(seg) => {
-                        let data = if op == Op::Read {
-                            Data::In(seg)
-                        } else {
-                            Data::Out(seg)
-                        };
-                        bot.command_with(lun, cdb, data, job.bytes, t)
-                    }
-                    Err(_) => Err(TransportError::Broken(Stage::Data, Fault::Usb)),
-                };
-                self.park(rq, job.deadline_ns);
-                out
-            };
-            let last = attempt == MAX_TRIES;
-            if out.is_ok() {
-                io.rec.succeeded();
+                bot.command_with(lun, cdb, data, self.bytes, t)
             }
-            if op == Op::Flush
-                && matches!(out, Ok(Outcome::Passed { .. }))
-                && self.quirks.contains(Quirks::SENSE_AFTER_SYNC)
-            {
-                // usb-storage's SENSE_AFTER_SYNC: a command right after the
-                // flush keeps the device from taking it as a goodbye.
-                let _ = io.request_sense(lun);
-            }
-            if op == Op::Read && self.quirks.contains(Quirks::INITIAL_READ10) {
-                // usb-storage's INITIAL_READ10: a READ that fails right after
-                // one that worked is tried again at once.
-                let worked = matches!(out, Ok(Outcome::Passed { residue: 0 }));
-                if core::mem::replace(&mut io.read_worked, worked) && !worked && !last {
-                    if let Ok(Outcome::Failed { .. }) = out {
-                        let _ = io.request_sense(lun);
-                    }
-                    if out.is_ok() {
-                        continue;
-                    }
+            Err(_) => Err(TransportError::Broken(Stage::Data, Fault::Usb)),
+        };
+        self.dev.park(rq, self.deadline_ns);
+        Some(out)
+    }
+}
+
+/// How a block request's command is tried again: as sd does after its sense,
+/// and as usb-storage's quirks ask.
+struct BlockPolicy<'a> {
+    dev: &'a UbDevice,
+    params: &'a LunParams,
+    op: Op,
+}
+
+impl Policy for BlockPolicy<'_> {
+    fn tries(&self) -> u32 {
+        MAX_TRIES
+    }
+
+    fn recover_last(&self) -> bool {
+        // The worker completes the request first.
+        false
+    }
+
+    fn after_try(
+        &mut self,
+        io: &mut Io,
+        lun: u8,
+        out: &Result<Outcome, TransportError>,
+        last: bool,
+    ) -> bool {
+        let quirks = self.dev.quirks;
+        if self.op == Op::Flush
+            && matches!(out, Ok(Outcome::Passed { .. }))
+            && quirks.contains(Quirks::SENSE_AFTER_SYNC)
+        {
+            // usb-storage's SENSE_AFTER_SYNC: a command right after the flush
+            // keeps the device from taking it as a goodbye.
+            let _ = io.request_sense(lun);
+        }
+        if self.op == Op::Read && quirks.contains(Quirks::INITIAL_READ10) {
+            // usb-storage's INITIAL_READ10: a READ that fails right after one
+            // that worked is tried again at once.
+            let worked = matches!(out, Ok(Outcome::Passed { residue: 0 }));
+            if core::mem::replace(&mut io.read_worked, worked) && !worked && !last {
+                if let Ok(Outcome::Failed { .. }) = out {
+                    let _ = io.request_sense(lun);
                 }
-            }
-            match out {
-                Ok(Outcome::Passed { residue: 0 }) => return Ending::of(Status::Ok),
-                Ok(Outcome::Passed { residue }) => {
-                    io.request_error(fmt!(
-                        "{}: {} at sector {}: {} of {} bytes not transferred\n",
-                        who,
-                        op_name(op),
-                        job.sector,
-                        residue,
-                        job.bytes
-                    ));
-                    return Ending::of(Status::IoErr);
-                }
-                Ok(Outcome::Failed { residue }) => {
-                    let Some(sense) = io.request_sense(lun) else {
-                        io.request_error(fmt!(
-                            "{}: {} at sector {} failed, no sense data\n",
-                            who,
-                            op_name(op),
-                            job.sector
-                        ));
-                        return Ending::of(Status::IoErr);
-                    };
-                    let all_moved = residue == 0;
-                    let decision = sense.retry_after(all_moved);
-                    params.saw(decision);
-                    let retry = match decision {
-                        Retry::Yes => true,
-                        // As sd: a unit that needs starting is started, then
-                        // the command is tried again.
-                        Retry::NeedsStart => !last && io.start_unit(lun),
-                        Retry::Delayed => {
-                            fsleep(Delta::from_millis(100));
-                            true
-                        }
-                        // As sd: not retried on a removable medium that may
-                        // be another one.
-                        Retry::MediaChanged => !params.removable.load(Ordering::Acquire),
-                        Retry::No | Retry::NoMedium => false,
-                    };
-                    let status = sense.blk_status_after(all_moved);
-                    if status == Status::Ok {
-                        return Ending::of(status);
-                    }
-                    if !retry || last {
-                        // As sd: the blocks before one the device names as bad
-                        // complete; only the rest of the request fails.
-                        let shift = params.block_shift.load(Ordering::Relaxed);
-                        let moved = job.bytes.saturating_sub(residue);
-                        let done = if matches!(op, Op::Flush | Op::Discard) {
-                            0
-                        } else {
-                            let done = sense.completed_bytes(
-                                job.sector >> (shift - 9),
-                                u64::from(job.bytes >> shift),
-                                1 << shift,
-                                moved.into(),
-                            );
-                            // Never more than `moved`, a u32.
-                            u32::try_from(done).unwrap_or(0)
-                        };
-                        io.request_error(fmt!(
-                            "{}: {} at sector {} failed{}: sense {:?} {:02x}/{:02x}{}\n",
-                            who,
-                            op_name(op),
-                            job.sector,
-                            PartialNote(done, job.sector),
-                            sense.key,
-                            sense.asc,
-                            sense.ascq,
-                            if all_moved { "" } else { ", data missing" }
-                        ));
-                        return Ending {
-                            done,
-                            ..Ending::of(status)
-                        };
-                    }
-                }
-                Err(TransportError::Gone) => {
-                    self.fail_all(Status::Offline);
-                    return Ending::of(Status::Offline);
-                }
-                Err(TransportError::Dead) => return Ending::of(Status::IoErr),
-                Err(e @ TransportError::Broken(_, fault)) => {
-                    transport_tries += 1;
-                    let status = if fault == Fault::Timeout {
-                        Status::Timeout
-                    } else {
-                        Status::IoErr
-                    };
-                    if transport_tries >= TRANSPORT_TRIES || last || t.expired() {
-                        io.request_error(fmt!(
-                            "{}: {} at sector {}: {} after {} tries; failing it\n",
-                            who,
-                            op_name(op),
-                            job.sector,
-                            fault.name(),
-                            transport_tries
-                        ));
-                        return Ending {
-                            broken: Some(e),
-                            ..Ending::of(status)
-                        };
-                    }
-                    let Io { bot, rec, .. } = &mut *io;
-                    match rec.recover(bot, lun, cdb, job.bytes, e) {
-                        Ok(()) => {}
-                        Err(TransportError::Gone) => {
-                            self.fail_all(Status::Offline);
-                            return Ending::of(Status::Offline);
-                        }
-                        // Given up for now, or reset and still not answering:
-                        // this request fails, the next one tries again.
-                        Err(_) => return Ending::of(status),
-                    }
-                }
+                return out.is_ok();
             }
         }
-        Ending::of(Status::IoErr)
+        false
+    }
+
+    fn after_sense(
+        &mut self,
+        io: &mut Io,
+        lun: u8,
+        sense: &Sense,
+        residue: u32,
+        last: bool,
+    ) -> bool {
+        let all_moved = residue == 0;
+        let decision = sense.retry_after(all_moved);
+        self.params.saw(decision);
+        let retry = match decision {
+            Retry::Yes => true,
+            // As sd: a unit that needs starting is started, then the command
+            // is tried again.
+            Retry::NeedsStart => !last && io.start_unit(lun),
+            Retry::Delayed => {
+                fsleep(Delta::from_millis(100));
+                true
+            }
+            // As sd: not retried on a removable medium that may be another one.
+            Retry::MediaChanged => !self.params.removable.load(Ordering::Acquire),
+            Retry::No | Retry::NoMedium => false,
+        };
+        // A sense that completes the command (RECOVERED ERROR) ends it.
+        retry && sense.blk_status_after(all_moved) != Status::Ok
     }
 }
 

@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The commands the driver and its users send outside block I/O, through the
+//! executor: the driver's own (with their data in [`Io::buf`]), the spin-up of
+//! a stopped unit, and `SG_IO` passthrough.
+
+use kernel::prelude::*;
+
+use super::{Buffer, CmdError, Io, Plain, Ran, SENSE_MAX, SPIN_UP_MS, TRANSPORT_TRIES};
+use crate::{
+    bot::TransportError,
+    kext::{blk::PtDir, dma::DmaBuf},
+    scsi::cdb::{self, Cdb},
+};
+
+/// SCSI status codes (SAM-5 5.3) a passthrough caller sees.
+const SAM_GOOD: u8 = 0x00;
+const SAM_CHECK_CONDITION: u8 = 0x02;
+
+impl Io {
+    /// Runs a command with no data stage or a data-in stage of `len` bytes into
+    /// `self.buf`, with auto-sense, recovering and retrying (a bounded number of
+    /// times) when the transport fails. Returns the bytes received.
+    pub(crate) fn data_in(&mut self, lun: u8, cdb: &Cdb, len: usize) -> Result<usize, CmdError> {
+        let t = self.bot.timeouts();
+        let mut payload = if len == 0 {
+            Buffer::None
+        } else {
+            Buffer::In(len)
+        };
+        match self.run(lun, cdb, t, &mut payload, &mut Plain(TRANSPORT_TRIES)) {
+            Ran::Passed { residue } => Ok(len.saturating_sub(residue as usize)),
+            Ran::Failed { sense, .. } => Err(CmdError::Sense(sense.parsed())),
+            Ran::Broken { error, .. } => Err(CmdError::Transport(error)),
+            // No deadline, and a buffer can always be sent.
+            Ran::Expired | Ran::Aborted | Ran::OutOfTries => {
+                Err(CmdError::Transport(TransportError::Dead))
+            }
+        }
+    }
+
+    /// START STOP UNIT (start) for a LUN that said NOT READY, INITIALIZING
+    /// COMMAND REQUIRED: a USB hard disk that spun down, which sd's spin-up wakes
+    /// the same way. Waited for (no IMMED), up to [`SPIN_UP_MS`]. Whether the
+    /// unit started.
+    pub(crate) fn start_unit(&mut self, lun: u8) -> bool {
+        pr_info!(
+            "{}: LUN {}: spinning up (START STOP UNIT)\n",
+            &*self.bot.name,
+            lun
+        );
+        let cdb = cdb::start_stop_unit(true, false, false);
+        let t = self.bot.timeouts().with_wait_ms(SPIN_UP_MS);
+        matches!(
+            self.run(lun, &cdb, t, &mut Buffer::None, &mut Plain(1)),
+            Ran::Passed { .. }
+        )
+    }
+
+    /// Runs a passthrough command once, without retries (the caller sees the
+    /// status and decides), its data in `buf`, its data and status stages
+    /// allowed `timeout_ms` each (0: the defaults). Returns the SCSI status (0
+    /// GOOD, 2 CHECK CONDITION), the residue and, after a CHECK CONDITION, the
+    /// sense bytes and their count. `EIO` or `ENODEV` when no status came (the
+    /// transport is recovered first).
+    pub(crate) fn passthrough(
+        &mut self,
+        lun: u8,
+        cdb: &Cdb,
+        dir: PtDir,
+        buf: &mut DmaBuf,
+        timeout_ms: u32,
+    ) -> Result<(u8, u32, [u8; SENSE_MAX], usize)> {
+        let mut t = self.bot.timeouts();
+        if timeout_ms > 0 {
+            t = t.with_wait_ms(timeout_ms);
+        }
+        let mut payload = match dir {
+            PtDir::None => Buffer::None,
+            PtDir::In => Buffer::InTo(buf),
+            PtDir::Out => Buffer::OutOf(buf),
+        };
+        let mut raw = [0u8; SENSE_MAX];
+        match self.run(lun, cdb, t, &mut payload, &mut Plain(1)) {
+            Ran::Passed { residue } => Ok((SAM_GOOD, residue, raw, 0)),
+            Ran::Failed { residue, sense } => {
+                let n = sense.bytes().len().min(SENSE_MAX);
+                if let (Some(dst), Some(src)) = (raw.get_mut(..n), sense.bytes().get(..n)) {
+                    dst.copy_from_slice(src);
+                }
+                Ok((SAM_CHECK_CONDITION, residue, raw, n))
+            }
+            Ran::Broken {
+                error: TransportError::Gone,
+                ..
+            }
+            | Ran::Broken {
+                recovery: Some(Err(TransportError::Gone)),
+                ..
+            } => Err(ENODEV),
+            Ran::Broken { .. } | Ran::Expired | Ran::Aborted | Ran::OutOfTries => Err(EIO),
+        }
+    }
+}

@@ -1,0 +1,334 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The executor's loop ([`Io::run`]): one command tried until it passes, fails
+//! for good or runs out of tries or time. What a try sends is a [`Payload`];
+//! when to try again is a [`Policy`]. Auto-sense ([`Io::request_sense_raw`])
+//! and the recovery of a try without a valid CSW happen here and nowhere else.
+
+use kernel::prelude::*;
+
+use super::{Io, SENSE_MAX, TRANSPORT_TRIES};
+use crate::{
+    bot::{Data, Fault, Outcome, Stage, Timeouts, TransportError},
+    kext::dma::DmaBuf,
+    scsi::{
+        cdb::{self, Cdb},
+        sense::Sense,
+        sense_len,
+    },
+};
+
+/// What one try of a command sends and receives.
+pub(crate) trait Payload {
+    /// Bytes of the data stage, for log lines.
+    fn len(&self) -> u32;
+
+    /// Sends `cdb` to `lun` once, with its data stage. `None` when the command
+    /// cannot be tried any more (its block request was taken by its timeout).
+    fn send(
+        &mut self,
+        io: &mut Io,
+        lun: u8,
+        cdb: &Cdb,
+        t: Timeouts,
+    ) -> Option<Result<Outcome, TransportError>>;
+}
+
+/// A data stage in a driver buffer.
+pub(crate) enum Buffer<'a> {
+    /// No data stage.
+    None,
+    /// This many bytes in, into [`Io::buf`].
+    In(usize),
+    /// These bytes out, through [`Io::buf`].
+    Out(&'a [u8]),
+    /// Into this buffer, all of it (passthrough).
+    InTo(&'a mut DmaBuf),
+    /// Out of this buffer, all of it (passthrough).
+    OutOf(&'a mut DmaBuf),
+}
+
+impl Payload for Buffer<'_> {
+    fn len(&self) -> u32 {
+        let len = match self {
+            Buffer::None => 0,
+            Buffer::In(len) => *len,
+            Buffer::Out(bytes) => bytes.len(),
+            Buffer::InTo(b) | Buffer::OutOf(b) => b.as_slice().len(),
+        };
+        u32::try_from(len).unwrap_or(u32::MAX)
+    }
+
+    fn send(
+        &mut self,
+        io: &mut Io,
+        lun: u8,
+        cdb: &Cdb,
+        t: Timeouts,
+    ) -> Option<Result<Outcome, TransportError>> {
+        let Io { bot, sg, buf, .. } = io;
+        let (buf, len, is_in) = match self {
+            Buffer::None => return Some(bot.command_with(lun, cdb, Data::None, 0, t)),
+            Buffer::In(len) => (buf, *len, true),
+            Buffer::Out(bytes) => {
+                let len = bytes.len();
+                match buf.as_mut_slice().get_mut(..len) {
+                    Some(dst) => dst.copy_from_slice(bytes),
+                    None => return Some(Err(TransportError::Broken(Stage::Data, Fault::Usb))),
+                }
+                (buf, len, false)
+            }
+            Buffer::InTo(b) => {
+                let len = b.as_slice().len();
+                (&mut **b, len, true)
+            }
+            Buffer::OutOf(b) => {
+                let len = b.as_slice().len();
+                (&mut **b, len, false)
+            }
+        };
+        if len == 0 {
+            return Some(bot.command_with(lun, cdb, Data::None, 0, t));
+        }
+        let Ok(seg) = sg.one(buf, len) else {
+            return Some(Err(TransportError::Broken(Stage::Data, Fault::Usb)));
+        };
+        let data = if is_in { Data::In(seg) } else { Data::Out(seg) };
+        Some(bot.command_with(lun, cdb, data, len as u32, t))
+    }
+}
+
+/// When a command is tried again.
+pub(crate) trait Policy {
+    /// Tries at most, whatever ends them.
+    fn tries(&self) -> u32;
+
+    /// Whether the transport is recovered after the last try ended without a
+    /// valid CSW as well (the driver's own commands, passthrough), or left to
+    /// the caller, which first completes its request (block I/O).
+    fn recover_last(&self) -> bool;
+
+    /// Called after every try, before its outcome is looked at: `true` to
+    /// try again at once (a quirk's retry).
+    fn after_try(
+        &mut self,
+        _io: &mut Io,
+        _lun: u8,
+        _out: &Result<Outcome, TransportError>,
+        _last: bool,
+    ) -> bool {
+        false
+    }
+
+    /// After a CHECK CONDITION whose sense is `sense` (`residue` bytes of
+    /// the data not moved): `true` to try again, which only a try but the
+    /// `last` gets.
+    fn after_sense(
+        &mut self,
+        _io: &mut Io,
+        _lun: u8,
+        _sense: &Sense,
+        _residue: u32,
+        _last: bool,
+    ) -> bool {
+        false
+    }
+}
+
+/// The policy of the driver's own commands: tried again only after a try
+/// without a valid CSW was recovered from, `tries` times in all.
+pub(crate) struct Plain(pub(crate) u32);
+
+impl Policy for Plain {
+    fn tries(&self) -> u32 {
+        self.0
+    }
+
+    fn recover_last(&self) -> bool {
+        true
+    }
+}
+
+/// The sense data a REQUEST SENSE returned.
+pub(crate) struct SenseData {
+    raw: [u8; SENSE_MAX],
+    len: usize,
+}
+
+impl SenseData {
+    /// The bytes received (none when REQUEST SENSE failed).
+    pub(crate) fn bytes(&self) -> &[u8] {
+        self.raw.get(..self.len).unwrap_or(&[])
+    }
+
+    /// The sense, decoded, if there is any.
+    pub(crate) fn parsed(&self) -> Option<Sense> {
+        Sense::parse(self.bytes()).ok()
+    }
+}
+
+/// How a command ended.
+pub(crate) enum Ran {
+    /// GOOD status, with `residue` bytes of the data stage not moved.
+    Passed {
+        /// Bytes not moved.
+        residue: u32,
+    },
+    /// CHECK CONDITION on the last try, with what REQUEST SENSE returned.
+    Failed {
+        /// Bytes not moved.
+        residue: u32,
+        /// The sense data.
+        sense: SenseData,
+    },
+    /// No valid CSW on the last try (or the device is gone or given up).
+    Broken {
+        /// How the last try ended.
+        error: TransportError,
+        /// Tries that ended without a valid CSW.
+        tries: u32,
+        /// How the recovery after the last try went; `None` when none
+        /// followed it (left to the caller, or not possible).
+        recovery: Option<Result<(), TransportError>>,
+    },
+    /// The deadline passed before a try.
+    Expired,
+    /// The payload could not be sent any more.
+    Aborted,
+    /// The last try was one a policy asked for again at once.
+    OutOfTries,
+}
+
+impl Io {
+    /// Runs `cdb` on `lun` within `t`: sends it with `payload`, reads the
+    /// sense after a CHECK CONDITION, recovers after a try without a valid
+    /// CSW, and tries again as `policy` says, at most [`TRANSPORT_TRIES`]
+    /// times without a valid CSW.
+    pub(crate) fn run(
+        &mut self,
+        lun: u8,
+        cdb: &Cdb,
+        t: Timeouts,
+        payload: &mut dyn Payload,
+        policy: &mut dyn Policy,
+    ) -> Ran {
+        let tries = policy.tries();
+        let mut broken = 0;
+        for attempt in 1..=tries {
+            if t.expired() {
+                return Ran::Expired;
+            }
+            let Some(out) = payload.send(self, lun, cdb, t) else {
+                return Ran::Aborted;
+            };
+            let last = attempt == tries;
+            if out.is_ok() {
+                self.rec.succeeded();
+            }
+            if policy.after_try(self, lun, &out, last) {
+                continue;
+            }
+            match out {
+                Ok(Outcome::Passed { residue }) => {
+                    self.sense_len.command_passed(cdb.as_bytes());
+                    return Ran::Passed { residue };
+                }
+                Ok(Outcome::Failed { residue }) => {
+                    let mut sense = SenseData {
+                        raw: [0; SENSE_MAX],
+                        len: 0,
+                    };
+                    sense.len = self.request_sense_raw(lun, cdb.as_bytes(), &mut sense.raw);
+                    let retry = match sense.parsed() {
+                        Some(s) => policy.after_sense(self, lun, &s, residue, last) && !last,
+                        None => false,
+                    };
+                    if !retry {
+                        return Ran::Failed { residue, sense };
+                    }
+                }
+                Err(error @ (TransportError::Gone | TransportError::Dead)) => {
+                    return Ran::Broken {
+                        error,
+                        tries: broken + 1,
+                        recovery: None,
+                    }
+                }
+                Err(error) => {
+                    broken += 1;
+                    let more = broken < TRANSPORT_TRIES && !last && !t.expired();
+                    if !more && !policy.recover_last() {
+                        return Ran::Broken {
+                            error,
+                            tries: broken,
+                            recovery: None,
+                        };
+                    }
+                    let Io { bot, rec, .. } = &mut *self;
+                    let len = payload.len();
+                    let recovery = rec.recover(bot, lun, cdb, len, error);
+                    if !more || recovery.is_err() {
+                        return Ran::Broken {
+                            error,
+                            tries: broken,
+                            recovery: Some(recovery),
+                        };
+                    }
+                }
+            }
+        }
+        Ran::OutOfTries
+    }
+
+    /// REQUEST SENSE after a failed command (auto-sense). `None` when the device
+    /// does not deliver sense data (a transport failure is recovered from first).
+    pub(crate) fn request_sense(&mut self, lun: u8) -> Option<Sense> {
+        let mut raw = [0u8; SENSE_MAX];
+        let n = self.request_sense_raw(lun, &[], &mut raw);
+        Sense::parse(raw.get(..n)?).ok()
+    }
+
+    /// REQUEST SENSE after command `failed` into `out` (18 bytes, or up to
+    /// [`SENSE_MAX`] for a device that has shown it has more and after ATA
+    /// PASS-THROUGH); returns the bytes received, 0 when the device delivers
+    /// none. A device that fails a long REQUEST SENSE is asked for 18 bytes,
+    /// now and from then on, as usb-storage does.
+    fn request_sense_raw(&mut self, lun: u8, failed: &[u8], out: &mut [u8; SENSE_MAX]) -> usize {
+        loop {
+            let alloc = self.sense_len.alloc_len_after(failed);
+            let len = usize::from(alloc);
+            let Ok(seg) = self.sg.one(&mut self.buf, len) else {
+                return 0;
+            };
+            let cdb = cdb::request_sense(alloc);
+            match self.bot.command(lun, &cdb, Data::In(seg), len as u32) {
+                Ok(Outcome::Passed { residue }) => {
+                    self.rec.succeeded();
+                    let n = len.saturating_sub(residue as usize).min(out.len());
+                    for (o, b) in out.iter_mut().zip(self.buf.as_slice().iter().take(n)) {
+                        *o = *b;
+                    }
+                    self.sense_len.sense_received(out.get(..n).unwrap_or(&[]));
+                    return n;
+                }
+                Ok(Outcome::Failed { .. }) if alloc > sense_len::SHORT => {
+                    self.rec.succeeded();
+                    pr_info!(
+                        "{}: REQUEST SENSE of {} bytes failed; asking for 18 from now on\n",
+                        &*self.bot.name,
+                        alloc
+                    );
+                    self.sense_len.long_failed();
+                }
+                Ok(Outcome::Failed { .. }) => return 0,
+                Err(e) => {
+                    if alloc > sense_len::SHORT {
+                        self.sense_len.long_failed();
+                    }
+                    let _ = self.rec.recover(&mut self.bot, lun, &cdb, len as u32, e);
+                    return 0;
+                }
+            }
+        }
+    }
+}
