@@ -24,6 +24,7 @@ mod pending;
 mod pm;
 mod queue;
 mod request;
+mod state;
 
 pub(crate) use bound::UbDevice;
 pub(crate) use pending::QUEUE_DEPTH;

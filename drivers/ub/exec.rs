@@ -61,12 +61,6 @@ pub(crate) struct Io {
     pub(crate) sg: SgTable,
     /// DMA-able buffer for internal commands' data.
     pub(crate) buf: DmaBuf,
-    /// Someone else is resetting the device (between `pre_reset` and
-    /// `post_reset`): commands from outside the worker (media polling, eject)
-    /// must wait for the next chance.
-    pub(crate) foreign_reset: bool,
-    /// The device is suspended for system sleep: no command may be sent.
-    pub(crate) suspended: bool,
     /// Limits the per-request error lines: a broken medium fails every
     /// request, and the log must not drown in them (the counters count all).
     req_log: RateLimit,
@@ -132,8 +126,6 @@ impl Io {
             rec,
             sg: SgTable::new(MAX_SEGMENTS.into())?,
             buf: DmaBuf::new(CMD_BUF_LEN)?,
-            foreign_reset: false,
-            suspended: false,
             req_log: RateLimit::new(),
             sense_len: SenseLen::new(
                 quirks.contains(Quirks::SANE_SENSE),

@@ -226,11 +226,6 @@ impl Bot {
         self.chain = None;
     }
 
-    /// Whether [`Bot::release`] was called.
-    pub(crate) fn is_released(&self) -> bool {
-        self.released
-    }
-
     /// Runs one command with the timeouts `t` (a block request's end by its
     /// deadline). A device given up fails it at once, or, once its backoff is
     /// over, gets a port reset first.

@@ -16,13 +16,15 @@ use kernel::{
 
 use super::{
     lun::{LunParams, MAX_LUNS},
-    pending::{Pending, State, QUEUE_DEPTH},
+    pending::{Pending, QUEUE_DEPTH},
+    state::{Access, State},
 };
 use crate::{
     bot::{Bot, Recovery, Setup},
     counters::Counters,
     exec::{Io, IoLock},
     kext::{
+        blk::Status,
         task::{now_ns, NoIoScope},
         usb::{AutoPm, Endpoint, Interface, InterfaceRef, PortReset},
     },
@@ -35,8 +37,16 @@ use crate::{
 pub(crate) struct UbDevice {
     /// The interface name (`1-1:1.0`), for log lines.
     pub(super) name: CString,
+    /// The transport and its buffers: one command at a time (BOT allows no
+    /// more). Lock order: this lock, then `pending`, never the other way
+    /// round; whoever holds it is in a no-I/O allocation scope ([`IoLock`]).
+    /// The kernel layer's `PortReset` lock, taken by a port reset under
+    /// this one, comes after it.
     #[pin]
     pub(super) io: Mutex<Io>,
+    /// The requests waiting for the worker and the device's [`State`]: a
+    /// spinlock, for `queue_rq` and the request timeout (atomic context),
+    /// which take nothing else. Held only for a few instructions.
     #[pin]
     pub(super) pending: SpinLock<Pending>,
     #[pin]
@@ -71,7 +81,7 @@ impl WorkItem for UbDevice {
         loop {
             let (q, state) = {
                 let mut p = this.pending.lock();
-                if p.requests.is_empty() || p.state == State::Paused {
+                if p.requests.is_empty() || !p.state.worker_takes() {
                     break;
                 }
                 match p.requests.remove(0) {
@@ -80,7 +90,7 @@ impl WorkItem for UbDevice {
                 }
             };
             match state {
-                State::Failing(status) => q.rq.end(status),
+                s if s.fails_requests() => q.rq.end(Status::Offline),
                 _ => {
                     if pm.is_none() {
                         // Without the reference the command is still tried: a
@@ -179,7 +189,7 @@ impl UbDevice {
     /// lock is held: a caller that waited for it while the interface was unbound
     /// must not send anything.
     pub(super) fn with_usable_io<R>(&self, f: impl FnOnce(&mut Io) -> Result<R>) -> Result<R> {
-        if self.is_failing() {
+        if self.access() == Access::Gone {
             return Err(ENODEV);
         }
         // Resuming may allocate and wait: in the scope as well. Scopes nest and
@@ -187,11 +197,10 @@ impl UbDevice {
         let _noio = NoIoScope::enter();
         let _pm = self.intf.autopm_get()?;
         let mut io = self.lock_io();
-        if io.bot.is_released() {
-            return Err(ENODEV);
-        }
-        if io.foreign_reset || io.suspended {
-            return Err(EBUSY);
+        match self.access() {
+            Access::Go => {}
+            Access::Busy => return Err(EBUSY),
+            Access::Gone => return Err(ENODEV),
         }
         self.take_retry_now(&mut io);
         f(&mut io)
@@ -204,9 +213,9 @@ impl UbDevice {
         }
     }
 
-    /// Whether queued and new requests fail (teardown, unplug).
-    fn is_failing(&self) -> bool {
-        matches!(self.pending.lock().state, State::Failing(_))
+    /// What a command from outside the worker may do now.
+    fn access(&self) -> Access {
+        self.pending.lock().state.access()
     }
     /// Makes room for the requests of `luns` disks; called before any disk exists.
     pub(crate) fn reserve_luns(&self, luns: usize) -> Result {

@@ -1,25 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Block requests waiting for the device's worker ([`Pending`]), and whether
-//! the worker takes them ([`State`]).
+//! Block requests waiting for the device's worker ([`Pending`]), with the
+//! device's [`State`].
 
 use kernel::prelude::*;
 
-use crate::kext::blk::{Request, Status};
+use super::state::State;
+use crate::kext::blk::Request;
 
 /// Requests blk-mq may hand us per LUN before we complete one.
 pub(crate) const QUEUE_DEPTH: u32 = 64;
-
-/// Whether the worker takes requests.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum State {
-    /// Requests are served.
-    Running,
-    /// Someone else is resetting the device: requests wait.
-    Paused,
-    /// Teardown, unplug or a dead device: queued and new requests fail with this.
-    Failing(Status),
-}
 
 /// A block request waiting for the worker.
 pub(super) struct Queued {
@@ -45,5 +35,6 @@ pub(crate) struct Pending {
     pub(super) current: Option<(Request, i64)>,
     /// When a request last succeeded (`ktime_get()` ns).
     pub(super) progress_ns: i64,
+    /// The device's state ([`State`]): its one copy, under this lock.
     pub(super) state: State,
 }

@@ -5,13 +5,10 @@
 use core::sync::atomic::Ordering;
 use kernel::{prelude::*, sync::Arc};
 
-use super::{bound::UbDevice, lun::Who, pending::State};
+use super::{bound::UbDevice, lun::Who, state::State};
 use crate::{
     counters::Counter,
-    kext::{
-        blk::Status,
-        task::{flush_work, worker_queue},
-    },
+    kext::task::{flush_work, worker_queue},
     scsi::cdb,
 };
 
@@ -23,7 +20,7 @@ impl UbDevice {
     /// file can keep the device alive past the controller's removal). The disks
     /// must be deleted before this is called.
     pub(crate) fn shutdown(self: &Arc<Self>) {
-        self.pending.lock().state = State::Failing(Status::Offline);
+        self.pending.lock().state = State::Gone;
         // Let the worker drain (and fail) whatever is still queued.
         let _ = worker_queue().enqueue(self.clone());
         flush_work(&self.work);
@@ -41,12 +38,11 @@ impl UbDevice {
         }
         {
             let mut p = self.pending.lock();
-            if p.state == State::Running {
-                p.state = State::Paused;
-            }
+            p.state = p.state.reset_begins();
         }
+        // The worker's request, and then a command from outside it, finish.
         flush_work(&self.work);
-        self.lock_io().foreign_reset = true;
+        drop(self.lock_io());
     }
 
     /// The reset is over. After someone else's reset the device starts afresh,
@@ -61,20 +57,14 @@ impl UbDevice {
     /// Lets the worker run again after a pause; after a reset (`reset`), a
     /// device given up as dead gets another chance.
     fn restart(self: &Arc<Self>, reset: bool) {
-        {
+        if reset {
             let mut io = self.lock_io();
-            io.foreign_reset = false;
-            io.suspended = false;
-            if reset {
-                io.bot.reset_by_others();
-                io.rec.succeeded();
-            }
+            io.bot.reset_by_others();
+            io.rec.succeeded();
         }
         {
             let mut p = self.pending.lock();
-            if p.state == State::Paused || (reset && p.state == State::Failing(Status::IoErr)) {
-                p.state = State::Running;
-            }
+            p.state = p.state.wakes();
         }
         let _ = worker_queue().enqueue(self.clone());
     }
@@ -96,9 +86,7 @@ impl UbDevice {
         }
         {
             let mut p = self.pending.lock();
-            if p.state == State::Running {
-                p.state = State::Paused;
-            }
+            p.state = p.state.sleeps();
         }
         flush_work(&self.work);
         let mut io = self.lock_io();
@@ -113,7 +101,6 @@ impl UbDevice {
                 }
             }
         }
-        io.suspended = true;
         self.stats.inc(Counter::Suspends);
         Ok(())
     }
@@ -136,12 +123,9 @@ impl UbDevice {
         self.restart(reset);
     }
 
-    /// Fails every queued and future request with `status` (the device is
-    /// gone); logged by the caller.
-    pub(super) fn fail_all(&self, status: Status) {
-        let mut p = self.pending.lock();
-        if p.state != State::Failing(Status::Offline) {
-            p.state = State::Failing(status);
-        }
+    /// The transport found the device gone: every queued and future request
+    /// fails (`ENODEV`); logged by the caller.
+    pub(super) fn gone(&self) {
+        self.pending.lock().state = State::Gone;
     }
 }

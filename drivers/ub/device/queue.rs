@@ -6,17 +6,13 @@
 use core::sync::atomic::Ordering;
 use kernel::{prelude::*, sync::Arc};
 
-use super::{
-    bound::UbDevice,
-    lun::Who,
-    pending::{Queued, State},
-};
+use super::{bound::UbDevice, lun::Who, pending::Queued};
 use crate::{
     counters::Counter,
     exec::CmdError,
-    kext::dma::DmaBuf,
     kext::{
         blk::{DiskHandle, Expiry, Passthrough, PtDir, QueueOps, Request, RequestId, Status},
+        dma::DmaBuf,
         task::{now_ns, worker_queue},
     },
     quirks::Quirks,
@@ -190,9 +186,9 @@ impl QueueOps for LunQueue {
         let dev = &self.dev;
         let timeout_ns = i64::from(rq.timeout_ms()) * 1_000_000;
         let mut p = dev.pending.lock();
-        if let State::Failing(status) = p.state {
+        if p.state.fails_requests() {
             drop(p);
-            rq.end(status);
+            rq.end(Status::Offline);
             return;
         }
         let q = Queued {

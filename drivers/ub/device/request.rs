@@ -142,7 +142,7 @@ impl UbDevice {
         if let Some(e) = broken {
             let Io { bot, rec, .. } = &mut *io;
             if rec.recover(bot, lun, &job.cdb, job.bytes, e) == Err(TransportError::Gone) {
-                self.fail_all(Status::Offline);
+                self.gone();
             }
         }
     }
@@ -251,7 +251,7 @@ impl UbDevice {
                 recovery: Some(Err(TransportError::Gone)),
                 ..
             } => {
-                self.fail_all(Status::Offline);
+                self.gone();
                 Ending::of(Status::Offline)
             }
             Ran::Broken {
