@@ -7,7 +7,8 @@
 //!
 //! - [`usb`]: the driver registration with reset and power callbacks, the
 //!   interface, its device, pipes and synchronous transfers, the port reset.
-//! - [`urb`]: URBs the driver owns and fills itself, coherent buffers.
+//! - [`urb`], [`urbset`]: URBs the driver owns, coherent buffers, and a set
+//!   of URBs that one handler completes, used a session at a time.
 //! - [`blk`]: blk-mq tag set, gendisk, requests, block device operations.
 //! - [`task`], [`ratelimit`], [`param`]: the worker's queue, the no-I/O scope,
 //!   log rate limits, the string module parameter.
@@ -20,4 +21,5 @@ pub(crate) mod param;
 pub(crate) mod ratelimit;
 pub(crate) mod task;
 pub(crate) mod urb;
+pub(crate) mod urbset;
 pub(crate) mod usb;

@@ -27,33 +27,41 @@
 //! Every stage keeps its own timeout: the handler that submits a stage notes
 //! when it did, and the waiting worker kills the URBs, in stage order, when the
 //! stage in flight has run out of time.
+//!
+//! The URBs, their buffers and the rules that keep a URB from outliving what
+//! it points at are the kernel layer's ([`UrbSet`]); this file is the BOT
+//! logic on top, in safe Rust.
 
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU8, Ordering};
-use kernel::{bindings, ffi, prelude::*, time::msecs_to_jiffies, types::Opaque};
+use kernel::prelude::*;
 
 use super::Timeouts;
 use crate::{
-    kext::usb::TransferError,
     kext::{
         task::now_ns,
-        urb::{Coherent, Urb},
-        usb::{Pipe, UsbDevice},
+        urbset::{Session, Submitter, UrbHandler, UrbSet},
+        usb::{Pipe, TransferError, UsbDevice},
     },
     scsi::{cbw::CBW_LEN, csw::CSW_LEN},
     usbcore_sg::Mapping,
 };
 
-// Stages.
+// Stages, and the index of each one's URB in the set.
 const CBW: u8 = 0;
 const DATA: u8 = 1;
 const CSW: u8 = 2;
 
-/// The bit of `stage` in [`Chain::reported`].
+/// The set's index of `stage`'s URB.
+const fn urb(stage: u8) -> usize {
+    stage as usize
+}
+
+/// The bit of `stage` in [`Progress::reported`].
 const fn bit(stage: u8) -> u8 {
     1 << stage
 }
 
-// Data stages (`Chain::plan`).
+// Data stages (`Progress::plan`).
 const NO_DATA: u8 = 0;
 const DATA_OUT: u8 = 1;
 const DATA_IN: u8 = 2;
@@ -70,18 +78,21 @@ pub(crate) struct Stages {
     pub(crate) csw: Option<core::result::Result<usize, TransferError>>,
 }
 
-/// The URBs and buffers of one device's commands.
-#[pin_data]
-pub(crate) struct Chain {
-    // Dropped in this order: the URBs (killed) before the buffers they use.
-    cbw: Urb,
-    data: Urb,
-    csw: Urb,
-    cbw_buf: Coherent,
-    csw_buf: Coherent,
-    /// Completed by the handler that ends the chain.
-    #[pin]
-    done: Opaque<bindings::completion>,
+/// One device's chained commands: three URBs (CBW, data, CSW), the CBW's and
+/// the CSW's coherent buffers, and the state of the command in flight.
+pub(crate) type Chain = UrbSet<Progress>;
+
+/// Allocates the URBs and the CBW and CSW buffers for `udev`.
+pub(crate) fn new(udev: &UsbDevice) -> impl PinInit<Chain, Error> + '_ {
+    UrbSet::new(
+        udev,
+        [CBW_LEN, 0, CSW_LEN],
+        Progress::new(udev.in_order_rings()),
+    )
+}
+
+/// The command in flight, as the worker and the completion handlers share it.
+pub(crate) struct Progress {
     /// The stage in flight (or the last one reached).
     stage: AtomicU8,
     /// When that stage was submitted (monotonic ns).
@@ -106,125 +117,46 @@ pub(crate) struct Chain {
     reported: AtomicU8,
 }
 
-// SAFETY: The chain is shared between the worker, which runs commands through
-// `Pin<&Chain>` one at a time, and the URB completion handlers; everything they
-// share is atomic, a kernel completion, or a URB, which the USB core serialises.
-unsafe impl Send for Chain {}
-// SAFETY: As above.
-unsafe impl Sync for Chain {}
-
-impl Chain {
-    /// Allocates the URBs and the CBW and CSW buffers for `udev`.
-    pub(crate) fn new(udev: &UsbDevice) -> impl PinInit<Self, Error> + '_ {
-        try_pin_init!(Self {
-            cbw: Urb::new()?,
-            data: Urb::new()?,
-            csw: Urb::new()?,
-            cbw_buf: Coherent::new(udev, CBW_LEN)?,
-            csw_buf: Coherent::new(udev, CSW_LEN)?,
-            done <- Opaque::ffi_init(|slot: *mut bindings::completion| {
-                // SAFETY: `slot` is valid for writing a `struct completion`.
-                unsafe { bindings::init_completion(slot) }
-            }),
+impl Progress {
+    fn new(read_ahead: bool) -> Self {
+        Self {
             stage: AtomicU8::new(CBW),
             since: AtomicI64::new(0),
             plan: AtomicU8::new(NO_DATA),
             len: AtomicU32::new(0),
-            read_ahead: udev.in_order_rings(),
+            read_ahead,
             data_sent: AtomicBool::new(false),
             refused: AtomicI32::new(0),
             refused_at: AtomicU8::new(CBW),
             reported: AtomicU8::new(0),
-        }? Error)
+        }
     }
 
-    /// The CSW buffer as last read. Only meaningful after [`Chain::run`] reported
-    /// a CSW stage.
-    pub(crate) fn csw(&self) -> &[u8] {
-        self.csw_buf.as_slice()
+    /// Notes that `stage` is the one in flight now (for its timeout). The stage
+    /// never moves back: a CBW that completes after the data and CSW queued
+    /// behind it (a device that answered early) must not rewind the chain.
+    fn mark(&self, stage: u8) {
+        self.since.store(now_ns(), Ordering::Relaxed);
+        self.stage.fetch_max(stage, Ordering::Release);
     }
 
-    /// Runs one command: the 31-byte `cbw` on `out`, then, with `data`, `len`
-    /// bytes over the mapping on its pipe, then the CSW on `in_`, each stage
-    /// within its limit. Returns when no URB is in flight any more.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn run(
-        self: Pin<&Self>,
-        udev: &UsbDevice,
-        out: Pipe,
-        in_: Pipe,
-        cbw: &[u8; CBW_LEN],
-        data: Option<(Pipe, &mut Mapping<'_, '_>)>,
-        len: u32,
-        limits: Timeouts,
-    ) -> Stages {
-        let this = self.get_ref();
-        let ctx = core::ptr::from_ref(this).cast_mut().cast::<ffi::c_void>();
-        let plan = match &data {
-            None => NO_DATA,
-            Some((pipe, _)) if pipe.is_in() => DATA_IN,
-            Some(_) => DATA_OUT,
-        };
-        this.plan.store(plan, Ordering::Relaxed);
-        this.len.store(len, Ordering::Relaxed);
-        this.refused.store(0, Ordering::Relaxed);
-        this.reported.store(0, Ordering::Relaxed);
-        // SAFETY: All three URBs are idle (the last `run` waited for them, and
-        // `run` borrows the chain's owner mutably, so no other runs); the buffers,
-        // the scatterlist and its mapping, `udev` and the pinned chain outlive the
-        // submissions below, since this function kills what is still in flight
-        // before it returns.
-        unsafe {
-            this.cbw_buf.write(cbw);
-            this.cbw
-                .fill_buf(udev, out, &this.cbw_buf, CBW_LEN, cbw_done, ctx);
-            if let Some((pipe, mapping)) = data {
-                let (sg, nents, mapped) = mapping.raw();
-                this.data
-                    .fill_sg(udev, pipe, sg, nents, mapped, len, data_done, ctx);
-            }
-            this.csw
-                .fill_buf(udev, in_, &this.csw_buf, CSW_LEN, csw_done, ctx);
-            // Nobody waits on it and no handler can complete it now.
-            bindings::init_completion(this.done.get());
-        }
-        this.since.store(now_ns(), Ordering::Relaxed);
-        this.stage.store(CBW, Ordering::Release);
-        // Set before the CBW goes out: its handler may run before the data URB
-        // is submitted behind it, and must know it will be.
-        let ahead = plan == DATA_OUT || (plan == DATA_IN && this.read_ahead);
-        this.data_sent.store(ahead, Ordering::Release);
-        // SAFETY: Filled above; idle.
-        if let Err(e) = unsafe { this.cbw.submit(false) } {
-            return Stages {
-                cbw: Err(TransferError::from_errno(e.to_errno())),
-                data: None,
-                csw: None,
-            };
-        }
-        if ahead {
-            // SAFETY: Filled above; idle. Queued behind the CBW (see the module
-            // documentation). If the CBW fails, its handler ends the chain and
-            // this URB is killed: on the CBW's own endpoint a halt keeps it from
-            // running, on the other the device has no command to answer it with.
-            if let Err(e) = unsafe { this.data.submit(false) } {
-                this.data_sent.store(false, Ordering::Relaxed);
-                this.refused_at.store(DATA, Ordering::Relaxed);
-                this.refused.store(e.to_errno(), Ordering::Relaxed);
-                // The CBW's handler may have handed over to this URB already:
-                // end the chain here; the wait returns at once and kills the CBW.
-                this.finish();
+    /// Notes a submission of `stage` the core refused.
+    fn refuse(&self, stage: u8, e: Error) {
+        self.refused_at.store(stage, Ordering::Relaxed);
+        self.refused.store(e.to_errno(), Ordering::Relaxed);
+    }
+
+    /// Moves on to `stage` from a completion handler: false when it must end
+    /// here (the core refused the submission).
+    fn advance(&self, urbs: &Submitter<'_>, stage: u8) -> bool {
+        self.mark(stage);
+        match urbs.submit(urb(stage)) {
+            Ok(()) => true,
+            Err(e) => {
+                self.refuse(stage, e);
+                false
             }
         }
-        let killed = this.wait(limits);
-        if !killed && !this.ended_cleanly() {
-            // A stage failed, or the device answered before it took the CBW: a
-            // URB may still be pending (the data queued behind a failed CBW, the
-            // CBW itself), and a handler may still be running. In stage order, as
-            // in `wait`; the next command must find every URB idle.
-            this.kill_all();
-        }
-        this.collect(killed)
     }
 
     /// Whether the CSW URB was submitted for this command: the chain reached
@@ -235,28 +167,20 @@ impl Chain {
 
     /// Whether the chain ran to a CSW the device sent and every URB of the
     /// command has reported: only then may the URBs be reused without a kill.
-    fn ended_cleanly(&self) -> bool {
+    fn ended_cleanly(&self, s: &Session<'_, Self>) -> bool {
         let planned = if self.plan.load(Ordering::Relaxed) == NO_DATA {
             bit(CBW) | bit(CSW)
         } else {
             bit(CBW) | bit(DATA) | bit(CSW)
         };
         self.csw_sent()
-            && self.csw.result().is_ok()
+            && s.result(urb(CSW)).is_ok()
             && all_reported(self.reported.load(Ordering::Acquire), planned)
-    }
-
-    /// Kills the URBs in stage order: a handler still running may submit the
-    /// next stage, which the next kill then cancels.
-    fn kill_all(&self) {
-        self.cbw.kill();
-        self.data.kill();
-        self.csw.kill();
     }
 
     /// Waits until a handler ends the chain, or kills it when the stage in
     /// flight runs out of time; returns whether it killed.
-    fn wait(&self, limits: Timeouts) -> bool {
+    fn wait(&self, s: &Session<'_, Self>, limits: Timeouts) -> bool {
         loop {
             // `stage` is stored after `since` (Release): a new stage is never
             // seen with its predecessor's start time, so no stage is cut short.
@@ -273,15 +197,11 @@ impl Chain {
             let left_ns = (i64::from(limit_ms) * 1_000_000 - elapsed_ns)
                 .min(limits.deadline_ns.saturating_sub(now));
             if left_ns <= 0 {
-                self.kill_all();
+                s.kill_all();
                 return true;
             }
             let left_ms = u32::try_from((left_ns + 999_999) / 1_000_000).unwrap_or(u32::MAX);
-            // SAFETY: `done` is an initialised completion.
-            let left = unsafe {
-                bindings::wait_for_completion_timeout(self.done.get(), msecs_to_jiffies(left_ms))
-            };
-            if left != 0 {
+            if s.wait(left_ms) {
                 return false;
             }
         }
@@ -290,7 +210,7 @@ impl Chain {
     /// The results of the stages reached. After a kill for a timeout, the stage
     /// that was in flight reports the timeout; a CSW read cancelled otherwise
     /// (by the USB core) counts as not reached (it is read again).
-    fn collect(&self, killed: bool) -> Stages {
+    fn collect(&self, s: &Session<'_, Self>, killed: bool) -> Stages {
         let reached = self.stage.load(Ordering::Acquire);
         let refused = match self.refused.load(Ordering::Relaxed) {
             0 => None,
@@ -299,8 +219,8 @@ impl Chain {
                 TransferError::from_errno(e),
             )),
         };
-        let result = |stage: u8, urb: &Urb| -> Option<core::result::Result<usize, TransferError>> {
-            match (refused, urb.result()) {
+        let result = |stage: u8| -> Option<core::result::Result<usize, TransferError>> {
+            match (refused, s.result(urb(stage))) {
                 (Some((at, e)), _) if at == stage => Some(Err(e)),
                 (_, Err(TransferError::Cancelled)) if killed && stage == reached => {
                     Some(Err(TransferError::TimedOut))
@@ -309,59 +229,67 @@ impl Chain {
                 (_, r) => Some(r),
             }
         };
-        let cbw = result(CBW, &self.cbw).unwrap_or(Err(TransferError::Cancelled));
+        let cbw = result(CBW).unwrap_or(Err(TransferError::Cancelled));
         let data = (self.plan.load(Ordering::Relaxed) != NO_DATA && reached >= DATA).then(|| {
-            let moved = self.data.actual();
-            let r = result(DATA, &self.data).unwrap_or(Err(TransferError::Cancelled));
+            let moved = s.actual(urb(DATA));
+            let r = result(DATA).unwrap_or(Err(TransferError::Cancelled));
             (moved, r.map(|_| ()))
         });
         let csw = if self.csw_sent() {
-            result(CSW, &self.csw)
+            result(CSW)
         } else {
             refused.filter(|&(at, _)| at == CSW).map(|(_, e)| Err(e))
         };
         Stages { cbw, data, csw }
     }
 
-    /// Notes that `stage` is the one in flight now (for its timeout). The stage
-    /// never moves back: a CBW that completes after the data and CSW queued
-    /// behind it (a device that answered early) must not rewind the chain.
-    fn mark(&self, stage: u8) {
-        self.since.store(now_ns(), Ordering::Relaxed);
-        self.stage.fetch_max(stage, Ordering::Release);
-    }
-
-    /// Records that the completion handler of `stage` runs.
-    fn report(&self, stage: u8) {
-        self.reported.fetch_or(bit(stage), Ordering::AcqRel);
-    }
-
-    /// Submits the URB of `stage` from a completion handler; false when the core
-    /// refused it (noted for [`Chain::collect`]).
-    fn submit(&self, stage: u8) -> bool {
-        let urb = if stage == DATA { &self.data } else { &self.csw };
-        // SAFETY: `run` filled this URB for the current command and it is idle:
-        // each stage is submitted once per command, after the one before it.
-        match unsafe { urb.submit(true) } {
-            Ok(()) => true,
-            Err(e) => {
-                self.refused_at.store(stage, Ordering::Relaxed);
-                self.refused.store(e.to_errno(), Ordering::Relaxed);
-                false
+    /// Completion of the CBW: when the device took all 31 bytes, chains the
+    /// data stage (unless queued behind the CBW already) or the CSW of a
+    /// command without data.
+    fn cbw_done(&self, urbs: &Submitter<'_>, status: i32, actual: usize) {
+        // Read before anything is submitted: once the CSW is, the worker may go
+        // on to the next command (it kills this URB first only when a stage
+        // failed).
+        let plan = self.plan.load(Ordering::Relaxed);
+        if status == 0 && actual == CBW_LEN {
+            match plan {
+                NO_DATA if self.advance(urbs, CSW) => return,
+                // Queued behind the CBW already: now in flight.
+                DATA_OUT | DATA_IN if self.data_sent.load(Ordering::Acquire) => {
+                    self.mark(DATA);
+                    return;
+                }
+                DATA_IN if self.advance(urbs, DATA) => return,
+                _ => {}
             }
         }
+        urbs.finish();
     }
 
-    /// Moves on to `stage`: false when it must end here.
-    fn advance(&self, stage: u8) -> bool {
-        self.mark(stage);
-        self.submit(stage)
+    /// Completion of the data stage: chains the CSW when all the data moved.
+    fn data_done(&self, urbs: &Submitter<'_>, status: i32, actual: usize) {
+        let whole = u32::try_from(actual).is_ok_and(|a| a == self.len.load(Ordering::Relaxed));
+        if status == 0 && whole && self.advance(urbs, CSW) {
+            return;
+        }
+        urbs.finish();
     }
+}
 
-    /// Wakes the worker; the handler must not touch the chain afterwards.
-    fn finish(&self) {
-        // SAFETY: `done` is an initialised completion.
-        unsafe { bindings::complete(self.done.get()) };
+impl UrbHandler for Progress {
+    fn complete(&self, urbs: &Submitter<'_>, index: usize, status: i32, actual: usize) {
+        let stage = match index {
+            0 => CBW,
+            1 => DATA,
+            _ => CSW,
+        };
+        self.reported.fetch_or(bit(stage), Ordering::AcqRel);
+        match stage {
+            CBW => self.cbw_done(urbs, status, actual),
+            DATA => self.data_done(urbs, status, actual),
+            // The CSW ends the chain.
+            _ => urbs.finish(),
+        }
     }
 }
 
@@ -371,73 +299,91 @@ fn all_reported(reported: u8, planned: u8) -> bool {
     reported & planned == planned
 }
 
-/// The chain a URB belongs to, and how the URB ended.
-///
-/// # Safety
-///
-/// `urb` is one of a [`Chain`]'s URBs, handed to its completion handler.
-unsafe fn chain_of<'a>(urb: *mut bindings::urb) -> (&'a Chain, ffi::c_int, usize) {
-    // SAFETY: `run` set the context to the pinned chain, which waits for (or
-    // kills) every URB before it can move or drop.
-    let chain = unsafe { &*Urb::context_of(urb).cast::<Chain>() };
-    // SAFETY: Called for this URB's completion (function contract).
-    let (status, actual) = unsafe { Urb::completed(urb) };
-    (chain, status, actual)
-}
-
-/// Completion of the CBW: when the device took all 31 bytes, chains the data
-/// stage (unless queued behind the CBW already) or the CSW of a command without
-/// data.
-///
-/// # Safety
-///
-/// Called by the USB core for a URB that [`Chain::run`] filled with this handler.
-unsafe extern "C" fn cbw_done(urb: *mut bindings::urb) {
-    // SAFETY: Installed by `run` on the chain's CBW URB only.
-    let (chain, status, actual) = unsafe { chain_of(urb) };
-    chain.report(CBW);
-    // Read before anything is submitted: once the CSW is, the worker may go on
-    // to the next command (it kills this URB first only when a stage failed).
-    let plan = chain.plan.load(Ordering::Relaxed);
-    if status == 0 && actual == CBW_LEN {
-        match plan {
-            NO_DATA if chain.advance(CSW) => return,
-            // Queued behind the CBW already: now in flight.
-            DATA_OUT | DATA_IN if chain.data_sent.load(Ordering::Acquire) => {
-                chain.mark(DATA);
-                return;
-            }
-            DATA_IN if chain.advance(DATA) => return,
-            _ => {}
+/// Runs one command on `chain`: the 31-byte `cbw` on `out`, then, with `data`,
+/// `len` bytes over the mapping on its pipe, then the CSW on `in_` into
+/// `csw_out`, each stage within its limit. Returns when no URB is in flight
+/// any more.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run(
+    chain: Pin<&Chain>,
+    out: Pipe,
+    in_: Pipe,
+    cbw: &[u8; CBW_LEN],
+    data: Option<(Pipe, &mut Mapping<'_, '_>)>,
+    len: u32,
+    limits: Timeouts,
+    csw_out: &mut [u8],
+) -> Stages {
+    let p = chain.get_ref().handler();
+    let ran = chain.session(|s| {
+        let plan = match &data {
+            None => NO_DATA,
+            Some((pipe, _)) if pipe.is_in() => DATA_IN,
+            Some(_) => DATA_OUT,
+        };
+        p.plan.store(plan, Ordering::Relaxed);
+        p.len.store(len, Ordering::Relaxed);
+        p.refused.store(0, Ordering::Relaxed);
+        p.reported.store(0, Ordering::Relaxed);
+        let filled = s
+            .write(urb(CBW), cbw)
+            .and_then(|()| s.fill_buf(urb(CBW), out, CBW_LEN))
+            .and_then(|()| match data {
+                Some((pipe, mapping)) => s.fill_sg(urb(DATA), pipe, mapping, len),
+                None => Ok(()),
+            })
+            .and_then(|()| s.fill_buf(urb(CSW), in_, CSW_LEN));
+        if let Err(e) = filled {
+            return Stages {
+                cbw: Err(TransferError::Other(e)),
+                data: None,
+                csw: None,
+            };
         }
-    }
-    chain.finish();
-}
-
-/// Completion of the data stage: chains the CSW when all the data moved.
-///
-/// # Safety
-///
-/// Called by the USB core for a URB that [`Chain::run`] filled with this handler.
-unsafe extern "C" fn data_done(urb: *mut bindings::urb) {
-    // SAFETY: Installed by `run` on the chain's data URB only.
-    let (chain, status, actual) = unsafe { chain_of(urb) };
-    chain.report(DATA);
-    let whole = u32::try_from(actual).is_ok_and(|a| a == chain.len.load(Ordering::Relaxed));
-    if status == 0 && whole && chain.advance(CSW) {
-        return;
-    }
-    chain.finish();
-}
-
-/// Completion of the CSW: ends the chain.
-///
-/// # Safety
-///
-/// Called by the USB core for a URB that [`Chain::run`] filled with this handler.
-unsafe extern "C" fn csw_done(urb: *mut bindings::urb) {
-    // SAFETY: Installed by `run` on the chain's CSW URB only.
-    let (chain, _, _) = unsafe { chain_of(urb) };
-    chain.report(CSW);
-    chain.finish();
+        p.since.store(now_ns(), Ordering::Relaxed);
+        p.stage.store(CBW, Ordering::Release);
+        // Set before the CBW goes out: its handler may run before the data URB
+        // is submitted behind it, and must know it will be.
+        let ahead = plan == DATA_OUT || (plan == DATA_IN && p.read_ahead);
+        p.data_sent.store(ahead, Ordering::Release);
+        if let Err(e) = s.submit(urb(CBW)) {
+            return Stages {
+                cbw: Err(TransferError::from_errno(e.to_errno())),
+                data: None,
+                csw: None,
+            };
+        }
+        let mut refused = false;
+        if ahead {
+            // Queued behind the CBW (see the module documentation). If the CBW
+            // fails, its handler ends the chain and this URB is killed: on the
+            // CBW's own endpoint a halt keeps it from running, on the other the
+            // device has no command to answer it with.
+            if let Err(e) = s.submit(urb(DATA)) {
+                p.data_sent.store(false, Ordering::Relaxed);
+                p.refuse(DATA, e);
+                refused = true;
+            }
+        }
+        // A refused data URB ends the chain here: the CBW is killed below.
+        let killed = !refused && p.wait(s, limits);
+        if !killed && !p.ended_cleanly(s) {
+            // A stage failed, or the device answered before it took the CBW: a
+            // URB may still be pending (the data queued behind a failed CBW, the
+            // CBW itself), and a handler may still be running. In stage order, as
+            // in `wait`; the next command must find every URB idle.
+            s.kill_all();
+        }
+        let stages = p.collect(s, killed);
+        if let Some(Ok(_)) = stages.csw {
+            s.settle();
+            let _ = s.read(urb(CSW), csw_out);
+        }
+        stages
+    });
+    ran.unwrap_or(Stages {
+        cbw: Err(TransferError::Other(EBUSY)),
+        data: None,
+        csw: None,
+    })
 }

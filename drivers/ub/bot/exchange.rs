@@ -19,7 +19,9 @@ use kernel::{
     time::{delay::fsleep, Delta},
 };
 
-use super::{broken, Bot, Chain, Data, Fault, Outcome, Stage, Stages, Timeouts, TransportError};
+use super::{
+    broken, chain, Bot, Chain, Data, Fault, Outcome, Stage, Stages, Timeouts, TransportError,
+};
 use crate::{
     counters::Counter,
     kext::usb::{Pipe, UsbDevice},
@@ -322,16 +324,16 @@ impl Wire<'_> {
         t: Timeouts,
     ) -> Stages {
         if let Some(chain) = self.chain {
-            let stages = chain.run(self.udev, self.bulk_out, self.bulk_in, cbw, data, len, t);
-            if let Some(Ok(n)) = stages.csw {
-                let n = n.min(CSW_LEN);
-                if let (Some(dst), Some(src)) =
-                    (self.csw.as_mut_slice().get_mut(..n), chain.csw().get(..n))
-                {
-                    dst.copy_from_slice(src);
-                }
-            }
-            return stages;
+            return chain::run(
+                chain,
+                self.bulk_out,
+                self.bulk_in,
+                cbw,
+                data,
+                len,
+                t,
+                self.csw.as_mut_slice(),
+            );
         }
 
         // The whole buffer goes out: a 32-byte one keeps its zero pad byte.

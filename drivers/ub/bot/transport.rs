@@ -11,7 +11,7 @@
 
 use kernel::{prelude::*, str::CString, sync::Arc};
 
-use super::{Chain, Data, Fault, Outcome, Timeouts, TransportError};
+use super::{chain, Chain, Data, Fault, Outcome, Timeouts, TransportError};
 use crate::{
     counters::{Counter, Counters},
     kext::{
@@ -136,7 +136,7 @@ impl Bot {
         };
         let go_slow = quirks.contains(Quirks::GO_SLOW);
         let chain = if pipeline && cbw_len == CBW_LEN && !go_slow {
-            Some(KBox::pin_init(Chain::new(&udev), GFP_KERNEL)?)
+            Some(KBox::pin_init(chain::new(&udev), GFP_KERNEL)?)
         } else {
             None
         };

@@ -2,8 +2,8 @@
 
 //! URBs the driver owns ([`Urb`]) and the coherent buffers its command and status
 //! blocks live in ([`Coherent`]): allocation, filling, submission, killing and
-//! freeing. These are the raw `struct urb` calls of the command chain
-//! ([`crate::chain`]); nothing else touches a `struct urb`.
+//! freeing. These are the raw `struct urb` calls of [`super::urbset`], which
+//! the command chain uses; nothing else touches a `struct urb`.
 //!
 //! The USB core's synchronous helpers (`usb_bulk_msg()`, `usb_sg_wait()`)
 //! allocate URBs per call and put the caller to sleep per stage; a BOT command
@@ -156,6 +156,19 @@ impl Urb {
         // SAFETY: A valid URB (type invariant); `usb_kill_urb` does nothing to an
         // idle one.
         unsafe { bindings::usb_kill_urb(self.as_raw()) };
+    }
+
+    /// Kills the URB like [`Urb::kill`] and makes every later submission fail
+    /// until [`Urb::unpoison`]. May sleep.
+    pub(crate) fn poison(&self) {
+        // SAFETY: A valid URB (type invariant).
+        unsafe { bindings::usb_poison_urb(self.as_raw()) };
+    }
+
+    /// Undoes one [`Urb::poison`].
+    pub(crate) fn unpoison(&self) {
+        // SAFETY: A valid URB (type invariant).
+        unsafe { bindings::usb_unpoison_urb(self.as_raw()) };
     }
 
     /// How the last transfer ended: bytes moved, or the error. Only meaningful
