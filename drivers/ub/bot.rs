@@ -10,13 +10,16 @@
 //! - [`exchange`]: the stages of one command and the checks of its CSW.
 //! - [`chain`]: the stages on three preallocated URBs, each submitted from the
 //!   completion of the one before.
-//! - [`recovery`]: the recovery ladder between commands.
+//! - [`recovery`], [`ladder`]: the recovery ladder between commands.
+//! - [`residue`]: what a CSW's residue is taken to mean.
 //! - [`outcome`], [`timeouts`]: how a command ends, and its time limits.
 
 mod chain;
 mod exchange;
+mod ladder;
 mod outcome;
 mod recovery;
+mod residue;
 mod timeouts;
 mod transport;
 

@@ -13,7 +13,7 @@
 //! - the Bulk-Only engine, [`bot`]: one command from CBW to CSW, recovery;
 //! - the kernel layer, [`kext`]: safe types over the kernel's USB and blk-mq C
 //!   API and the bundled helpers, with `usbcore_sg` (DMA mapping, `usb_sg_*`).
-//!   The only `unsafe` code outside it is the command chain's URB handlers.
+//!   The only `unsafe` code is there.
 
 use kernel::{prelude::*, sync::Arc};
 

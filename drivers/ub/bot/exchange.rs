@@ -20,7 +20,9 @@ use kernel::{
 };
 
 use super::{
-    broken, chain, Bot, Chain, Data, Fault, Outcome, Stage, Stages, Timeouts, TransportError,
+    broken, chain,
+    residue::{self, Settled},
+    Bot, Chain, Data, Fault, Outcome, Stage, Stages, Timeouts, TransportError,
 };
 use crate::{
     counters::Counter,
@@ -28,7 +30,7 @@ use crate::{
     kext::{dma::DmaBuf, usb::TransferError},
     scsi::{
         cbw::{Cbw, Direction, CBW_LEN},
-        cdb::{self, Cdb},
+        cdb::Cdb,
         csw::{Csw, CswError, CswStatus, CSW_LEN, CSW_SIGNATURE},
     },
     usbcore_sg::{Mapping, SgRequest},
@@ -167,16 +169,9 @@ impl Bot {
             }),
             // The sense of a failed command may claim it completed (RECOVERED
             // ERROR): its residue must show what really went missing too.
-            Outcome::Failed { residue } => {
-                let missing = len.saturating_sub(moved as u32);
-                Ok(Outcome::Failed {
-                    residue: if self.ignore_residue {
-                        missing
-                    } else {
-                        residue.max(missing)
-                    },
-                })
-            }
+            Outcome::Failed { residue } => Ok(Outcome::Failed {
+                residue: residue::settle_failed(len, moved as u32, residue, self.ignore_residue),
+            }),
         }
     }
 
@@ -191,28 +186,19 @@ impl Bot {
         moved: u32,
         residue: u32,
     ) -> u32 {
-        let missing = len.saturating_sub(moved);
-        if residue <= missing {
-            return missing;
+        match residue::settle_passed(cdb, dir, len, moved, residue, self.ignore_residue) {
+            Settled::Residue(r) => r,
+            Settled::IgnoreFromNow => {
+                pr_info!(
+                    "{}: device reports residue {} for a complete {}; ignoring residues\n",
+                    &*self.name,
+                    residue,
+                    cdb.name()
+                );
+                self.ignore_residue = true;
+                0
+            }
         }
-        if self.ignore_residue {
-            return missing;
-        }
-        // usb-storage's heuristic: a residue on a complete INQUIRY or READ
-        // CAPACITY(10) means the device's residues are bogus.
-        let probe_cmd = (cdb.opcode() == cdb::INQUIRY && len == 36)
-            || (cdb.opcode() == cdb::READ_CAPACITY_10 && len == 8);
-        if missing == 0 && dir == Direction::In && probe_cmd {
-            pr_info!(
-                "{}: device reports residue {} for a complete {}; ignoring residues\n",
-                &*self.name,
-                residue,
-                cdb.name()
-            );
-            self.ignore_residue = true;
-            return 0;
-        }
-        residue
     }
 
     /// The signature CSWs of this device carry.

@@ -21,26 +21,11 @@
 
 use kernel::prelude::*;
 
-use super::{Bot, Fault, TransportError};
+use super::{
+    ladder::{self, Step},
+    Bot, Fault, TransportError,
+};
 use crate::{counters::Counter, kext::ratelimit::RateLimit, scsi::cdb::Cdb};
-
-/// A recovery step.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Step {
-    /// Bulk-Only Mass Storage Reset and clear halt on both bulk endpoints.
-    ResetRecovery,
-    /// USB port reset (re-enumeration up to SET_CONFIGURATION).
-    PortReset,
-}
-
-impl Step {
-    fn name(self) -> &'static str {
-        match self {
-            Step::ResetRecovery => "reset recovery",
-            Step::PortReset => "port reset",
-        }
-    }
-}
 
 /// The recovery state of one device.
 pub(crate) struct Recovery {
@@ -113,14 +98,7 @@ impl Recovery {
         }
         bot.stats.inc(Counter::Recoveries);
         self.failures = self.failures.saturating_add(1);
-        let order = if self.port_reset_first {
-            [Step::PortReset, Step::ResetRecovery]
-        } else {
-            [Step::ResetRecovery, Step::PortReset]
-        };
-        // The last recovery did not stick: go straight to the stronger step.
-        let skip = usize::from(self.failures > 1);
-        for step in order.into_iter().skip(skip) {
+        for &step in ladder::steps(self.port_reset_first, self.failures) {
             let done = match step {
                 Step::ResetRecovery => bot.reset_recovery().map_err(|_| ()),
                 Step::PortReset => bot.port_reset().map_err(|_| ()),

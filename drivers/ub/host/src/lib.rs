@@ -2,15 +2,30 @@
 
 //! The pure logic of `ub`'s driver layers, compiled from the module's own
 //! source files (no copy) and tested on the host: files that use nothing but
-//! `core` are included here with `#[path]`. The crate exists for its tests.
+//! `core` and the `scsi` crate are included here with `#[path]`, under the
+//! same module paths as in the module. The crate exists for its tests.
 
 #![cfg_attr(not(test), no_std)]
 
 #[cfg(test)]
-#[path = "../../device/state.rs"]
-mod state;
+use ::scsi;
+
+#[cfg(test)]
+#[path = "../../bot"]
+mod bot {
+    pub(crate) mod ladder;
+    pub(crate) mod residue;
+}
+
+#[cfg(test)]
+#[path = "../../device"]
+mod device {
+    pub(crate) mod state;
+}
 
 #[cfg(test)]
 mod tests {
+    mod ladder;
+    mod residue;
     mod state;
 }
