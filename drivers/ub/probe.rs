@@ -16,7 +16,10 @@ use crate::{
     exec::{CmdError, Io},
     quirks::Quirks,
     scsi::{
-        capacity::{Capacity, CapacityError, ReadCapacity10, ReadCapacity16},
+        capacity::{
+            Capacity, CapacityError, ReadCapacity10, ReadCapacity16, READ_CAPACITY_10_LEN,
+            READ_CAPACITY_16_LEN,
+        },
         cdb::{self, PageControl, MODE_PAGE_ALL, MODE_PAGE_CACHING},
         inquiry::{
             parse_rotation_rate, parse_unit_serial, trim_field, vpd_lists_page, Inquiry,
@@ -345,7 +348,7 @@ fn read_capacity_raw(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Resul
         }
     }
     let n = io
-        .data_in(lun, &cdb::read_capacity_10(), 8)
+        .data_in(lun, &cdb::read_capacity_10(), READ_CAPACITY_10_LEN)
         .map_err(|e| log_fail(name, "READ CAPACITY(10)", &e))?;
     let rc10 = ReadCapacity10::parse(io.buf.as_slice().get(..n).unwrap_or(&[])).map_err(bad)?;
     match rc10.capacity() {
@@ -375,7 +378,11 @@ fn unusable_capacity(name: &CStr, e: CapacityError) -> Error {
 fn read_capacity_16(io: &mut Io, lun: u8, name: &CStr) -> Result<(Capacity, u32)> {
     let bad = |e| unusable_capacity(name, e);
     let n = io
-        .data_in(lun, &cdb::read_capacity_16(32), 32)
+        .data_in(
+            lun,
+            &cdb::read_capacity_16(READ_CAPACITY_16_LEN as u32),
+            READ_CAPACITY_16_LEN,
+        )
         .map_err(|e| log_fail(name, "READ CAPACITY(16)", &e))?;
     let rc16 = ReadCapacity16::parse(io.buf.as_slice().get(..n).unwrap_or(&[])).map_err(bad)?;
     let cap = rc16.capacity().map_err(bad)?;

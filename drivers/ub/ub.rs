@@ -28,7 +28,8 @@ mod probe;
 mod quirks;
 
 #[path = "../../scsi/src/scsi.rs"]
-pub mod scsi;
+#[allow(unreachable_pub)]
+mod scsi;
 
 #[path = "../../usbcore_sg/sg.rs"]
 mod usbcore_sg;

@@ -5,8 +5,6 @@
 pub const READ_CAPACITY_10_LEN: usize = 8;
 /// Full length of READ CAPACITY(16) data, the allocation length to ask for.
 pub const READ_CAPACITY_16_LEN: usize = 32;
-/// Shortest READ CAPACITY(16) data accepted (through LOGICAL BLOCK LENGTH).
-pub const READ_CAPACITY_16_MIN_LEN: usize = 12;
 /// Smallest logical block size the driver supports.
 pub const MIN_BLOCK_SIZE: u32 = 512;
 /// Largest logical block size the driver supports.

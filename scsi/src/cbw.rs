@@ -46,10 +46,13 @@ pub enum CbwError {
     /// zero length.
     DirectionMismatch,
     /// A buffer to decode was not exactly [`CBW_LEN`] bytes long.
+    #[cfg(not(MODULE))]
     BadLength(usize),
     /// A decoded CBW did not start with [`CBW_SIGNATURE`].
+    #[cfg(not(MODULE))]
     BadSignature(u32),
     /// Reserved bits of `bmCBWFlags` or `bCBWLUN` were set.
+    #[cfg(not(MODULE))]
     ReservedBits,
 }
 
@@ -106,6 +109,7 @@ impl Cbw {
 
     /// Decodes a CBW, as a device would. Strict: exact length, signature,
     /// reserved bits clear, LUN and command block length in range.
+    #[cfg(not(MODULE))]
     pub fn parse(buf: &[u8]) -> Result<Cbw, CbwError> {
         let raw: &[u8; CBW_LEN] = buf.try_into().map_err(|_| CbwError::BadLength(buf.len()))?;
         let [s0, s1, s2, s3, t0, t1, t2, t3, l0, l1, l2, l3, flags, lun, cb_len, cb @ ..] = *raw;
@@ -153,26 +157,31 @@ impl Cbw {
     }
 
     /// The tag the device must echo in its CSW.
+    #[cfg(not(MODULE))]
     pub fn tag(&self) -> u32 {
         self.tag
     }
 
     /// Number of bytes the host expects to transfer in the data stage.
+    #[cfg(not(MODULE))]
     pub fn transfer_len(&self) -> u32 {
         self.transfer_len
     }
 
     /// Direction of the data stage.
+    #[cfg(not(MODULE))]
     pub fn direction(&self) -> Direction {
         self.direction
     }
 
     /// Logical unit the command is addressed to.
+    #[cfg(not(MODULE))]
     pub fn lun(&self) -> u8 {
         self.lun
     }
 
     /// The command block, without padding.
+    #[cfg(not(MODULE))]
     pub fn cdb(&self) -> &[u8] {
         self.cb.get(..usize::from(self.cb_len)).unwrap_or(&[])
     }

@@ -165,10 +165,13 @@ pub enum PageControl {
     /// Current values.
     Current = 0,
     /// Changeable values (a mask).
+    #[cfg(not(MODULE))]
     Changeable = 1,
     /// Default values.
+    #[cfg(not(MODULE))]
     Default = 2,
     /// Saved values.
+    #[cfg(not(MODULE))]
     Saved = 3,
 }
 
@@ -332,6 +335,7 @@ pub fn mode_sense_6(
 
 /// MODE SENSE(10) with LLBAA clear. `dbd` asks the device to leave out block
 /// descriptors.
+#[cfg(not(MODULE))]
 pub fn mode_sense_10(
     dbd: bool,
     pc: PageControl,
@@ -360,6 +364,7 @@ pub fn synchronize_cache_10(lba: u32, blocks: u16, immed: bool) -> Cdb {
 }
 
 /// SYNCHRONIZE CACHE(16), same meaning as [`synchronize_cache_10`].
+#[cfg(not(MODULE))]
 pub fn synchronize_cache_16(lba: u64, blocks: u32, immed: bool) -> Cdb {
     let mut cdb = [0u8; 16];
     cdb[0] = SYNCHRONIZE_CACHE_16;

@@ -16,6 +16,7 @@
 pub const CSW_SIGNATURE: u32 = 0x5342_5355;
 /// Signature sent by some Olympus cameras ("USBU"); usb-storage accepts it
 /// by learning the signature from the first CSW a device sends.
+#[cfg(not(MODULE))]
 pub const CSW_SIGNATURE_OLYMPUS: u32 = 0x5542_5355;
 /// Length of a CSW in bytes.
 pub const CSW_LEN: usize = 13;
@@ -96,6 +97,7 @@ impl Csw {
     }
 
     /// Encodes the CSW into its wire form (used by device emulations).
+    #[cfg(not(MODULE))]
     pub fn encode(&self) -> [u8; CSW_LEN] {
         let mut out = [0u8; CSW_LEN];
         out[0..4].copy_from_slice(&self.signature.to_le_bytes());

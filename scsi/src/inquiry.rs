@@ -9,18 +9,23 @@
 /// PERIPHERAL DEVICE TYPE of a direct-access block device (disk).
 pub const DEVICE_TYPE_DISK: u8 = 0x00;
 /// PERIPHERAL DEVICE TYPE of a CD/DVD device.
+#[cfg(not(MODULE))]
 pub const DEVICE_TYPE_CDROM: u8 = 0x05;
 /// PERIPHERAL DEVICE TYPE of an optical memory device.
+#[cfg(not(MODULE))]
 pub const DEVICE_TYPE_OPTICAL: u8 = 0x07;
 /// PERIPHERAL DEVICE TYPE of a simplified direct-access (RBC) device.
 pub const DEVICE_TYPE_RBC: u8 = 0x0E;
 /// PERIPHERAL DEVICE TYPE meaning "unknown or no device type".
+#[cfg(not(MODULE))]
 pub const DEVICE_TYPE_UNKNOWN: u8 = 0x1F;
 /// PERIPHERAL QUALIFIER: a device of this type is connected to the LUN.
 pub const QUALIFIER_CONNECTED: u8 = 0;
 /// PERIPHERAL QUALIFIER: the LUN is supported but nothing is connected.
+#[cfg(not(MODULE))]
 pub const QUALIFIER_NOT_CONNECTED: u8 = 1;
 /// PERIPHERAL QUALIFIER: the LUN is not supported.
+#[cfg(not(MODULE))]
 pub const QUALIFIER_NOT_SUPPORTED: u8 = 3;
 /// Page code of the Unit Serial Number VPD page.
 pub const VPD_UNIT_SERIAL: u8 = 0x80;
@@ -34,6 +39,7 @@ pub const ROTATION_RATE_NON_ROTATING: u16 = 1;
 /// Supported VPD Pages page mandatory.
 pub const VERSION_SPC3: u8 = 5;
 /// Shortest standard INQUIRY data accepted (through ADDITIONAL LENGTH).
+#[cfg(not(MODULE))]
 pub const INQUIRY_MIN_LEN: usize = 5;
 /// Length of standard INQUIRY data through PRODUCT REVISION LEVEL.
 pub const INQUIRY_STD_LEN: usize = 36;

@@ -9,6 +9,7 @@
 /// Length of the MODE SENSE(6) mode parameter header.
 pub const HEADER_6_LEN: usize = 4;
 /// Length of the MODE SENSE(10) mode parameter header.
+#[cfg(not(MODULE))]
 pub const HEADER_10_LEN: usize = 8;
 /// DEVICE-SPECIFIC PARAMETER bit 7 for disks: WP, the medium is write
 /// protected.
@@ -162,6 +163,7 @@ impl<'a> ModeData<'a> {
     }
 
     /// Parses MODE SENSE(10) data.
+    #[cfg(not(MODULE))]
     pub fn parse_10(buf: &'a [u8]) -> Result<ModeData<'a>, ModeError> {
         let [l0, l1, medium_type, device_specific, flags, _, b0, b1, ..] = *buf else {
             return Err(ModeError::TooShort(buf.len()));
@@ -186,6 +188,7 @@ impl<'a> ModeData<'a> {
     }
 
     /// The first page with this page and subpage code.
+    #[cfg(not(MODULE))]
     pub fn find_page(&self, code: u8, subpage: u8) -> Option<ModePage<'a>> {
         self.pages()
             .find(|p| p.code == code && p.subpage == subpage)

@@ -12,12 +12,8 @@
 
 /// Well-known ADDITIONAL SENSE CODE values (SPC-4 table 28).
 pub mod asc {
-    /// NO ADDITIONAL SENSE INFORMATION (with ASCQ 0).
-    pub const NO_ADDITIONAL_SENSE: u8 = 0x00;
     /// LOGICAL UNIT NOT READY, with the reason in the ASCQ.
     pub const LUN_NOT_READY: u8 = 0x04;
-    /// WRITE ERROR.
-    pub const WRITE_ERROR: u8 = 0x0C;
     /// ID CRC OR ECC ERROR, and the protection information errors (DIF/DIX).
     pub const PROTECTION_ERROR: u8 = 0x10;
     /// UNRECOVERED READ ERROR.
@@ -35,6 +31,7 @@ pub mod asc {
     /// INVALID FIELD IN CDB.
     pub const INVALID_FIELD_IN_CDB: u8 = 0x24;
     /// LOGICAL UNIT NOT SUPPORTED.
+    #[cfg(not(MODULE))]
     pub const LUN_NOT_SUPPORTED: u8 = 0x25;
     /// INVALID FIELD IN PARAMETER LIST (and other parameter value errors).
     pub const INVALID_PARAMETER: u8 = 0x26;
@@ -42,10 +39,6 @@ pub mod asc {
     pub const WRITE_PROTECTED: u8 = 0x27;
     /// NOT READY TO READY CHANGE, MEDIUM MAY HAVE CHANGED (with ASCQ 0).
     pub const MEDIUM_MAY_HAVE_CHANGED: u8 = 0x28;
-    /// POWER ON, RESET, OR BUS DEVICE RESET OCCURRED.
-    pub const POWER_ON_RESET: u8 = 0x29;
-    /// PARAMETERS CHANGED.
-    pub const PARAMETERS_CHANGED: u8 = 0x2A;
     /// COMMAND TIMEOUT (ASCQ 1..=3: command duration limit exceeded).
     pub const COMMAND_TIMEOUT: u8 = 0x2E;
     /// MEDIUM NOT PRESENT.
@@ -55,15 +48,12 @@ pub mod asc {
 /// Well-known ADDITIONAL SENSE CODE QUALIFIER values, each named with the
 /// ASC it qualifies (SPC-4 table 28).
 pub mod ascq {
-    /// With [`super::asc::LUN_NOT_READY`]: CAUSE NOT REPORTABLE.
-    pub const CAUSE_NOT_REPORTABLE: u8 = 0x00;
     /// With [`super::asc::LUN_NOT_READY`]: IN PROCESS OF BECOMING READY.
+    #[cfg(not(MODULE))]
     pub const BECOMING_READY: u8 = 0x01;
     /// With [`super::asc::LUN_NOT_READY`]: INITIALIZING COMMAND REQUIRED;
     /// the unit needs START STOP UNIT.
     pub const INITIALIZING_COMMAND_REQUIRED: u8 = 0x02;
-    /// With [`super::asc::LUN_NOT_READY`]: MANUAL INTERVENTION REQUIRED.
-    pub const MANUAL_INTERVENTION_REQUIRED: u8 = 0x03;
     /// With [`super::asc::WRITE_PROTECTED`]: SPACE ALLOCATION FAILED WRITE
     /// PROTECT (thin provisioning hard threshold reached).
     pub const SPACE_ALLOCATION_FAILED: u8 = 0x07;
@@ -144,8 +134,6 @@ pub enum BlkStatus {
     Timeout,
     /// `BLK_STS_NOSPC`: critical space allocation failure.
     NoSpc,
-    /// `BLK_STS_TRANSPORT`: recoverable transport failure.
-    Transport,
     /// `BLK_STS_TARGET`: critical target failure; not worth retrying.
     Target,
     /// `BLK_STS_MEDIUM`: critical medium failure.
@@ -154,8 +142,6 @@ pub enum BlkStatus {
     Protection,
     /// `BLK_STS_RESOURCE`: out of kernel resources; requeue.
     Resource,
-    /// `BLK_STS_DEV_RESOURCE`: out of device resources; requeue.
-    DevResource,
     /// `BLK_STS_OFFLINE`: the device is gone or going.
     Offline,
     /// `BLK_STS_IOERR`: any other I/O error.

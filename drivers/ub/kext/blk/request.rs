@@ -39,12 +39,10 @@ pub(super) fn raw_status(status: Status) -> bindings::blk_status_t {
         Status::NotSupp => EOPNOTSUPP.to_errno(),
         Status::Timeout => ETIMEDOUT.to_errno(),
         Status::NoSpc => ENOSPC.to_errno(),
-        Status::Transport => ENOLINK.to_errno(),
         Status::Target => EREMOTEIO.to_errno(),
         Status::Medium => ENODATA.to_errno(),
         Status::Protection => EILSEQ.to_errno(),
         Status::Resource => ENOMEM.to_errno(),
-        Status::DevResource => EBUSY.to_errno(),
         Status::Offline => ENODEV.to_errno(),
         Status::IoErr => EIO.to_errno(),
     };
