@@ -2,7 +2,7 @@
 
 //! Per-device counters: what the transport did and what went wrong, read in the
 //! sysfs directory `ub_stats/` of the bound interface (one file per counter, named
-//! in helpers.c in the order of [`Counter`]; Documentation/ub.rst lists them).
+//! by [`Counter::name`]; Documentation/ub.rst lists them).
 //!
 //! The counters are atomics in an `Arc` shared by the transport, the recovery code
 //! and the sysfs files, so reading them never waits for a command in flight. They
@@ -11,10 +11,11 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use kernel::prelude::*;
+
 use crate::kext::usb::SysfsCounters;
 
-/// One counter; the discriminant is its index, the same as in helpers.c's table
-/// of file names.
+/// One counter; the discriminant is its index in [`Counter::ALL`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub(crate) enum Counter {
@@ -66,6 +67,73 @@ pub(crate) enum Counter {
     FuaWrites,
 }
 
+impl Counter {
+    /// Every counter, in the order of the discriminants.
+    const ALL: [Counter; COUNTERS] = [
+        Counter::Commands,
+        Counter::BytesIn,
+        Counter::BytesOut,
+        Counter::CheckConditions,
+        Counter::Residues,
+        Counter::Timeouts,
+        Counter::Stalls,
+        Counter::PhaseErrors,
+        Counter::BadCsws,
+        Counter::TagMismatches,
+        Counter::BadResidues,
+        Counter::UsbErrors,
+        Counter::Gone,
+        Counter::Recoveries,
+        Counter::BulkResets,
+        Counter::ClearHalts,
+        Counter::PortResets,
+        Counter::Dead,
+        Counter::Passthrough,
+        Counter::Suspends,
+        Counter::Resumes,
+        Counter::ResetResumes,
+        Counter::FuaWrites,
+    ];
+
+    /// Checked at build time: `ALL[i]` is the counter with discriminant `i`.
+    const _ORDERED: () = {
+        let mut i = 0;
+        while i < COUNTERS {
+            assert!(Counter::ALL[i] as usize == i);
+            i += 1;
+        }
+    };
+
+    /// The name of its file in `ub_stats/`.
+    pub(crate) fn name(self) -> &'static CStr {
+        match self {
+            Counter::Commands => c"commands",
+            Counter::BytesIn => c"bytes_in",
+            Counter::BytesOut => c"bytes_out",
+            Counter::CheckConditions => c"check_conditions",
+            Counter::Residues => c"residues",
+            Counter::Timeouts => c"timeouts",
+            Counter::Stalls => c"stalls",
+            Counter::PhaseErrors => c"phase_errors",
+            Counter::BadCsws => c"bad_csws",
+            Counter::TagMismatches => c"tag_mismatches",
+            Counter::BadResidues => c"bad_residues",
+            Counter::UsbErrors => c"usb_errors",
+            Counter::Gone => c"gone",
+            Counter::Recoveries => c"recoveries",
+            Counter::BulkResets => c"bulk_resets",
+            Counter::ClearHalts => c"clear_halts",
+            Counter::PortResets => c"port_resets",
+            Counter::Dead => c"dead",
+            Counter::Passthrough => c"passthrough",
+            Counter::Suspends => c"suspends",
+            Counter::Resumes => c"resumes",
+            Counter::ResetResumes => c"reset_resumes",
+            Counter::FuaWrites => c"fua_writes",
+        }
+    }
+}
+
 /// How many counters there are (the last discriminant plus one).
 pub(crate) const COUNTERS: usize = Counter::FuaWrites as usize + 1;
 
@@ -93,6 +161,11 @@ impl Counters {
 
 impl SysfsCounters for Counters {
     const COUNT: usize = COUNTERS;
+
+    fn name(index: usize) -> &'static CStr {
+        let () = Counter::_ORDERED;
+        Counter::ALL.get(index).map_or(c"", |c| c.name())
+    }
 
     /// The value of counter number `index`; 0 for an index out of range.
     fn read(&self, index: usize) -> u64 {

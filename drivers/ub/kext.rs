@@ -12,7 +12,8 @@
 //! - [`blk`]: blk-mq tag set, gendisk, requests, block device operations.
 //! - [`task`], [`ratelimit`], [`param`]: the worker's queue, the no-I/O scope,
 //!   log rate limits, the string module parameter.
-//! - [`ffi`]: the declarations of `helpers.c` and `usbcore_sg.c`, used only here.
+//! - [`ffi`]: the declarations of `helpers_blk.c`, `helpers_usb.c` and
+//!   `usbcore_sg.c`, used only here.
 
 pub(crate) mod blk;
 pub(crate) mod dma;

@@ -2,9 +2,9 @@
 
 //! Per-device stage timeouts that users may change while the device is bound:
 //! the attributes `cbw_timeout_ms`, `data_timeout_ms`, `csw_timeout_ms` and
-//! `ctrl_timeout_ms` of the bound interface (`/sys/block/ubX/device/`), named in
-//! helpers.c in the order of [`Knob`]. They start from the module parameters of
-//! the same names, which are read at bind only.
+//! `ctrl_timeout_ms` of the bound interface (`/sys/block/ubX/device/`), named by
+//! [`Knob::name`]. They start from the module parameters of the same names,
+//! which are read at bind only.
 //!
 //! The values are atomics in an `Arc` shared by the transport (which reads them
 //! when a command starts) and the sysfs files, so neither waits for the other: a
@@ -21,8 +21,7 @@ pub(crate) const MIN_MS: u32 = 100;
 /// The longest stage timeout a sysfs write may set: ten minutes.
 const MAX_MS: u32 = 600_000;
 
-/// One knob; the discriminant is its index, the same as in helpers.c's table of
-/// file names.
+/// One knob; the discriminant is its index in [`Knob::ALL`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub(crate) enum Knob {
@@ -36,7 +35,31 @@ pub(crate) enum Knob {
     Ctrl,
 }
 
-/// How many knobs there are (helpers.c checks its table against it).
+impl Knob {
+    /// Every knob, in the order of the discriminants.
+    const ALL: [Knob; KNOBS] = [Knob::Cbw, Knob::Data, Knob::Csw, Knob::Ctrl];
+
+    /// Checked at build time: `ALL[i]` is the knob with discriminant `i`.
+    const _ORDERED: () = {
+        let mut i = 0;
+        while i < KNOBS {
+            assert!(Knob::ALL[i] as usize == i);
+            i += 1;
+        }
+    };
+
+    /// The name of its file, and of its module parameter.
+    pub(crate) fn name(self) -> &'static CStr {
+        match self {
+            Knob::Cbw => c"cbw_timeout_ms",
+            Knob::Data => c"data_timeout_ms",
+            Knob::Csw => c"csw_timeout_ms",
+            Knob::Ctrl => c"ctrl_timeout_ms",
+        }
+    }
+}
+
+/// How many knobs there are.
 pub(crate) const KNOBS: usize = 4;
 
 /// The stage timeouts of one device, in milliseconds.
@@ -58,6 +81,11 @@ impl Knobs {
 
 impl SysfsKnobs for Knobs {
     const COUNT: usize = KNOBS;
+
+    fn name(index: usize) -> &'static CStr {
+        let () = Knob::_ORDERED;
+        Knob::ALL.get(index).map_or(c"", |k| k.name())
+    }
 
     /// The value of knob number `index`, for a sysfs file.
     fn get(&self, index: usize) -> Option<u32> {

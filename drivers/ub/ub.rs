@@ -66,6 +66,8 @@ struct UbDriver;
 
 impl usb::Driver for UbDriver {
     type Data = UbBinding;
+    type Counters = counters::Counters;
+    type Knobs = knobs::Knobs;
     const ID_TABLE: kernel::usb::IdTable<()> = &UB_TABLE;
 
     fn probe(

@@ -157,7 +157,7 @@ impl QueueOps for LunQueue {
             .map_or(Expiry::Busy, |q| Expiry::Expired(q.rq))
     }
 
-    fn passthrough(&self, pt: &mut Passthrough<'_>) -> Result {
+    fn passthrough(&self, pt: &mut Passthrough) -> Result {
         let cdb = Cdb::from_bytes(pt.cdb()).map_err(|_| EINVAL)?;
         let dir = pt.dir();
         // Allocated before the transport lock is taken: reclaim may write to

@@ -19,5 +19,4 @@ pub(crate) use request::{Expiry, Op, Request, RequestId, Status};
 
 use hooks::{copy_cstr, Hooks};
 use ops::OpsTable;
-use passthrough::PassthroughCmd;
 use request::raw_status;

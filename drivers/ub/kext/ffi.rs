@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The C functions bundled in `ub.ko` (`usbcore_sg/usbcore_sg.c`,
-//! `drivers/ub/helpers.c`): what bindgen cannot see (static inlines, macros,
-//! `hcd.h`). Only the safe layers (`usb.rs`, `blk.rs`, `usbcore_sg/sg.rs`) use them.
+//! `drivers/ub/kext/helpers_blk.c` and `helpers_usb.c`): what bindgen cannot
+//! see (static inlines, macros, `hcd.h`). Only the kernel layer (`kext/`,
+//! `usbcore_sg/sg.rs`) uses them.
 
 use kernel::{bindings, ffi};
 
@@ -33,7 +34,7 @@ extern "C" {
     pub(crate) fn usb_sg_ctrl_pipe(dev: *mut bindings::usb_device, is_in: bool) -> ffi::c_uint;
     pub(crate) fn usb_sg_pipe_endpoint(pipe: ffi::c_uint) -> u8;
 
-    // drivers/ub/helpers.c
+    // drivers/ub/kext/helpers_blk.c and helpers_usb.c
     pub(crate) fn ub_disk_index_alloc() -> ffi::c_int;
     pub(crate) fn ub_disk_index_free(index: ffi::c_int);
     pub(crate) fn ub_disk_fops() -> *const bindings::block_device_operations;
@@ -67,20 +68,20 @@ extern "C" {
     pub(crate) fn ub_noio_active() -> bool;
     pub(crate) fn ub_usb_port_reset(intf: *mut bindings::usb_interface) -> ffi::c_int;
     pub(crate) fn ub_quirks_param(buf: *mut ffi::c_char, len: usize) -> usize;
-    pub(crate) fn ub_intf_attr_groups() -> *mut *const bindings::attribute_group;
-    pub(crate) fn ub_stats_count() -> ffi::c_uint;
-    pub(crate) fn ub_knobs_count() -> ffi::c_uint;
-    pub(crate) fn ub_knobs_set(
+    pub(crate) fn ub_intf_attr_groups(
+        n_stats: ffi::c_uint,
+        stat_name: extern "C" fn(ffi::c_uint) -> *const ffi::c_char,
+        n_knobs: ffi::c_uint,
+        knob_name: extern "C" fn(ffi::c_uint) -> *const ffi::c_char,
+    ) -> *mut *const bindings::attribute_group;
+    pub(crate) fn ub_values_set(
         intf: *mut bindings::usb_interface,
-        owner: *const ffi::c_void,
-        get: unsafe extern "C" fn(*const ffi::c_void, ffi::c_uint) -> ffi::c_uint,
-        set: unsafe extern "C" fn(*const ffi::c_void, ffi::c_uint, ffi::c_uint) -> ffi::c_int,
-        release: unsafe extern "C" fn(*const ffi::c_void),
-    ) -> ffi::c_int;
-    pub(crate) fn ub_stats_set(
-        intf: *mut bindings::usb_interface,
+        table: ffi::c_uint,
         owner: *const ffi::c_void,
         read: unsafe extern "C" fn(*const ffi::c_void, ffi::c_uint) -> u64,
+        write: Option<
+            unsafe extern "C" fn(*const ffi::c_void, ffi::c_uint, ffi::c_uint) -> ffi::c_int,
+        >,
         release: unsafe extern "C" fn(*const ffi::c_void),
     ) -> ffi::c_int;
     pub(crate) fn ub_dbg_cbw(

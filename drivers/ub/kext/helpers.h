@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Forwarders for what bindgen cannot see; see helpers.c. The Rust side declares
+ * Forwarders for what bindgen cannot see; see helpers_blk.c and helpers_usb.c. The Rust side declares
  * the same functions in drivers/ub/kext/ffi.rs.
  */
 #ifndef UB_HELPERS_H
@@ -24,29 +24,13 @@ void ub_disk_index_free(int index);
  * A disk's private_data: the Rust owner of the disk and its callbacks (struct Hooks
  * in drivers/ub/kext/blk/hooks.rs, which must match).
  */
-/* One SG_IO command (drivers/ub/kext/blk/passthrough.rs, struct PassthroughCmd, must match). */
-enum { UB_PT_NONE, UB_PT_IN, UB_PT_OUT };
-struct ub_passthrough {
-	u8 cdb[16];
-	u8 cdb_len;
-	u8 dir;
-	/* Set by the Rust side when the command completed (returned 0). */
-	u8 status;
-	u8 sense_len;
-	u8 sense[96];		/* SCSI_SENSE_BUFFERSIZE */
-	u32 len;
-	u32 timeout_ms;
-	u32 resid;
-	void *buf;
-};
-
 struct ub_disk_hooks {
 	const void *owner;
 	int (*open)(const void *owner, struct gendisk *disk, bool ndelay);
 	unsigned int (*check_events)(const void *owner);
 	int (*eject)(const void *owner);
 	int (*lock_door)(const void *owner, bool lock);
-	int (*passthrough)(const void *owner, struct ub_passthrough *pt);
+	int (*sg_io)(const void *owner, unsigned long arg, bool compat, unsigned int max_bytes);
 	void (*release)(struct ub_disk_hooks *hooks);
 	/* The LUN's identification, for the disk's ub/ attributes; set before add. */
 	struct ub_lun_ident {
@@ -81,16 +65,14 @@ void ub_noio_restore(unsigned int flags);
 bool ub_noio_active(void);
 int ub_usb_port_reset(struct usb_interface *intf);
 size_t ub_quirks_param(char *buf, size_t len);
-const struct attribute_group **ub_intf_attr_groups(void);
-unsigned int ub_stats_count(void);
-unsigned int ub_knobs_count(void);
-int ub_knobs_set(struct usb_interface *intf, const void *owner,
-		 unsigned int (*get)(const void *owner, unsigned int index),
-		 int (*set)(const void *owner, unsigned int index, unsigned int ms),
-		 void (*release)(const void *owner));
-int ub_stats_set(struct usb_interface *intf, const void *owner,
-		 u64 (*read)(const void *owner, unsigned int index),
-		 void (*release)(const void *owner));
+const struct attribute_group **ub_intf_attr_groups(unsigned int n_stats,
+						   const char *(*stat_name)(unsigned int),
+						   unsigned int n_knobs,
+						   const char *(*knob_name)(unsigned int));
+int ub_values_set(struct usb_interface *intf, unsigned int table, const void *owner,
+		  u64 (*read)(const void *owner, unsigned int index),
+		  int (*write)(const void *owner, unsigned int index, unsigned int value),
+		  void (*release)(const void *owner));
 void ub_dbg_cbw(struct usb_interface *intf, u32 tag, u8 lun, u8 opcode, u32 len,
 		bool in);
 void ub_dbg_data(struct usb_interface *intf, u32 tag, u32 len, size_t moved,

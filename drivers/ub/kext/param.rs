@@ -4,7 +4,7 @@
 
 use super::ffi as c;
 
-/// The `quirks` module parameter (declared in helpers.c: the module macro has no
+/// The `quirks` module parameter (declared in helpers_usb.c: the module macro has no
 /// string parameters), copied into `buf` under the parameter lock so that a
 /// concurrent write through sysfs cannot tear it. Truncated to `buf`'s length
 /// less one.

@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The disk's `private_data` (`struct ub_disk_hooks` in helpers.h): the
-//! trampolines `ub_fops` (helpers.c) calls into a [`QueueOps`] owner, the
+//! trampolines `ub_fops` (helpers_blk.c) calls into a [`QueueOps`] owner, the
 //! reference to the owner that keeps it alive while the disk is, and the LUN
 //! identification its `ub/` sysfs attributes show.
 
 use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{bindings, ffi, prelude::*, sync::Arc};
 
-use super::{DiskHandle, Passthrough, PassthroughCmd, QueueOps};
+use super::{passthrough, DiskHandle, QueueOps};
 
-/// The callbacks of `ub_fops` (helpers.c) for one disk, reached through its
+/// The callbacks of `ub_fops` (helpers_blk.c) for one disk, reached through its
 /// `private_data`: `struct ub_disk_hooks` in helpers.h. It holds a reference to the
 /// disk's owner, so that a block device still open after the disk was deleted (an
 /// unplugged stick) never calls into freed memory; the gendisk's `free_disk`
@@ -22,7 +22,7 @@ pub(super) struct Hooks {
     check_events: unsafe extern "C" fn(*const ffi::c_void) -> ffi::c_uint,
     eject: unsafe extern "C" fn(*const ffi::c_void) -> ffi::c_int,
     lock_door: unsafe extern "C" fn(*const ffi::c_void, bool) -> ffi::c_int,
-    passthrough: unsafe extern "C" fn(*const ffi::c_void, *mut PassthroughCmd) -> ffi::c_int,
+    sg_io: unsafe extern "C" fn(*const ffi::c_void, ffi::c_ulong, bool, ffi::c_uint) -> ffi::c_int,
     pub(super) release: unsafe extern "C" fn(*mut Hooks),
     pub(super) ident: LunIdent,
     max_sectors_cap: u32,
@@ -80,7 +80,7 @@ impl Hooks {
                 check_events: HooksTable::<T>::check_events,
                 eject: HooksTable::<T>::eject,
                 lock_door: HooksTable::<T>::lock_door,
-                passthrough: HooksTable::<T>::passthrough,
+                sg_io: HooksTable::<T>::sg_io,
                 release: HooksTable::<T>::release,
                 max_sectors_cap,
                 ident: LunIdent {
@@ -180,23 +180,17 @@ impl<T: QueueOps + Send> HooksTable<T> {
 
     /// # Safety
     ///
-    /// `owner` is the `T` of a live disk; `pt` is helpers.c's checked command,
-    /// exclusively ours for the call.
-    unsafe extern "C" fn passthrough(
+    /// `owner` is the `T` of a live disk; `arg` is the `SG_IO` ioctl's
+    /// argument, a user-space address.
+    unsafe extern "C" fn sg_io(
         owner: *const ffi::c_void,
-        pt: *mut PassthroughCmd,
+        arg: ffi::c_ulong,
+        compat: bool,
+        max_bytes: ffi::c_uint,
     ) -> ffi::c_int {
         // SAFETY: By the function's contract.
         let owner = unsafe { &*owner.cast::<T>() };
-        // SAFETY: By the function's contract; helpers.c checked the lengths and
-        // allocated the buffer (the type invariant of `Passthrough`).
-        let Some(pt) = (unsafe { pt.as_mut() }) else {
-            return EINVAL.to_errno();
-        };
-        if pt.cdb_len as usize > pt.cdb.len() {
-            return EINVAL.to_errno();
-        }
-        match owner.passthrough(&mut Passthrough(pt)) {
+        match passthrough::sg_io(owner, arg, compat, max_bytes) {
             Ok(()) => 0,
             Err(e) => e.to_errno(),
         }

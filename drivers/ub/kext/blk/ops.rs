@@ -36,11 +36,11 @@ pub(crate) trait QueueOps: Sync {
     /// for). Must not sleep.
     fn timed_out(&self, rq: RequestId) -> Expiry;
 
-    /// An `SG_IO` command, checked by helpers.c. `Ok` when the device answered
+    /// An `SG_IO` command, checked by [`super::passthrough`]. `Ok` when the device answered
     /// with a status ([`Passthrough::complete`] was called); `EIO` or `ENODEV`
     /// when the command did not complete (reported to the caller as a host
     /// error); any other error fails the ioctl. May sleep.
-    fn passthrough(&self, pt: &mut Passthrough<'_>) -> Result;
+    fn passthrough(&self, pt: &mut Passthrough) -> Result;
 }
 
 /// A disk as its owner's callbacks see it.

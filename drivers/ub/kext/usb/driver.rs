@@ -18,13 +18,22 @@ use kernel::{
     ThisModule,
 };
 
-use super::{Interface, PortReset};
+use super::{
+    sysfs::{counter_name, knob_name},
+    Interface, PortReset, SysfsCounters, SysfsKnobs,
+};
 
 /// A USB interface driver registered through [`Adapter`].
 pub(crate) trait Driver {
     /// Per-interface data, created by [`Driver::probe`] and dropped after
     /// [`Driver::disconnect`].
     type Data: Send;
+
+    /// The counters it publishes for each interface.
+    type Counters: SysfsCounters;
+
+    /// The stage timeouts it publishes for each interface.
+    type Knobs: SysfsKnobs;
 
     /// The interfaces this driver binds.
     const ID_TABLE: kernel::usb::IdTable<()>;
@@ -96,8 +105,23 @@ unsafe impl<T: Driver + 'static> RegistrationOps for Adapter<T> {
             // The identification attributes that `Interface::set_ident` fills,
             // the counters `Interface::publish_counters` and the timeouts
             // `Interface::publish_knobs` hand over.
-            (*drv).dev_groups = crate::kext::ffi::ub_intf_attr_groups();
         }
+        // SAFETY: Called once, before the driver registers; the name functions
+        // return static strings.
+        let groups = unsafe {
+            crate::kext::ffi::ub_intf_attr_groups(
+                T::Counters::COUNT as u32,
+                counter_name::<T::Counters>,
+                T::Knobs::COUNT as u32,
+                knob_name::<T::Knobs>,
+            )
+        };
+        if groups.is_null() {
+            pr_err!("more counters or timeouts than the sysfs tables hold\n");
+            return Err(EINVAL);
+        }
+        // SAFETY: As above: not registered yet.
+        unsafe { (*drv).dev_groups = groups };
         // SAFETY: `drv` is valid and, by this function's contract, stays pinned until
         // `unregister`.
         to_result(unsafe {

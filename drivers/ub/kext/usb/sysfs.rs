@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! What a bound interface shows outside the driver: its identification, counter
-//! and timeout attributes in sysfs (the files are helpers.c's, the values
+//! and timeout attributes in sysfs (the files are helpers_usb.c's, the values
 //! Rust's) and its dynamic-debug lines.
 
 use kernel::{error::to_result, ffi, prelude::*, sync::Arc};
@@ -9,21 +9,30 @@ use kernel::{error::to_result, ffi, prelude::*, sync::Arc};
 use super::Interface;
 use crate::kext::ffi as c;
 
+/// The interface's tables of values (helpers_usb.c's `UB_STATS`, `UB_KNOBS`).
+const TABLE_STATS: ffi::c_uint = 0;
+const TABLE_KNOBS: ffi::c_uint = 1;
+
 /// Read-only 64-bit counters shown in the interface's `ub_stats/` directory,
-/// one file each, in the order of helpers.c's names.
+/// one file each.
 pub(crate) trait SysfsCounters: Send + Sync {
-    /// How many there are (helpers.c's table must have as many names).
+    /// How many there are (at most 32).
     const COUNT: usize;
+
+    /// The name of counter `index`'s file.
+    fn name(index: usize) -> &'static CStr;
 
     /// Counter `index`.
     fn read(&self, index: usize) -> u64;
 }
 
-/// Read-write millisecond values shown as the interface's `*_timeout_ms`
-/// files, in the order of helpers.c's names.
+/// Read-write millisecond values shown as files of the interface.
 pub(crate) trait SysfsKnobs: Send + Sync {
-    /// How many there are (helpers.c's table must have as many names).
+    /// How many there are (at most 32).
     const COUNT: usize;
+
+    /// The name of value `index`'s file.
+    fn name(index: usize) -> &'static CStr;
 
     /// Value `index`, `None` if there is none such.
     fn get(&self, index: usize) -> Option<u32>;
@@ -32,19 +41,25 @@ pub(crate) trait SysfsKnobs: Send + Sync {
     fn set(&self, index: usize, ms: u32) -> Result;
 }
 
-/// Fails with a log line when helpers.c's table of `what` names does not have
-/// `count` entries: the names and the Rust values are out of step.
-fn check_names(what: &str, names: ffi::c_uint, count: usize) -> Result {
-    if names as usize == count {
-        return Ok(());
-    }
-    pr_err!(
-        "{} names ({}) and values ({}) do not match\n",
-        what,
-        names,
-        count
-    );
-    Err(EINVAL)
+/// The name of counter `index` of `C`, for helpers_usb.c.
+pub(super) extern "C" fn counter_name<C: SysfsCounters>(index: ffi::c_uint) -> *const ffi::c_char {
+    C::name(index as usize).as_char_ptr()
+}
+
+/// The name of value `index` of `K`, for helpers_usb.c.
+pub(super) extern "C" fn knob_name<K: SysfsKnobs>(index: ffi::c_uint) -> *const ffi::c_char {
+    K::name(index as usize).as_char_ptr()
+}
+
+/// Drops the reference a table's owner stands for.
+///
+/// # Safety
+///
+/// `owner` is a pointer `publish_*` got from `Arc::into_raw` for a `T` and
+/// handed to the C side, which calls this once; it is not used after.
+unsafe extern "C" fn release<T: Send + Sync>(owner: *const ffi::c_void) {
+    // SAFETY: By the function's contract.
+    drop(unsafe { Arc::from_raw(owner.cast::<T>()) });
 }
 
 impl Interface {
@@ -79,98 +94,90 @@ impl Interface {
 
     /// Hands a reference to `counters` to the interface's `ub_stats/` sysfs
     /// files, which the driver core adds once probe has succeeded. Call from
-    /// probe; the reference is dropped when the interface is unbound.
-    pub(crate) fn publish_counters<T: SysfsCounters>(&self, counters: Arc<T>) -> Result {
-        // SAFETY: Only reads the length of a static table.
-        check_names("counter", unsafe { c::ub_stats_count() }, T::COUNT)?;
+    /// probe; the reference is dropped when the interface is unbound. `C` is
+    /// the type the driver registered ([`super::Driver::Counters`]).
+    pub(crate) fn publish_counters<C: SysfsCounters>(&self, counters: Arc<C>) -> Result {
         /// Counter `index` of `owner`, for a sysfs file.
         ///
         /// # Safety
         ///
-        /// `owner` must be a pointer `publish_counters` handed to the C side, not
+        /// `owner` is a pointer `publish_counters` handed to the C side, not
         /// yet released.
-        unsafe extern "C" fn read<T: SysfsCounters>(
+        unsafe extern "C" fn read<C: SysfsCounters>(
             owner: *const ffi::c_void,
             index: ffi::c_uint,
         ) -> u64 {
             // SAFETY: `owner` is the pointer `publish_counters` got from
-            // `Arc::into_raw`, whose reference is dropped only by `release`, after
-            // the sysfs files are gone.
-            let c = unsafe { &*owner.cast::<T>() };
+            // `Arc::into_raw`, whose reference is dropped only by `release`,
+            // after the sysfs files are gone.
+            let c = unsafe { &*owner.cast::<C>() };
             c.read(index as usize)
         }
-        /// Drops the reference `owner` stands for.
-        ///
-        /// # Safety
-        ///
-        /// `owner` must be a pointer `publish_counters` handed to the C side; it
-        /// is not used after this call.
-        unsafe extern "C" fn release<T: Send + Sync>(owner: *const ffi::c_void) {
-            // SAFETY: `owner` came from `Arc::into_raw` in `publish_counters`;
-            // the C side calls this once.
-            drop(unsafe { Arc::from_raw(owner.cast::<T>()) });
-        }
         let owner = Arc::into_raw(counters).cast::<ffi::c_void>();
-        // SAFETY: The interface is valid; the helper keeps `owner` in a devres of
-        // the interface and calls `release` exactly once, on failure too.
-        to_result(unsafe { c::ub_stats_set(self.as_raw(), owner, read::<T>, release::<T>) })
+        // SAFETY: The interface is valid; the helper keeps `owner` in a devres
+        // of the interface and calls `release` exactly once, on failure too.
+        to_result(unsafe {
+            c::ub_values_set(
+                self.as_raw(),
+                TABLE_STATS,
+                owner,
+                read::<C>,
+                None,
+                release::<C>,
+            )
+        })
     }
 
     /// Hands a reference to `knobs` to the interface's read-write timeout
     /// attributes (`cbw_timeout_ms`...), which the driver core adds once probe
-    /// has succeeded. Call from probe; the reference is dropped at unbind.
-    pub(crate) fn publish_knobs<T: SysfsKnobs>(&self, knobs: Arc<T>) -> Result {
-        // SAFETY: Only reads the length of a static table.
-        check_names("timeout", unsafe { c::ub_knobs_count() }, T::COUNT)?;
-        /// Knob `index` of `owner`, for a sysfs file.
+    /// has succeeded. Call from probe; the reference is dropped at unbind. `K`
+    /// is the type the driver registered ([`super::Driver::Knobs`]).
+    pub(crate) fn publish_knobs<K: SysfsKnobs>(&self, knobs: Arc<K>) -> Result {
+        /// Value `index` of `owner`, for a sysfs file.
         ///
         /// # Safety
         ///
-        /// `owner` must be a pointer `publish_knobs` handed to the C side, not yet
+        /// `owner` is a pointer `publish_knobs` handed to the C side, not yet
         /// released.
-        unsafe extern "C" fn get<T: SysfsKnobs>(
+        unsafe extern "C" fn read<K: SysfsKnobs>(
             owner: *const ffi::c_void,
             index: ffi::c_uint,
-        ) -> ffi::c_uint {
+        ) -> u64 {
             // SAFETY: `owner` is the pointer `publish_knobs` got from
-            // `Arc::into_raw`, whose reference is dropped only by `release`, after
-            // the sysfs files are gone.
-            let k = unsafe { &*owner.cast::<T>() };
-            k.get(index as usize).unwrap_or(0)
+            // `Arc::into_raw`, whose reference is dropped only by `release`,
+            // after the sysfs files are gone.
+            let k = unsafe { &*owner.cast::<K>() };
+            k.get(index as usize).unwrap_or(0).into()
         }
-        /// Sets knob `index` of `owner` to `ms`; 0 or a negative errno.
+        /// Sets value `index` of `owner` to `ms`; 0 or a negative errno.
         ///
         /// # Safety
         ///
-        /// As for `get`.
-        unsafe extern "C" fn set<T: SysfsKnobs>(
+        /// As for `read`.
+        unsafe extern "C" fn write<K: SysfsKnobs>(
             owner: *const ffi::c_void,
             index: ffi::c_uint,
             ms: ffi::c_uint,
         ) -> ffi::c_int {
-            // SAFETY: As in `get`.
-            let k = unsafe { &*owner.cast::<T>() };
+            // SAFETY: As in `read`.
+            let k = unsafe { &*owner.cast::<K>() };
             match k.set(index as usize, ms) {
                 Ok(()) => 0,
                 Err(e) => e.to_errno(),
             }
         }
-        /// Drops the reference `owner` stands for.
-        ///
-        /// # Safety
-        ///
-        /// `owner` must be a pointer `publish_knobs` handed to the C side; it is
-        /// not used after this call.
-        unsafe extern "C" fn release<T: Send + Sync>(owner: *const ffi::c_void) {
-            // SAFETY: `owner` came from `Arc::into_raw` in `publish_knobs`; the C
-            // side calls this once.
-            drop(unsafe { Arc::from_raw(owner.cast::<T>()) });
-        }
         let owner = Arc::into_raw(knobs).cast::<ffi::c_void>();
-        // SAFETY: The interface is valid; the helper keeps `owner` in a devres of
-        // the interface and calls `release` exactly once, on failure too.
+        // SAFETY: The interface is valid; the helper keeps `owner` in a devres
+        // of the interface and calls `release` exactly once, on failure too.
         to_result(unsafe {
-            c::ub_knobs_set(self.as_raw(), owner, get::<T>, set::<T>, release::<T>)
+            c::ub_values_set(
+                self.as_raw(),
+                TABLE_KNOBS,
+                owner,
+                read::<K>,
+                Some(write::<K>),
+                release::<K>,
+            )
         })
     }
 }
