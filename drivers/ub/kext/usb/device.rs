@@ -6,7 +6,12 @@
 //! requests) on [`Pipe`]s.
 
 use core::ptr::NonNull;
-use kernel::{bindings, ffi, prelude::*, types::Opaque};
+use kernel::{
+    bindings, ffi,
+    prelude::*,
+    sync::aref::{ARef, AlwaysRefCounted},
+    types::Opaque,
+};
 
 use super::TransferError;
 use crate::kext::dma::DmaBuf;
@@ -27,10 +32,7 @@ impl UsbDevice {
 
     /// A counted reference to the device.
     pub(crate) fn get_ref(&self) -> UsbDeviceRef {
-        // SAFETY: The device is valid (type invariant); the reference is dropped
-        // when the `UsbDeviceRef` drops.
-        unsafe { bindings::usb_get_dev(self.as_raw()) };
-        UsbDeviceRef(NonNull::from(self))
+        self.into()
     }
 
     /// The pipe for a bulk endpoint.
@@ -262,35 +264,29 @@ unsafe fn string_or_empty<'a>(s: *const ffi::c_char) -> &'a [u8] {
     unsafe { CStr::from_char_ptr(s) }.to_bytes()
 }
 
-/// A counted reference to a [`UsbDevice`], dropped with `usb_put_dev()`.
-///
-/// # Invariants
-///
-/// Holds a reference taken with `usb_get_dev()` on a valid device.
-pub(crate) struct UsbDeviceRef(NonNull<UsbDevice>);
+/// A counted reference to a [`UsbDevice`] (`usb_get_dev()`, dropped with
+/// `usb_put_dev()`).
+pub(crate) type UsbDeviceRef = ARef<UsbDevice>;
 
-// SAFETY: A device reference may be used and dropped from any thread.
-unsafe impl Send for UsbDeviceRef {}
+// SAFETY: The USB core's reference count keeps a `struct usb_device` alive:
+// `usb_get_dev` takes a reference, `usb_put_dev` drops one.
+unsafe impl AlwaysRefCounted for UsbDevice {
+    fn inc_ref(&self) {
+        // SAFETY: The device is valid (type invariant), so its count is not 0.
+        unsafe { bindings::usb_get_dev(self.as_raw()) };
+    }
 
-// SAFETY: `UsbDevice` methods take `&self` and are safe to call concurrently (the
-// USB core serialises what needs it).
-unsafe impl Sync for UsbDeviceRef {}
-
-impl core::ops::Deref for UsbDeviceRef {
-    type Target = UsbDevice;
-
-    fn deref(&self) -> &UsbDevice {
-        // SAFETY: We hold a reference, so the device is valid (type invariant).
-        unsafe { self.0.as_ref() }
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller gives up a reference it holds (function contract).
+        unsafe { bindings::usb_put_dev(obj.as_ref().as_raw()) };
     }
 }
 
-impl Drop for UsbDeviceRef {
-    fn drop(&mut self) {
-        // SAFETY: Drops the reference taken in `Interface::get_usb_device`.
-        unsafe { bindings::usb_put_dev(self.0.as_ref().as_raw()) };
-    }
-}
+// SAFETY: A device may be used from any thread: `UsbDevice`'s methods are the
+// USB core's thread-safe calls and reads of fields set at enumeration.
+unsafe impl Send for UsbDevice {}
+// SAFETY: As above.
+unsafe impl Sync for UsbDevice {}
 
 /// A USB pipe (the encoded endpoint, type and direction the USB core takes).
 #[derive(Clone, Copy)]

@@ -5,7 +5,13 @@
 //! its bulk endpoints ([`Endpoint`]) and the port reset of its device.
 
 use core::ptr::NonNull;
-use kernel::{bindings, error::to_result, prelude::*, types::Opaque};
+use kernel::{
+    bindings,
+    error::to_result,
+    prelude::*,
+    sync::aref::{ARef, AlwaysRefCounted},
+    types::Opaque,
+};
 
 use super::{Endpoint, UsbDevice, UsbDeviceRef};
 
@@ -52,11 +58,7 @@ impl Interface {
     /// A counted reference to the interface, usable after the callback returns
     /// (to reset the device from the worker).
     pub(crate) fn get_ref(&self) -> InterfaceRef {
-        // SAFETY: The interface is live; `usb_get_intf` takes a reference that
-        // `InterfaceRef` drops.
-        unsafe { bindings::usb_get_intf(self.as_raw()) };
-        // INVARIANT: We hold a reference, so the interface stays valid.
-        InterfaceRef(NonNull::from(self))
+        self.into()
     }
 
     /// Resets the device the interface belongs to (a USB port reset, re-running
@@ -141,35 +143,30 @@ impl Interface {
     }
 }
 
-/// A counted reference to an [`Interface`], dropped with `usb_put_intf()`.
-///
-/// # Invariants
-///
-/// Holds a reference taken with `usb_get_intf()` on a valid interface.
-pub(crate) struct InterfaceRef(NonNull<Interface>);
+/// A counted reference to an [`Interface`] (`usb_get_intf()`, dropped with
+/// `usb_put_intf()`).
+pub(crate) type InterfaceRef = ARef<Interface>;
 
-// SAFETY: An interface reference may be used and dropped from any thread.
-unsafe impl Send for InterfaceRef {}
+// SAFETY: The USB core's reference count keeps a `struct usb_interface` alive:
+// `usb_get_intf` takes a reference, `usb_put_intf` drops one.
+unsafe impl AlwaysRefCounted for Interface {
+    fn inc_ref(&self) {
+        // SAFETY: The interface is valid (type invariant), so its count is not 0.
+        unsafe { bindings::usb_get_intf(self.as_raw()) };
+    }
 
-// SAFETY: `Interface` methods reachable through it take `&self` and the USB core
-// serialises what needs it (the device lock in `port_reset`).
-unsafe impl Sync for InterfaceRef {}
-
-impl core::ops::Deref for InterfaceRef {
-    type Target = Interface;
-
-    fn deref(&self) -> &Interface {
-        // SAFETY: We hold a reference, so the interface is valid (type invariant).
-        unsafe { self.0.as_ref() }
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller gives up a reference it holds (function contract).
+        unsafe { bindings::usb_put_intf(obj.as_ref().as_raw()) };
     }
 }
 
-impl Drop for InterfaceRef {
-    fn drop(&mut self) {
-        // SAFETY: Drops the reference taken in `Interface::get_ref`.
-        unsafe { bindings::usb_put_intf(self.0.as_ref().as_raw()) };
-    }
-}
+// SAFETY: An interface may be used from any thread: the methods reachable
+// through a reference take `&self`, and the USB core serialises what needs it
+// (the device lock in a port reset).
+unsafe impl Send for Interface {}
+// SAFETY: As above.
+unsafe impl Sync for Interface {}
 
 /// A runtime PM reference on an interface (`usb_autopm_get_interface()`); dropped
 /// asynchronously, so that a suspend it allows never runs in the dropping thread.
