@@ -139,8 +139,9 @@ impl Disk {
         read_only: bool,
         removable: bool,
     ) -> Result<Self> {
-        let owner_ptr = Arc::as_ptr(&owner);
         let hooks = Hooks::alloc(owner, lim.max_hw_sectors_cap)?;
+        // SAFETY: Allocated just above; nothing else uses the hooks yet.
+        let owner_ptr = unsafe { (*hooks.as_ptr()).owner };
         let free_hooks = |hooks: NonNull<Hooks>| {
             // SAFETY: The hooks were allocated above and no disk refers to them.
             unsafe { ((*hooks.as_ptr()).release)(hooks.as_ptr()) }

@@ -6,7 +6,7 @@
 //! identification its `ub/` sysfs attributes show.
 
 use core::{marker::PhantomData, ptr::NonNull};
-use kernel::{bindings, ffi, prelude::*, sync::Arc};
+use kernel::{bindings, ffi, prelude::*, sync::Arc, types::ForeignOwnable};
 
 use super::{passthrough, DiskHandle, QueueOps};
 
@@ -17,7 +17,7 @@ use super::{passthrough, DiskHandle, QueueOps};
 /// releases both.
 #[repr(C)]
 pub(super) struct Hooks {
-    owner: *const ffi::c_void,
+    pub(super) owner: *const ffi::c_void,
     open: unsafe extern "C" fn(*const ffi::c_void, *mut bindings::gendisk, bool) -> ffi::c_int,
     check_events: unsafe extern "C" fn(*const ffi::c_void) -> ffi::c_uint,
     eject: unsafe extern "C" fn(*const ffi::c_void) -> ffi::c_int,
@@ -72,10 +72,10 @@ impl Hooks {
         owner: Arc<T>,
         max_sectors_cap: u32,
     ) -> Result<NonNull<Hooks>> {
-        let owner = Arc::into_raw(owner);
+        let owner = owner.into_foreign();
         let hooks = KBox::new(
             Self {
-                owner: owner.cast(),
+                owner: owner.cast_const(),
                 open: HooksTable::<T>::open,
                 check_events: HooksTable::<T>::check_events,
                 eject: HooksTable::<T>::eject,
@@ -96,8 +96,8 @@ impl Hooks {
         match hooks {
             Ok(h) => Ok(NonNull::from(KBox::leak(h))),
             Err(e) => {
-                // SAFETY: `owner` came from `Arc::into_raw` just above.
-                drop(unsafe { Arc::from_raw(owner) });
+                // SAFETY: `owner` came from `into_foreign` just above.
+                drop(unsafe { Arc::<T>::from_foreign(owner) });
                 Err(e.into())
             }
         }
@@ -114,10 +114,10 @@ impl<T: QueueOps + Send> HooksTable<T> {
     /// `hooks` comes from [`Hooks::alloc`] for this `T` and is not used after.
     unsafe extern "C" fn release(hooks: *mut Hooks) {
         // SAFETY: By the function's contract, `hooks` is the leaked box of
-        // `alloc`, whose `owner` is an `Arc<T>` turned into a raw pointer.
+        // `alloc`, whose `owner` is an `Arc<T>` handed over with `into_foreign`.
         unsafe {
             let hooks = KBox::from_raw(hooks);
-            drop(Arc::from_raw(hooks.owner.cast::<T>()));
+            drop(Arc::<T>::from_foreign(hooks.owner.cast_mut()));
         }
     }
 
@@ -130,7 +130,7 @@ impl<T: QueueOps + Send> HooksTable<T> {
         ndelay: bool,
     ) -> ffi::c_int {
         // SAFETY: By the function's contract.
-        let owner = unsafe { &*owner.cast::<T>() };
+        let owner = unsafe { <Arc<T> as ForeignOwnable>::borrow(owner.cast_mut()) };
         let Some(disk) = NonNull::new(disk) else {
             return EINVAL.to_errno();
         };
@@ -146,7 +146,7 @@ impl<T: QueueOps + Send> HooksTable<T> {
     /// `owner` is the `T` of a live disk.
     unsafe extern "C" fn check_events(owner: *const ffi::c_void) -> ffi::c_uint {
         // SAFETY: By the function's contract.
-        let owner = unsafe { &*owner.cast::<T>() };
+        let owner = unsafe { <Arc<T> as ForeignOwnable>::borrow(owner.cast_mut()) };
         if owner.media_changed() {
             bindings::DISK_EVENT_MEDIA_CHANGE
         } else {
@@ -159,7 +159,7 @@ impl<T: QueueOps + Send> HooksTable<T> {
     /// `owner` is the `T` of a live disk.
     unsafe extern "C" fn eject(owner: *const ffi::c_void) -> ffi::c_int {
         // SAFETY: By the function's contract.
-        let owner = unsafe { &*owner.cast::<T>() };
+        let owner = unsafe { <Arc<T> as ForeignOwnable>::borrow(owner.cast_mut()) };
         match owner.eject() {
             Ok(()) => 0,
             Err(e) => e.to_errno(),
@@ -171,7 +171,7 @@ impl<T: QueueOps + Send> HooksTable<T> {
     /// `owner` is the `T` of a live disk.
     unsafe extern "C" fn lock_door(owner: *const ffi::c_void, lock: bool) -> ffi::c_int {
         // SAFETY: By the function's contract.
-        let owner = unsafe { &*owner.cast::<T>() };
+        let owner = unsafe { <Arc<T> as ForeignOwnable>::borrow(owner.cast_mut()) };
         match owner.lock_door(lock) {
             Ok(()) => 0,
             Err(e) => e.to_errno(),
@@ -189,8 +189,8 @@ impl<T: QueueOps + Send> HooksTable<T> {
         max_bytes: ffi::c_uint,
     ) -> ffi::c_int {
         // SAFETY: By the function's contract.
-        let owner = unsafe { &*owner.cast::<T>() };
-        match passthrough::sg_io(owner, arg, compat, max_bytes) {
+        let owner = unsafe { <Arc<T> as ForeignOwnable>::borrow(owner.cast_mut()) };
+        match passthrough::sg_io(&*owner, arg, compat, max_bytes) {
             Ok(()) => 0,
             Err(e) => e.to_errno(),
         }

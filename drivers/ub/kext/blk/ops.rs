@@ -5,14 +5,14 @@
 //! owner's callbacks see it.
 
 use core::{marker::PhantomData, ptr::NonNull};
-use kernel::{bindings, error::to_result, prelude::*};
+use kernel::{bindings, error::to_result, prelude::*, sync::Arc, types::ForeignOwnable};
 
 use super::{raw_status, Expiry, Passthrough, Request, RequestId, Status};
 use crate::kext::ffi as c;
 
 /// What a disk's owner does with the requests of its queue and with the disk's
 /// block device operations.
-pub(crate) trait QueueOps: Sync {
+pub(crate) trait QueueOps: Sync + 'static {
     /// Takes a started request, to complete now or later; must not sleep.
     fn queue_rq(&self, rq: Request);
 
@@ -100,9 +100,9 @@ impl<T: QueueOps> OpsTable<T> {
     ) -> bindings::blk_status_t {
         // SAFETY: blk-mq passes a valid `bd` with a valid, not yet started request.
         let rq = unsafe { (*bd).rq };
-        // SAFETY: The queue data is the `T` given to `Disk::new`, which outlives the
-        // queue (the disk is deleted before its owner goes away).
-        let owner = unsafe { &*c::ub_rq_queuedata(rq).cast::<T>() };
+        // SAFETY: The queue data is the `Arc<T>` given to `Disk::new`, handed over
+        // with `into_foreign` and kept by the disk's hooks until the disk is freed.
+        let owner = unsafe { <Arc<T> as ForeignOwnable>::borrow(c::ub_rq_queuedata(rq)) };
         // SAFETY: `rq` is valid and not started.
         unsafe { bindings::blk_mq_start_request(rq) };
         // INVARIANT: Started just above, completed only through `Request`.
@@ -116,7 +116,7 @@ impl<T: QueueOps> OpsTable<T> {
     extern "C" fn timeout(rq: *mut bindings::request) -> bindings::blk_eh_timer_return {
         // SAFETY: blk-mq passes a valid request of this queue, which holds a
         // reference to it for the call; the queue data is the `T` of `Disk::new`.
-        let owner = unsafe { &*c::ub_rq_queuedata(rq).cast::<T>() };
+        let owner = unsafe { <Arc<T> as ForeignOwnable>::borrow(c::ub_rq_queuedata(rq)) };
         match owner.timed_out(RequestId(rq)) {
             // Completing from the timeout handler and returning `BLK_EH_DONE` is
             // what blk-mq expects of a driver that ended the request itself.

@@ -4,7 +4,7 @@
 //! and timeout attributes in sysfs (the files are helpers_usb.c's, the values
 //! Rust's) and its dynamic-debug lines.
 
-use kernel::{error::to_result, ffi, prelude::*, sync::Arc};
+use kernel::{error::to_result, ffi, prelude::*, sync::Arc, types::ForeignOwnable};
 
 use super::Interface;
 use crate::kext::ffi as c;
@@ -15,7 +15,7 @@ const TABLE_KNOBS: ffi::c_uint = 1;
 
 /// Read-only 64-bit counters shown in the interface's `ub_stats/` directory,
 /// one file each.
-pub(crate) trait SysfsCounters: Send + Sync {
+pub(crate) trait SysfsCounters: Send + Sync + 'static {
     /// How many there are (at most 32).
     const COUNT: usize;
 
@@ -27,7 +27,7 @@ pub(crate) trait SysfsCounters: Send + Sync {
 }
 
 /// Read-write millisecond values shown as files of the interface.
-pub(crate) trait SysfsKnobs: Send + Sync {
+pub(crate) trait SysfsKnobs: Send + Sync + 'static {
     /// How many there are (at most 32).
     const COUNT: usize;
 
@@ -55,11 +55,11 @@ pub(super) extern "C" fn knob_name<K: SysfsKnobs>(index: ffi::c_uint) -> *const 
 ///
 /// # Safety
 ///
-/// `owner` is a pointer `publish_*` got from `Arc::into_raw` for a `T` and
-/// handed to the C side, which calls this once; it is not used after.
-unsafe extern "C" fn release<T: Send + Sync>(owner: *const ffi::c_void) {
+/// `owner` is a pointer `publish_*` got from `into_foreign` for an `Arc<T>`
+/// and handed to the C side, which calls this once; it is not used after.
+unsafe extern "C" fn release<T: Send + Sync + 'static>(owner: *const ffi::c_void) {
     // SAFETY: By the function's contract.
-    drop(unsafe { Arc::from_raw(owner.cast::<T>()) });
+    drop(unsafe { Arc::<T>::from_foreign(owner.cast_mut()) });
 }
 
 impl Interface {
@@ -108,12 +108,12 @@ impl Interface {
             index: ffi::c_uint,
         ) -> u64 {
             // SAFETY: `owner` is the pointer `publish_counters` got from
-            // `Arc::into_raw`, whose reference is dropped only by `release`,
+            // `into_foreign`, whose reference is dropped only by `release`,
             // after the sysfs files are gone.
-            let c = unsafe { &*owner.cast::<C>() };
+            let c = unsafe { <Arc<C> as ForeignOwnable>::borrow(owner.cast_mut()) };
             c.read(index as usize)
         }
-        let owner = Arc::into_raw(counters).cast::<ffi::c_void>();
+        let owner = counters.into_foreign().cast_const();
         // SAFETY: The interface is valid; the helper keeps `owner` in a devres
         // of the interface and calls `release` exactly once, on failure too.
         to_result(unsafe {
@@ -144,9 +144,9 @@ impl Interface {
             index: ffi::c_uint,
         ) -> u64 {
             // SAFETY: `owner` is the pointer `publish_knobs` got from
-            // `Arc::into_raw`, whose reference is dropped only by `release`,
+            // `into_foreign`, whose reference is dropped only by `release`,
             // after the sysfs files are gone.
-            let k = unsafe { &*owner.cast::<K>() };
+            let k = unsafe { <Arc<K> as ForeignOwnable>::borrow(owner.cast_mut()) };
             k.get(index as usize).unwrap_or(0).into()
         }
         /// Sets value `index` of `owner` to `ms`; 0 or a negative errno.
@@ -160,13 +160,13 @@ impl Interface {
             ms: ffi::c_uint,
         ) -> ffi::c_int {
             // SAFETY: As in `read`.
-            let k = unsafe { &*owner.cast::<K>() };
+            let k = unsafe { <Arc<K> as ForeignOwnable>::borrow(owner.cast_mut()) };
             match k.set(index as usize, ms) {
                 Ok(()) => 0,
                 Err(e) => e.to_errno(),
             }
         }
-        let owner = Arc::into_raw(knobs).cast::<ffi::c_void>();
+        let owner = knobs.into_foreign().cast_const();
         // SAFETY: The interface is valid; the helper keeps `owner` in a devres
         // of the interface and calls `release` exactly once, on failure too.
         to_result(unsafe {
