@@ -6,15 +6,21 @@
 //! each outcome to a block status, and teardown.
 //!
 //! Each LUN's disk queues into a [`LunQueue`]; its `queue_rq` (atomic context) only
-//! appends the request, tagged with the LUN and its deadline, to [`Pending`] and
-//! kicks the worker, a work item on the per-CPU high-priority workqueue
-//! ([`worker_queue`]) that is never run twice at once; the worker builds the CDB,
-//! maps the data and runs the command.
+//! appends the request, tagged with the LUN and its deadline, to
+//! [`pending::Pending`] and kicks the worker, a work item on the per-CPU
+//! high-priority workqueue ([`crate::kext::task::worker_queue`]) that is never run
+//! twice at once; the worker builds the CDB, maps the data and runs the command
+//! through the executor ([`crate::exec`]).
+//!
+//! The files: [`bound`] (the device, its locks and worker), [`pending`] and
+//! [`state`] (what waits, and whether the device serves it), [`queue`] (the
+//! disk-facing side), [`request`] (one block request), [`lun`] and [`media`]
+//! (LUNs and their media), [`pm`] (teardown, resets by others, suspend).
 //!
 //! Every request ends within its queue's `io_timeout` (the `io_timeout_ms`
 //! parameter) of reaching the driver, whatever the device does: the commands
 //! that move its data end by its deadline, and while it waits anywhere else
-//! (queued, for the transport, during a recovery) it sits in [`Pending`], where
+//! (queued, for the transport, during a recovery) it sits in [`pending::Pending`], where
 //! blk-mq's timeout takes it and completes it with `ETIMEDOUT`.
 
 mod bound;

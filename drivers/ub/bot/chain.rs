@@ -7,7 +7,7 @@
 //!
 //! A stage is chained only when the one before it ended cleanly (the whole CBW
 //! taken, all data moved); anything else (stall, short transfer, error) stops
-//! the chain and hands the results so far back to [`crate::transport`], which
+//! the chain and hands the results so far back to [`super::exchange`], which
 //! goes on stage by stage as BOT asks (clear halt, read the CSW again, ...).
 //!
 //! A stage is queued only once the device is ready for its first token: the
