@@ -6,7 +6,10 @@
 
 use kernel::prelude::*;
 
-use super::{Buffer, CmdError, Io, Plain, Ran, SENSE_MAX, SPIN_UP_MS, TRANSPORT_TRIES};
+use super::{
+    io::{CmdError, Io, SENSE_MAX, SPIN_UP_MS, TRANSPORT_TRIES},
+    run::{Buffer, Plain, Ran},
+};
 use crate::{
     bot::TransportError,
     kext::{blk::PtDir, dma::DmaBuf},

@@ -7,7 +7,7 @@
 
 use kernel::prelude::*;
 
-use super::{Io, SENSE_MAX, TRANSPORT_TRIES};
+use super::io::{Io, SENSE_MAX, TRANSPORT_TRIES};
 use crate::{
     bot::{Data, Fault, Outcome, Stage, Timeouts, TransportError},
     kext::dma::DmaBuf,

@@ -190,7 +190,7 @@ impl<T: QueueOps + Send> HooksTable<T> {
     ) -> ffi::c_int {
         // SAFETY: By the function's contract.
         let owner = unsafe { <Arc<T> as ForeignOwnable>::borrow(owner.cast_mut()) };
-        match passthrough::sg_io(&*owner, arg, compat, max_bytes) {
+        match passthrough::sg_io(|pt| owner.passthrough(pt), arg, compat, max_bytes) {
             Ok(()) => 0,
             Err(e) => e.to_errno(),
         }

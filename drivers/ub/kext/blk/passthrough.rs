@@ -17,8 +17,6 @@ use kernel::{
     uaccess::{UserPtr, UserSlice},
 };
 
-use super::QueueOps;
-
 /// The direction of a passthrough command's data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum PtDir {
@@ -161,9 +159,15 @@ fn user(addr: usize, len: usize) -> UserSlice {
     UserSlice::new(UserPtr::from_addr(addr), len)
 }
 
-/// `SG_IO` with the header at `arg`, on a disk owned by `owner` whose largest
-/// request is `max_bytes`; `compat` for a 32-bit caller.
-pub(super) fn sg_io<T: QueueOps>(owner: &T, arg: usize, compat: bool, max_bytes: u32) -> Result {
+/// `SG_IO` with the header at `arg`, on a disk whose largest request is
+/// `max_bytes`; `compat` for a 32-bit caller. `run` sends the command (the
+/// disk owner's [`super::QueueOps::passthrough`]).
+pub(super) fn sg_io(
+    run: impl FnOnce(&mut Passthrough) -> Result,
+    arg: usize,
+    compat: bool,
+    max_bytes: u32,
+) -> Result {
     if !may_send_raw() {
         return Err(EPERM);
     }
@@ -213,7 +217,7 @@ pub(super) fn sg_io<T: QueueOps>(owner: &T, arg: usize, compat: bool, max_bytes:
     }
 
     let start = Instant::<Monotonic>::now();
-    let ran = owner.passthrough(&mut pt);
+    let ran = run(&mut pt);
     let mut out = SgIoOut {
         duration: u32::try_from(start.elapsed().as_millis()).unwrap_or(u32::MAX),
         ..SgIoOut::default()

@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The transport under its I/O lock ([`Io`], [`IoLock`]): what the lock
+//! protects (the transport, its recovery, the scatterlist and buffer for
+//! commands, what the driver learned of the device's sense and reads), the
+//! executor's bounds, and the rate-limited log of failed requests.
+
+use kernel::{
+    prelude::*,
+    sync::{Mutex, MutexGuard},
+};
+
+use crate::{
+    bot::{Bot, Recovery, TransportError},
+    kext::{dma::DmaBuf, ratelimit::RateLimit, task::NoIoScope, usb::UsbDevice},
+    quirks::Quirks,
+    scsi::{
+        inquiry::{self, INQUIRY_STD_LEN},
+        sense::Sense,
+        sense_len::{self, SenseLen},
+    },
+    usbcore_sg::SgTable,
+};
+
+/// The most sense data the driver asks for (sd's `SCSI_SENSE_BUFFERSIZE`); how
+/// much it asks a device for is learned ([`SenseLen`]).
+pub(crate) const SENSE_MAX: usize = sense_len::LONG as usize;
+
+/// Scatterlist entries per request: 1 MiB in 4 KiB pages.
+pub(crate) const MAX_SEGMENTS: u16 = 256;
+/// Bytes of the buffer for commands the driver issues itself (INQUIRY, sense...).
+const CMD_BUF_LEN: usize = 512;
+
+/// Tries of a command whose sense says "retry" (UNIT ATTENTION, ABORTED COMMAND,
+/// becoming ready, spun down).
+pub(crate) const MAX_TRIES: u32 = 3;
+
+/// Tries of a command that ends without a valid CSW: one recovery in between
+/// (at most two resets), and one after the second failure, once the command has
+/// failed, to leave the device in step for the next one.
+pub(crate) const TRANSPORT_TRIES: u32 = 2;
+
+/// How long a START STOP UNIT that spins a disk up may take (its CSW comes when
+/// the disk is ready: no IMMED). USB hard disks take seconds.
+pub(crate) const SPIN_UP_MS: u32 = 20_000;
+
+/// What the transport lock protects: the transport, its recovery state and its
+/// buffers.
+pub(crate) struct Io {
+    /// The Bulk-Only transport.
+    pub(crate) bot: Bot,
+    /// Recovery from commands that end without a valid CSW.
+    pub(crate) rec: Recovery,
+    /// Scatterlist for block requests and internal commands.
+    pub(crate) sg: SgTable,
+    /// DMA-able buffer for internal commands' data.
+    pub(crate) buf: DmaBuf,
+    /// Limits the per-request error lines: a broken medium fails every
+    /// request, and the log must not drown in them (the counters count all).
+    pub(super) req_log: RateLimit,
+    /// How much sense data REQUEST SENSE asks this device for.
+    pub(super) sense_len: SenseLen,
+    /// Quirk I: the INQUIRY data the probe uses instead of asking.
+    pub(crate) fixed_inquiry: Option<[u8; INQUIRY_STD_LEN]>,
+    /// Quirk n: the last READ worked, so a failing one is tried again at once.
+    pub(crate) read_worked: bool,
+}
+
+/// Why a command the driver issues did not deliver its data.
+#[derive(Debug)]
+pub(crate) enum CmdError {
+    /// CHECK CONDITION, with the sense data if REQUEST SENSE worked.
+    Sense(Option<Sense>),
+    /// No valid CSW.
+    Transport(TransportError),
+}
+
+/// The transport, locked, with the locking task in a [`NoIoScope`] for as long
+/// as it holds the lock: whoever sends commands to the device (the worker, media
+/// polling, eject, `SG_IO`, probe, suspend) may allocate memory meanwhile (the
+/// USB core's synchronous calls do, with `GFP_KERNEL`), and reclaim must not
+/// wait for writeback or swap on this very device while it holds the transport.
+pub(crate) struct IoLock<'a> {
+    // Dropped in this order: the lock is released before the scope is left.
+    io: MutexGuard<'a, Io>,
+    _noio: NoIoScope,
+}
+
+impl<'a> IoLock<'a> {
+    /// Locks `io`, entering the scope first.
+    pub(crate) fn lock(io: &'a Mutex<Io>) -> Self {
+        let noio = NoIoScope::enter();
+        Self {
+            io: io.lock(),
+            _noio: noio,
+        }
+    }
+}
+
+impl core::ops::Deref for IoLock<'_> {
+    type Target = Io;
+
+    fn deref(&self) -> &Io {
+        &self.io
+    }
+}
+
+impl core::ops::DerefMut for IoLock<'_> {
+    fn deref_mut(&mut self) -> &mut Io {
+        &mut self.io
+    }
+}
+
+impl Io {
+    /// The transport `bot` with its recovery `rec` and the buffers for the
+    /// commands of `udev`, which has `quirks`.
+    pub(crate) fn new(bot: Bot, rec: Recovery, udev: &UsbDevice, quirks: Quirks) -> Result<Self> {
+        Ok(Self {
+            bot,
+            rec,
+            sg: SgTable::new(MAX_SEGMENTS.into())?,
+            buf: DmaBuf::new(CMD_BUF_LEN)?,
+            req_log: RateLimit::new(),
+            sense_len: SenseLen::new(
+                quirks.contains(Quirks::SANE_SENSE),
+                quirks.contains(Quirks::BAD_SENSE),
+            ),
+            fixed_inquiry: quirks
+                .contains(Quirks::FIX_INQUIRY)
+                .then(|| inquiry::made_up(udev.manufacturer(), udev.product(), udev.release())),
+            read_worked: false,
+        })
+    }
+
+    /// Logs a line about a failed request, rate-limited per device (with a
+    /// count of the lines suppressed).
+    pub(crate) fn request_error(&mut self, line: core::fmt::Arguments<'_>) {
+        let (print, missed) = self.req_log.allow();
+        if missed > 0 {
+            pr_err!(
+                "{}: {} I/O error messages suppressed\n",
+                &*self.bot.name,
+                missed
+            );
+        }
+        if print {
+            pr_err!("{}", line);
+        }
+    }
+}
