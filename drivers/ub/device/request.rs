@@ -16,9 +16,9 @@ use super::{
     pending::Queued,
 };
 use crate::{
-    bot::{Data, Fault, Outcome, Stage, Timeouts, TransportError},
+    bot::{Fault, Outcome, Timeouts, TransportError},
     counters::Counter,
-    exec::{Buffer, Io, Payload, Policy, Ran, MAX_TRIES},
+    exec::{send_over, Buffer, Io, Payload, Policy, Ran, MAX_TRIES},
     kext::{
         blk::{Op, Request, Status},
         task::now_ns,
@@ -322,17 +322,8 @@ impl Payload for RequestData<'_> {
         // Taken back from where blk-mq's timeout can complete it, unless it did.
         let rq = self.dev.unpark()?;
         let Io { bot, sg, .. } = io;
-        let out = match rq.map_sg(sg) {
-            Ok(seg) => {
-                let data = if self.op == Op::Read {
-                    Data::In(seg)
-                } else {
-                    Data::Out(seg)
-                };
-                bot.command_with(lun, cdb, data, self.bytes, t)
-            }
-            Err(_) => Err(TransportError::Broken(Stage::Data, Fault::Usb)),
-        };
+        let is_in = self.op == Op::Read;
+        let out = send_over(bot, lun, cdb, rq.map_sg(sg), is_in, self.bytes, t);
         self.dev.park(rq, self.deadline_ns);
         Some(out)
     }

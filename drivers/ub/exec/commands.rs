@@ -26,11 +26,7 @@ impl Io {
     /// times) when the transport fails. Returns the bytes received.
     pub(crate) fn data_in(&mut self, lun: u8, cdb: &Cdb, len: usize) -> Result<usize, CmdError> {
         let t = self.bot.timeouts();
-        let mut payload = if len == 0 {
-            Buffer::None
-        } else {
-            Buffer::In(len)
-        };
+        let mut payload = Buffer::In(len);
         match self.run(lun, cdb, t, &mut payload, &mut Plain(TRANSPORT_TRIES)) {
             Ran::Passed { residue } => Ok(len.saturating_sub(residue as usize)),
             Ran::Failed { sense, .. } => Err(CmdError::Sense(sense.parsed())),

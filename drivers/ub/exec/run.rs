@@ -9,13 +9,14 @@ use kernel::prelude::*;
 
 use super::io::{Io, SENSE_MAX, TRANSPORT_TRIES};
 use crate::{
-    bot::{Data, Fault, Outcome, Stage, Timeouts, TransportError},
+    bot::{Bot, Data, Fault, Outcome, Stage, Timeouts, TransportError},
     kext::dma::DmaBuf,
     scsi::{
         cdb::{self, Cdb},
         sense::Sense,
         sense_len,
     },
+    usbcore_sg::Segments,
 };
 
 /// What one try of a command sends and receives.
@@ -68,7 +69,7 @@ impl Payload for Buffer<'_> {
     ) -> Option<Result<Outcome, TransportError>> {
         let Io { bot, sg, buf, .. } = io;
         let (buf, len, is_in) = match self {
-            Buffer::None => return Some(bot.command_with(lun, cdb, Data::None, 0, t)),
+            Buffer::None => (buf, 0, true),
             Buffer::In(len) => (buf, *len, true),
             Buffer::Out(bytes) => {
                 let len = bytes.len();
@@ -90,12 +91,35 @@ impl Payload for Buffer<'_> {
         if len == 0 {
             return Some(bot.command_with(lun, cdb, Data::None, 0, t));
         }
-        let Ok(seg) = sg.one(buf, len) else {
-            return Some(Err(TransportError::Broken(Stage::Data, Fault::Usb)));
-        };
-        let data = if is_in { Data::In(seg) } else { Data::Out(seg) };
-        Some(bot.command_with(lun, cdb, data, len as u32, t))
+        Some(send_over(
+            bot,
+            lun,
+            cdb,
+            sg.one(buf, len),
+            is_in,
+            len as u32,
+            t,
+        ))
     }
+}
+
+/// Sends `cdb` to `lun` with a data stage of `len` bytes over `segments`, in
+/// when `is_in`: the one place a scatterlist that could not be set up fails a
+/// try (as a USB error in the data stage).
+pub(crate) fn send_over(
+    bot: &mut Bot,
+    lun: u8,
+    cdb: &Cdb,
+    segments: Result<Segments<'_>>,
+    is_in: bool,
+    len: u32,
+    t: Timeouts,
+) -> Result<Outcome, TransportError> {
+    let Ok(seg) = segments else {
+        return Err(TransportError::Broken(Stage::Data, Fault::Usb));
+    };
+    let data = if is_in { Data::In(seg) } else { Data::Out(seg) };
+    bot.command_with(lun, cdb, data, len, t)
 }
 
 /// When a command is tried again.
