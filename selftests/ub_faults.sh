@@ -64,7 +64,7 @@ SINGLE_FAULTS=(
 
 # The plan: one test per single fault, then the named tests below.
 ktap_print_header
-ktap_set_plan $((${#SINGLE_FAULTS[@]} + 39))
+ktap_set_plan $((${#SINGLE_FAULTS[@]} + 40))
 
 mkdir -p $W
 rm -f $W/*
@@ -198,6 +198,22 @@ for spec in "${SINGLE_FAULTS[@]}"; do
 	pattern_intact || fail "the next read failed, or the pattern at 1 MiB changed"
 	test_end
 done
+
+# A SYNCHRONIZE CACHE answers once the cache is on the medium: seconds on a disk
+# with a large cache. 6 s is more than csw_timeout_ms (5 s) and less than the
+# flush's io_timeout (8 s): a slow flush is waited for, not reset.
+test_begin "bot-device SYNCHRONIZE CACHE answered after 6 s: fsync waits for it, no timeout, no reset"
+to0=$(ub_stat $DEV timeouts) rec0=$(ub_stat $DEV recoveries)
+arm "fault slow-csw op=sync ms=6000"
+t0=$(date +%s%N)
+dd if=$W/wr of=/dev/$DEV bs=4k seek=300 oflag=direct conv=fsync status=none || fail "write + fsync failed"
+ms=$((($(date +%s%N) - t0) / 1000000))
+grep -q "^fault done slow-csw" $DEVLOG || fail "the device never delayed a SYNCHRONIZE CACHE"
+[ "$ms" -ge 6000 ] || fail "fsync returned after $ms ms, before the device answered"
+[ "$(ub_stat $DEV timeouts)" = "$to0" ] || fail "ub_stats/timeouts: $to0 -> $(ub_stat $DEV timeouts)"
+[ "$(ub_stat $DEV recoveries)" = "$rec0" ] || fail "ub_stats/recoveries: $rec0 -> $(ub_stat $DEV recoveries)"
+test_dmesg | grep -q -E "timeout in CSW stage|reset recovery" && fail "the flush was reset: $(test_dmesg | grep ub: | tail -n 2)"
+test_end
 
 # The stage timeouts are per device in sysfs, from the module parameters at bind.
 test_begin "bot-device device/csw_timeout_ms: 1000 makes a silent CSW cost 1 s, not 5; out-of-range values refused"

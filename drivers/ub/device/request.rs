@@ -163,7 +163,17 @@ impl UbDevice {
             ));
             return Ending::of(Status::IoErr);
         }
-        let t = io.bot.timeouts().by(job.deadline_ns);
+        let mut t = io.bot.timeouts().by(job.deadline_ns);
+        if matches!(op, Op::Flush | Op::Discard) {
+            // The status of a SYNCHRONIZE CACHE comes once the cache is on the
+            // medium, an UNMAP's once the blocks are freed: seconds on a disk
+            // with a large cache. As sd gives them the whole command time, they
+            // get what is left of the request's (its deadline ends every
+            // stage), not csw_timeout_ms, which would reset a device that is
+            // only slow.
+            let left_ms = job.deadline_ns.saturating_sub(now_ns()) / 1_000_000;
+            t = t.with_wait_ms(u32::try_from(left_ms.max(1)).unwrap_or(u32::MAX));
+        }
         let mut policy = BlockPolicy {
             dev: self,
             params,

@@ -642,6 +642,10 @@ impl Engine {
                 io.write_in(&[], false)?;
                 return Err(self.park(io));
             }
+            Some(Mode::SlowCsw) => {
+                let ms = a.map_or(0, |a| a.delay_ms);
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+            }
             _ => {}
         }
         self.send_csw(io, cbw, a, residue.min(u64::from(u32::MAX)) as u32, status)

@@ -42,6 +42,9 @@ pub enum Mode {
     EarlyAnswer,
     /// NOT READY 02/04/02 until a START STOP UNIT (START=1, LOEJ=0).
     NotReadyUntilStart,
+    /// The CSW after a pause of `ms=` milliseconds: a command the device takes
+    /// its time over (a SYNCHRONIZE CACHE writing a large cache).
+    SlowCsw,
     /// Random mode only: random CSW fields.
     RandomCsw,
     /// Random mode only: a random length of the data phase.
@@ -82,6 +85,7 @@ const NAMES: &[(Mode, &str)] = &[
     (Mode::RecoveredError, "recovered-error"),
     (Mode::EarlyAnswer, "early-answer"),
     (Mode::NotReadyUntilStart, "not-ready-until-start"),
+    (Mode::SlowCsw, "slow-csw"),
     (Mode::RandomCsw, "random-csw"),
     (Mode::RandomLength, "random-length"),
     (Mode::RandomSense, "random-sense"),
@@ -123,6 +127,7 @@ impl Mode {
                 | Mode::RecoveredError
                 | Mode::EarlyAnswer
                 | Mode::NotReadyUntilStart
+                | Mode::SlowCsw
         )
     }
 }
@@ -139,6 +144,9 @@ impl fmt::Display for Mode {
 pub const ALT_SIGNATURE_SWAPPED: u32 = 0x5553_4253;
 /// The Olympus signature "USBU" (0x55425355), which usb-storage learns.
 pub const ALT_SIGNATURE_OLYMPUS: u32 = 0x5542_5355;
+/// slow-csw's pause without `ms=`.
+const SLOW_CSW_DEFAULT_MS: u64 = 1000;
+
 /// Signature sent by `bad-signature`: the bytes `B A D S`.
 pub const BAD_SIGNATURE: u32 = u32::from_le_bytes(*b"BADS");
 
@@ -338,6 +346,8 @@ pub struct Fault {
     /// The `skip=` given: not-ready-until-start with `count=forever` skips
     /// that many again after each spin-up.
     pub rearm_skip: u64,
+    /// slow-csw's pause in milliseconds.
+    pub delay_ms: u64,
 }
 
 impl fmt::Display for Fault {
@@ -352,6 +362,9 @@ impl fmt::Display for Fault {
         )?;
         if self.mode == Mode::AltSignature {
             write!(f, " sig=0x{:08x}", self.signature)?;
+        }
+        if self.mode == Mode::SlowCsw {
+            write!(f, " ms={}", self.delay_ms)?;
         }
         Ok(())
     }
@@ -424,6 +437,7 @@ pub fn parse_control(line: &str) -> Result<Control, String> {
                 count: Some(1),
                 signature: ALT_SIGNATURE_SWAPPED,
                 rearm_skip: 0,
+                delay_ms: SLOW_CSW_DEFAULT_MS,
             };
             for &(k, v) in &args {
                 match k {
@@ -439,6 +453,7 @@ pub fn parse_control(line: &str) -> Result<Control, String> {
                                 .ok_or(bad(k, v))?,
                         }
                     }
+                    "ms" if mode == Mode::SlowCsw => f.delay_ms = parse_u64(v).ok_or(bad(k, v))?,
                     _ => return Err(format!("unknown argument {k}= for fault {mode}")),
                 }
             }
@@ -549,6 +564,8 @@ pub struct Applied {
     pub length: u32,
     /// garbage-sense and random-sense: the sense data.
     pub sense: Vec<u8>,
+    /// slow-csw's pause in milliseconds.
+    pub delay_ms: u64,
 }
 
 impl Applied {
@@ -559,6 +576,7 @@ impl Applied {
             csw: CswOverride::default(),
             length: 0,
             sense: Vec::new(),
+            delay_ms: 0,
         }
     }
 }
@@ -688,6 +706,7 @@ impl FaultTable {
             let f = &self.faults[i];
             let mut a = Applied::new(f.mode);
             a.signature = f.signature;
+            a.delay_ms = f.delay_ms;
             if a.mode == Mode::GarbageSense {
                 a.sense = garbage_sense(&mut Rng::new(0x6a72_6261_6765 ^ c.seq));
             }
@@ -848,9 +867,17 @@ mod tests {
                 skip: 2,
                 count: Some(3),
                 signature: ALT_SIGNATURE_SWAPPED,
-                rearm_skip: 2
+                rearm_skip: 2,
+                delay_ms: SLOW_CSW_DEFAULT_MS,
             }
         );
+        let f = armed("fault slow-csw op=sync ms=8000");
+        assert_eq!(
+            (f.mode, f.op, f.delay_ms),
+            (Mode::SlowCsw, OpFilter::Sync, 8000)
+        );
+        assert_eq!(f.to_string(), "slow-csw op=sync skip=0 count=1 ms=8000");
+        assert!(parse_control("fault stall-in ms=5").is_err());
         let f = armed("  fault not-ready count=forever op=0x28  # comment");
         assert_eq!((f.count, f.op), (None, OpFilter::Opcode(0x28)));
         assert_eq!(
