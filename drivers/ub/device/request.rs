@@ -171,8 +171,7 @@ impl UbDevice {
             // get what is left of the request's (its deadline ends every
             // stage), not csw_timeout_ms, which would reset a device that is
             // only slow.
-            let left_ms = job.deadline_ns.saturating_sub(now_ns()) / 1_000_000;
-            t = t.with_wait_ms(u32::try_from(left_ms.max(1)).unwrap_or(u32::MAX));
+            t = t.with_wait_ms(t.left(u32::MAX));
         }
         let mut policy = BlockPolicy {
             dev: self,
