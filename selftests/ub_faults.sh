@@ -22,11 +22,8 @@
 # Guest devices: none from QEMU; the emulator runs on dummy_hcd in the guest.
 
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/bot_lib.sh"
 
-BOT=${UB_BOT_DEVICE:-$UB_REPO/target/release/ub-bot-device}
-W=/tmp/ub-faults
-CTL=$W/ctl
-DEVLOG=$W/dev.log
 random_commands=${UB_RANDOM_COMMANDS:-1000}
 random_seconds=${UB_RANDOM_SECONDS:-150}
 
@@ -66,96 +63,7 @@ SINGLE_FAULTS=(
 ktap_print_header
 ktap_set_plan $((${#SINGLE_FAULTS[@]} + 40))
 
-mkdir -p $W
-rm -f $W/*
-# Never leave the device running: it would outlive the test.
-trap 'pkill -f "$BOT" 2>/dev/null' EXIT
-modprobe dummy_hcd || ktap_exit_fail_msg "no dummy_hcd"
-modprobe raw_gadget || ktap_exit_fail_msg "no raw_gadget"
-[ -d /sys/module/ub ] || insmod "$UB_KO" || ktap_exit_fail_msg "insmod ub failed"
-[ -x "$BOT" ] || ktap_exit_fail_msg "no $BOT (cargo build --release -p ub-bot-device)"
-
-# start_device [ub-bot-device options...]: start the emulator and wait for its ub
-# disk; sets DEV (ubX) and BOT_PID.
-start_device() {
-	DEV=""
-	# Its own output to a file: a background job holding the test's stdout would
-	# keep the runner's pipe open.
-	"$BOT" --blocks 131072 --serial UBFAULT0 --control $CTL --log $DEVLOG "$@" >>$W/bot.out 2>&1 &
-	BOT_PID=$!
-	wait_for 60 grep -q '^ready' $DEVLOG || { echo "device not configured"; return 1; }
-	local intf
-	wait_for 30 eval 'intf=$(interface_by_serial UBFAULT0)' || { echo "no interface"; return 1; }
-	wait_for 60 eval 'DEV=$(ls /sys/bus/usb/devices/$intf/block 2>/dev/null | head -n 1); [ -n "$DEV" ]' ||
-		{ echo "ub made no disk for $intf"; return 1; }
-}
-
-# stop_device: disconnect the emulator and wait until the disk is gone.
-stop_device() {
-	[ -n "${BOT_PID:-}" ] || return 0
-	kill -TERM "$BOT_PID" 2>/dev/null
-	wait "$BOT_PID" 2>/dev/null
-	BOT_PID=""
-	[ -z "$DEV" ] || wait_for 30 test ! -e "/sys/block/$DEV" || echo "$DEV still there after disconnect"
-	: >$DEVLOG
-}
-
-# A pattern at 1 MiB that every test checks afterwards.
-write_pattern() {
-	head -c 65536 /dev/urandom >$W/pat
-	dd if=$W/pat of=/dev/$DEV bs=64k seek=16 oflag=direct status=none
-}
-pattern_intact() {
-	dd if=/dev/$DEV of=$W/back bs=64k skip=16 count=1 iflag=direct status=none 2>/dev/null &&
-		cmp -s $W/pat $W/back
-}
-
-# The I/O of io(): one 4 KiB O_DIRECT pread or pwrite, timed around the system call
-# alone (spawning a process takes seconds under TCG when the host is busy, and is
-# not the driver's time). Prints "ok MS", or the errno's name and MS.
-IO_PY='
-import errno, mmap, os, sys, time
-op, dev, block, path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-buf = mmap.mmap(-1, 4096)
-if op == "w":
-    with open(path, "rb") as f:
-        buf.write(f.read(4096))
-fd = os.open(dev, (os.O_RDONLY if op == "r" else os.O_WRONLY) | os.O_DIRECT)
-t0 = time.monotonic()
-try:
-    n = os.preadv(fd, [buf], block * 4096) if op == "r" else os.pwrite(fd, buf, block * 4096)
-    res = "ok" if n == 4096 else "short"
-except OSError as e:
-    res = errno.errorcode.get(e.errno, str(e.errno))
-ms = int((time.monotonic() - t0) * 1000)
-if op == "r" and res == "ok":
-    with open(path, "wb") as f:
-        f.write(buf[:])
-print(res, ms)
-'
-
-# io r|w BLOCK: one 4 KiB direct read (into $W/rd) or write (of $W/wr) of block
-# BLOCK (4 KiB units); sets GOT to ok or the errno name (EIO, ENODATA, ETIMEDOUT,
-# ENODEV...; HANG after 120 s), and IO_MS to the time the I/O took.
-io() {
-	local out file=$W/wr
-	[ "$1" = r ] && file=$W/rd
-	out=$(timeout 120 python3 -S -c "$IO_PY" "$1" "/dev/$DEV" "$2" "$file" 2>&1)
-	if [ $? = 124 ]; then
-		GOT=HANG IO_MS=120000
-	elif [[ $out =~ ^([A-Za-z0-9]+)\ ([0-9]+)$ ]]; then
-		GOT=${BASH_REMATCH[1]} IO_MS=${BASH_REMATCH[2]}
-	else
-		GOT="other: $out" IO_MS=0
-	fi
-}
-
-arm() {
-	local before
-	before=$(grep -c '^fault armed' $DEVLOG)
-	echo "$*" >$CTL
-	wait_for 10 test "$(grep -c '^fault armed' $DEVLOG)" -gt "$before" || echo "fault not armed: $*"
-}
+setup_bot_device
 
 kmemleak_reset
 start_device || ktap_exit_fail_msg "the emulated device did not come up"
@@ -383,24 +291,6 @@ fi
 stop_device >/dev/null
 test_end
 
-# Quirks: ub.quirks names the emulator (its default id 1d6b:0104, bcdDevice
-# 0x0100) with usb-storage's letters; each test shows the behaviour the flag
-# names, next to the same device without it where the default would not show it.
-QUIRK_ID=1d6b:0104
-
-# quirk_device LETTERS [emulator options]: ub.quirks set to LETTERS for the
-# emulator ("" for none), then start_device; sets DEV.
-quirk_device() {
-	echo "${1:+$QUIRK_ID:$1}" >/sys/module/ub/parameters/quirks
-	shift
-	: >$DEVLOG
-	start_device "$@"
-}
-
-# cmds OPCODE: how many commands with this opcode (e.g. 0x1a) the device saw.
-cmds() {
-	grep -c "^cmd .* op=$1 " $DEVLOG
-}
 
 test_begin "bot-device quirk c (FIX_CAPACITY): the disk is one block smaller than reported, device/quirks says c"
 quirk_device c || fail "no disk"
@@ -592,13 +482,6 @@ stop_device >/dev/null
 echo "" >/sys/module/ub/parameters/quirks
 test_end
 
-# check_io BLOCK: a 4 KiB write and direct read of BLOCK return the same data.
-check_io() {
-	dd if=$W/wr of=/dev/$DEV bs=4k seek=$1 oflag=direct status=none || { echo "write failed"; return; }
-	io r $1
-	[ "$GOT" = ok ] || { echo "read: $GOT"; return; }
-	cmp -s $W/rd $W/wr || echo "the read returned wrong data"
-}
 
 test_begin "bot-device quirk I (FIX_INQUIRY): no INQUIRY sent, identity from the USB strings, a removable disk"
 quirk_device I || fail "no disk"
