@@ -13,7 +13,7 @@
 . "$(dirname "$0")/bot_lib.sh"
 
 ktap_print_header
-ktap_set_plan 4
+ktap_set_plan 5
 
 setup_bot_device
 kmemleak_reset
@@ -59,6 +59,40 @@ test_dmesg | grep -q "sense MediumError 11/00" || fail "no MEDIUM ERROR line"
 test_dmesg | grep -q "sectors before it completed" &&
 	fail "blocks completed that never came: $(test_dmesg | grep -m1 'sectors before')"
 pattern_intact || fail "the next read failed, or the pattern at 1 MiB changed"
+test_end
+
+# sd frees a disk's index when its last opener is gone, not at unplug: the kernel
+# finds a file system by dev_t, and one still mounted on the old disk would be
+# taken for the new disk's.
+test_begin "bot-device unplugged with ext4 mounted and a file open: the next disk gets another name and dev_t"
+old=$DEV old_devt=$(rd /sys/block/$DEV/dev)
+mkdir -p $W/old $W/new
+mkfs.ext4 -q -F -L ubold /dev/$DEV >/dev/null 2>&1 || fail "mkfs failed"
+mount /dev/$DEV $W/old || fail "mount failed"
+echo old >$W/old/file
+sync
+# A process of its own holds the file open (a descriptor of this shell's would
+# be inherited by the next emulator).
+sleep 600 <$W/old/file &
+holder=$!
+stop_device
+start_device || fail "the device did not come back"
+[ "$DEV" != "$old" ] || fail "the new disk is $DEV again while the old $old is open"
+[ "$(rd /sys/block/$DEV/dev)" != "$old_devt" ] || fail "the new disk has dev_t $old_devt, still the open old disk's"
+mkfs.ext4 -q -F -L ubnew /dev/$DEV >/dev/null 2>&1 || fail "mkfs on the new disk failed"
+if mount /dev/$DEV $W/new; then
+	[ -e $W/new/file ] && fail "mounting the new disk gave the old file system"
+	umount $W/new
+else
+	fail "mounting the new disk failed"
+fi
+kill $holder
+wait $holder 2>/dev/null
+umount $W/old || fail "the old file system could not be unmounted"
+stop_device
+# Closed and unmounted, the old disk is freed: its name is the first free again.
+restart_device || fail "the device did not come back"
+[ "$DEV" = "$old" ] || fail "the disk is $DEV, not $old, once nothing held $old"
 test_end
 
 kmemleak_test "bot-device no leak after the regression tests (kmemleak)"

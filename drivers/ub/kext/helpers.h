@@ -42,6 +42,8 @@ struct ub_disk_hooks {
 	} ident;
 	/* The most ub/max_sectors accepts. */
 	unsigned int max_sectors_cap;
+	/* The disk's index (its name and minors), -1 before it has one. */
+	int index;
 };
 
 const struct block_device_operations *ub_disk_fops(void);

@@ -79,11 +79,18 @@ static int ub_ioctl(struct block_device *bdev, blk_mode_t mode, unsigned int cmd
 	}
 }
 
-/* The last reference to an added disk is gone: drop the hooks and their owner. */
+/*
+ * The last reference to an added disk is gone: its name and dev_t may go to a
+ * new disk only now (as sd's scsi_disk_release), not at unplug: the kernel finds
+ * a file system by dev_t, and one still mounted on the old disk would be taken
+ * for the new one's. Then drop the hooks and their owner.
+ */
 static void ub_free_disk(struct gendisk *disk)
 {
 	struct ub_disk_hooks *h = disk->private_data;
 
+	if (h->index >= 0)
+		ida_free(&ub_disk_ida, h->index);
 	h->release(h);
 }
 

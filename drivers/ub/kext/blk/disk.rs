@@ -50,15 +50,14 @@ pub(crate) struct Limits {
 /// # Invariants
 ///
 /// `disk` is a gendisk allocated on `set` whose `private_data` is `hooks`, owned
-/// by the disk once it was added (its `free_disk` releases them) and by this
-/// struct before; `added` tells whether the disk is added and not deleted yet,
-/// `registered` whether it was ever added.
+/// by the disk once it was added (its `free_disk` releases them and the disk's
+/// index in them) and by this struct before; `added` tells whether the disk is
+/// added and not deleted yet, `registered` whether it was ever added.
 pub(crate) struct Disk {
     set: Pin<KBox<Opaque<bindings::blk_mq_tag_set>>>,
     hooks: NonNull<Hooks>,
     registered: bool,
     disk: NonNull<bindings::gendisk>,
-    index: ffi::c_int,
     added: AtomicBool,
 }
 
@@ -213,8 +212,10 @@ impl Disk {
             free_hooks(hooks);
             return Err(Error::from_errno(index));
         }
-        // SAFETY: `disk` is a freshly allocated gendisk that nothing else uses yet.
+        // SAFETY: `disk` is a freshly allocated gendisk that nothing else uses
+        // yet, and the hooks are ours until it is added.
         unsafe {
+            (*hooks.as_ptr()).index = index;
             disk_name(index as u32, &mut (*disk).disk_name);
             // Our major and 16 minors per disk; a disk whose minors would not fit
             // in 20 bits takes extended numbers instead.
@@ -247,7 +248,6 @@ impl Disk {
             registered: false,
             // SAFETY: `from_err_ptr` returned a non-error pointer, never null here.
             disk: unsafe { NonNull::new_unchecked(disk) },
-            index,
             added: AtomicBool::new(false),
         })
     }
@@ -294,13 +294,14 @@ impl Drop for Disk {
         self.delete();
         // SAFETY: The disk is deleted (or never added); this drops our reference,
         // after which no request reaches the queue and the tag set can be freed.
-        // An added disk releases the hooks from its `free_disk` (now, or when the
-        // last opener closes it); one never added does not call it.
+        // An added disk releases the hooks and its index from its `free_disk`
+        // (now, or when the last opener closes it); one never added does not
+        // call it, and its hooks are still ours.
         unsafe {
             bindings::put_disk(self.disk.as_ptr());
             bindings::blk_mq_free_tag_set(self.set.get());
-            c::ub_disk_index_free(self.index);
             if !self.registered {
+                c::ub_disk_index_free((*self.hooks.as_ptr()).index);
                 ((*self.hooks.as_ptr()).release)(self.hooks.as_ptr());
             }
         }

@@ -26,6 +26,9 @@ pub(super) struct Hooks {
     pub(super) release: unsafe extern "C" fn(*mut Hooks),
     pub(super) ident: LunIdent,
     max_sectors_cap: u32,
+    /// The disk's index, freed with the disk (`ub_free_disk`), -1 before it
+    /// has one.
+    pub(super) index: ffi::c_int,
 }
 
 /// `struct ub_lun_ident` in helpers.h: NUL-terminated strings.
@@ -83,6 +86,7 @@ impl Hooks {
                 sg_io: HooksTable::<T>::sg_io,
                 release: HooksTable::<T>::release,
                 max_sectors_cap,
+                index: -1,
                 ident: LunIdent {
                     vendor: [0; 9],
                     model: [0; 17],
