@@ -13,7 +13,7 @@
 . "$(dirname "$0")/bot_lib.sh"
 
 ktap_print_header
-ktap_set_plan 5
+ktap_set_plan 6
 
 setup_bot_device
 kmemleak_reset
@@ -93,6 +93,22 @@ stop_device
 # Closed and unmounted, the old disk is freed: its name is the first free again.
 restart_device || fail "the device did not come back"
 [ "$DEV" = "$old" ] || fail "the disk is $DEV, not $old, once nothing held $old"
+test_end
+
+# usb-storage's INITIAL_READ10 (quirk n) tries a READ again when it fails right
+# after one that worked; its sense must still be recorded, or a new card under a
+# mounted file system is written as if it were the old one.
+test_begin "bot-device quirk n, removable: UNIT ATTENTION 28/00 after a read that worked fails the read"
+stop_device
+quirk_device n --removable || fail "no disk"
+msg=$(check_io 13) && [ -z "$msg" ] || fail "first read: $msg"
+arm "fault unit-attention op=read"
+io r 13
+[ "$GOT" = EIO ] || fail "the read after the medium changed: $GOT (the UNIT ATTENTION was swallowed)"
+grep -q '^fault done unit-attention' $DEVLOG || fail "the device never reported the change"
+test_dmesg | grep -q "UnitAttention 28/00" || fail "no UNIT ATTENTION line"
+echo "" >/sys/module/ub/parameters/quirks
+restart_device || fail "the device did not come back"
 test_end
 
 kmemleak_test "bot-device no leak after the regression tests (kmemleak)"

@@ -177,6 +177,7 @@ impl UbDevice {
             dev: self,
             params,
             op,
+            read_after_worked: false,
         };
         let ran = match op {
             Op::Flush => io.run(lun, cdb, t, &mut Buffer::None, &mut policy),
@@ -344,6 +345,9 @@ struct BlockPolicy<'a> {
     dev: &'a UbDevice,
     params: &'a LunParams,
     op: Op,
+    /// INITIAL_READ10: the last try was a READ that failed right after one
+    /// that worked.
+    read_after_worked: bool,
 }
 
 impl Policy for BlockPolicy<'_> {
@@ -377,8 +381,12 @@ impl Policy for BlockPolicy<'_> {
             // that worked is tried again at once.
             let worked = matches!(out, Ok(Outcome::Passed { residue: 0 }));
             if core::mem::replace(&mut io.read_worked, worked) && !worked && !last {
+                // A CHECK CONDITION's sense is read and recorded as any
+                // other's (`after_sense` tries it again): a UNIT ATTENTION
+                // for a new medium must still mark the LUN stale.
                 if let Ok(Outcome::Failed { .. }) = out {
-                    let _ = io.request_sense(lun);
+                    self.read_after_worked = true;
+                    return false;
                 }
                 return out.is_ok();
             }
@@ -397,19 +405,24 @@ impl Policy for BlockPolicy<'_> {
         let all_moved = residue == 0;
         let decision = sense.retry_after(all_moved);
         self.params.saw(decision);
-        let retry = match decision {
-            Retry::Yes => true,
-            // As sd: a unit that needs starting is started, then the command
-            // is tried again.
-            Retry::NeedsStart => !last && io.start_unit(lun),
-            Retry::Delayed => {
-                fsleep(Delta::from_millis(100));
-                true
-            }
-            // As sd: not retried on a removable medium that may be another one.
-            Retry::MediaChanged => !self.params.removable.load(Ordering::Acquire),
-            Retry::No | Retry::NoMedium => false,
-        };
+        // INITIAL_READ10: tried again whatever the sense, unless the medium
+        // went or may be another one.
+        let quirk_retry = core::mem::take(&mut self.read_after_worked)
+            && !matches!(decision, Retry::MediaChanged | Retry::NoMedium);
+        let retry = quirk_retry
+            || match decision {
+                Retry::Yes => true,
+                // As sd: a unit that needs starting is started, then the command
+                // is tried again.
+                Retry::NeedsStart => !last && io.start_unit(lun),
+                Retry::Delayed => {
+                    fsleep(Delta::from_millis(100));
+                    true
+                }
+                // As sd: not retried on a removable medium that may be another one.
+                Retry::MediaChanged => !self.params.removable.load(Ordering::Acquire),
+                Retry::No | Retry::NoMedium => false,
+            };
         // A sense that completes the command (RECOVERED ERROR) ends it.
         retry && sense.blk_status_after(all_moved) != Status::Ok
     }
