@@ -13,7 +13,7 @@
 . "$(dirname "$0")/bot_lib.sh"
 
 ktap_print_header
-ktap_set_plan 6
+ktap_set_plan 7
 
 setup_bot_device
 kmemleak_reset
@@ -108,6 +108,26 @@ io r 13
 grep -q '^fault done unit-attention' $DEVLOG || fail "the device never reported the change"
 test_dmesg | grep -q "UnitAttention 28/00" || fail "no UNIT ATTENTION line"
 echo "" >/sys/module/ub/parameters/quirks
+restart_device || fail "the device did not come back"
+test_end
+
+# A device may lose power while suspended (bus power cut, port power off, a
+# reset-resume): what its volatile cache held is gone. sd flushes the cache on
+# runtime suspend; so must ub. The emulator's cache loses its contents when the
+# host suspends it.
+test_begin "bot-device volatile write cache lost in autosuspend: acknowledged writes survive it"
+stop_device
+start_device --volatile-cache || fail "no disk"
+head -c 65536 /dev/urandom >$W/cached
+dd if=$W/cached of=/dev/$DEV bs=64k seek=40 oflag=direct status=none || fail "write failed"
+u=$(usb_dev_of $DEV)
+echo 200 >$u/power/autosuspend_delay_ms
+echo auto >$u/power/control
+wait_for 30 grep -q '^event suspend' $DEVLOG || fail "the device was never suspended"
+dd if=/dev/$DEV of=$W/cached.back bs=64k skip=40 count=1 iflag=direct status=none || fail "read after resume failed"
+echo on >$u/power/control
+cmp -s $W/cached $W/cached.back || fail "written data lost in suspend: $(grep -m1 '^event cache-lost' $DEVLOG)"
+grep -q '^event cache-lost chunks=0$' $DEVLOG || fail "the cache held data at suspend: $(grep '^event cache-lost' $DEVLOG)"
 restart_device || fail "the device did not come back"
 test_end
 

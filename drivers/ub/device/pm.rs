@@ -71,9 +71,12 @@ impl UbDevice {
 
     /// The device is about to be suspended. At run time the USB core only asks
     /// when nobody holds a PM reference, so no command is in flight; requests
-    /// queued but not started refuse it. For system sleep, stop taking requests,
-    /// wait for the one in progress, and flush the write caches: a device that
-    /// loses power in sleep loses its cache (sd does the same).
+    /// queued but not started refuse it. For system sleep, stop taking requests
+    /// and wait for the one in progress. Either way, flush the write caches
+    /// first: a device may lose power while suspended (bus power cut, port
+    /// power off, a reset-resume), and with it what its cache held (sd does the
+    /// same, at run time too). An autosuspend whose flush fails does not
+    /// happen: the device stays awake with its cache.
     pub(crate) fn suspend(&self, auto: bool) -> Result {
         if auto {
             let p = self.pending.lock();
@@ -81,6 +84,7 @@ impl UbDevice {
                 return Err(EBUSY);
             }
             drop(p);
+            self.flush_caches(true)?;
             self.stats.inc(Counter::Suspends);
             return Ok(());
         }
@@ -89,20 +93,36 @@ impl UbDevice {
             p.state = p.state.sleeps();
         }
         flush_work(&self.work);
+        // System sleep goes ahead whatever the device says.
+        let _ = self.flush_caches(false);
+        self.stats.inc(Counter::Suspends);
+        Ok(())
+    }
+
+    /// SYNCHRONIZE CACHE to every LUN with a write cache and a medium, before
+    /// a suspend; `auto` for a runtime suspend. `EBUSY` if one failed.
+    fn flush_caches(&self, auto: bool) -> Result {
         let mut io = self.lock_io();
+        let mut failed = false;
         for (lun, p) in (0u8..).zip(self.luns.iter()) {
             if p.write_cache.load(Ordering::Relaxed) && p.medium.load(Ordering::Relaxed) {
                 if let Err(e) = io.data_in(lun, &cdb::synchronize_cache_10(0, 0, false), 0) {
-                    pr_warn!(
-                        "{}: cache flush before suspend failed: {:?}\n",
+                    failed = true;
+                    io.request_error(fmt!(
+                        "{}: cache flush before {} failed: {:?}{}\n",
                         Who(&self.name, lun),
-                        e
-                    );
+                        if auto { "autosuspend" } else { "suspend" },
+                        e,
+                        if auto { "; staying awake" } else { "" }
+                    ));
                 }
             }
         }
-        self.stats.inc(Counter::Suspends);
-        Ok(())
+        if failed {
+            Err(EBUSY)
+        } else {
+            Ok(())
+        }
     }
 
     /// The device resumed; `reset` if it was reset meanwhile (then a removable

@@ -175,6 +175,8 @@ pub struct Engine {
     /// CBWs must come as 32 bytes, the last one zero (as devices with
     /// usb-storage's BULK32 flag take them); a 31-byte CBW is invalid.
     pub cbw32: bool,
+    /// The disk has a volatile cache that a suspend loses (for the log).
+    pub volatile_cache: bool,
 }
 
 impl Engine {
@@ -187,6 +189,7 @@ impl Engine {
             early: None,
             last_csw: None,
             cbw32: false,
+            volatile_cache: false,
         }
     }
 
@@ -238,6 +241,14 @@ impl Engine {
                 return Err(self.park(io));
             }
         };
+        // The first command after a suspend that cut the power: the volatile
+        // cache is gone.
+        if crate::disk::POWER_LOST.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            let lost = self.target.disk.lose_cache();
+            if self.volatile_cache {
+                self.log.line(&format!("event cache-lost chunks={lost}"));
+            }
+        }
         let parsed = if !self.cbw32 {
             Cbw::parse(&raw)
         } else if raw.len() == CBW_LEN + 1 && raw[CBW_LEN] == 0 {

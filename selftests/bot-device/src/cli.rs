@@ -26,6 +26,8 @@ on command. Runs until SIGTERM/SIGINT or a `disconnect` on the control FIFO.
   --cbw32                 take only 32-byte CBWs (31 bytes and a zero), as
                           devices with usb-storage's BULK32 flag; a 31-byte
                           CBW is invalid (both pipes stall)
+  --volatile-cache        writes stay in a volatile cache until SYNCHRONIZE
+                          CACHE; a suspend cuts the power and loses it
   --no-bulk-reset         stall the Bulk-Only Mass Storage Reset request (as
                           devices that do not implement it do); a port reset
                           still resets the device
@@ -55,6 +57,8 @@ pub struct Options {
     pub write_protect: bool,
     pub bad_blocks: Vec<u64>,
     pub cbw32: bool,
+    /// Writes stay in a volatile cache until SYNCHRONIZE CACHE; a suspend loses it.
+    pub volatile_cache: bool,
     /// Stall the Bulk-Only Mass Storage Reset request instead of carrying it out.
     pub no_bulk_reset: bool,
     pub raw_gadget: String,
@@ -90,6 +94,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, Option<
         write_protect: false,
         bad_blocks: Vec::new(),
         cbw32: false,
+        volatile_cache: false,
         raw_gadget: "/dev/raw-gadget".into(),
         arm: Vec::new(),
     };
@@ -112,6 +117,10 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, Option<
         }
         if name == "--cbw32" {
             o.cbw32 = true;
+            continue;
+        }
+        if name == "--volatile-cache" {
+            o.volatile_cache = true;
             continue;
         }
         if name == "--no-bulk-reset" {

@@ -1,15 +1,26 @@
 //! A sparse RAM disk: 4 KiB chunks of the byte address space, allocated on the
 //! first non-zero write. Unwritten space reads as zeros, so a disk of 2^33
-//! blocks costs nothing until it is written.
+//! blocks costs nothing until it is written. Optionally with a volatile write
+//! cache in front: writes stay in it until a SYNCHRONIZE CACHE, and a loss of
+//! power (the device suspended: [`POWER_LOST`]) throws them away.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 
 const CHUNK: u64 = 4096;
+
+type Chunks = HashMap<u64, Box<[u8; CHUNK as usize]>>;
+
+/// Set when the host suspended the device: a device that loses power in
+/// suspend (bus power cut, port power off) comes back without its cache.
+pub static POWER_LOST: AtomicBool = AtomicBool::new(false);
 
 pub struct RamDisk {
     blocks: u64,
     block_size: u32,
-    chunks: HashMap<u64, Box<[u8; CHUNK as usize]>>,
+    chunks: Chunks,
+    /// The volatile write cache: chunks written since the last flush.
+    cache: Option<Chunks>,
 }
 
 impl RamDisk {
@@ -18,7 +29,34 @@ impl RamDisk {
             blocks,
             block_size,
             chunks: HashMap::new(),
+            cache: None,
         }
+    }
+
+    /// The disk with a volatile write cache in front of it.
+    pub fn with_volatile_cache(mut self) -> RamDisk {
+        self.cache = Some(HashMap::new());
+        self
+    }
+
+    /// SYNCHRONIZE CACHE: what the cache holds goes to the medium.
+    pub fn flush(&mut self) {
+        let Some(cache) = self.cache.take() else {
+            return;
+        };
+        for (index, c) in &cache {
+            self.store(index * CHUNK, &c[..]);
+        }
+        self.cache = Some(HashMap::new());
+    }
+
+    /// Power is lost: the cache's contents are gone. Returns the chunks lost.
+    pub fn lose_cache(&mut self) -> usize {
+        self.cache.as_mut().map_or(0, |c| {
+            let n = c.len();
+            c.clear();
+            n
+        })
     }
 
     pub fn blocks(&self) -> u64 {
@@ -43,7 +81,8 @@ impl RamDisk {
             let (index, off) = (at / CHUNK, (at % CHUNK) as usize);
             let n = (CHUNK as usize - off).min(buf.len() - done);
             let dst = &mut buf[done..done + n];
-            match self.chunks.get(&index) {
+            let cached = self.cache.as_ref().and_then(|c| c.get(&index));
+            match cached.or_else(|| self.chunks.get(&index)) {
                 Some(c) => dst.copy_from_slice(&c[off..off + n]),
                 None => dst.fill(0),
             }
@@ -51,9 +90,33 @@ impl RamDisk {
         }
     }
 
-    /// Stores `data` at byte offset `addr`. Zeros written over unallocated
-    /// space allocate nothing; a chunk that becomes all zeros is freed.
+    /// Writes `data` at byte offset `addr`: into the cache if there is one,
+    /// onto the medium otherwise.
     pub fn write(&mut self, addr: u64, data: &[u8]) {
+        let Some(mut cache) = self.cache.take() else {
+            return self.store(addr, data);
+        };
+        let mut done = 0;
+        while done < data.len() {
+            let at = addr + done as u64;
+            let (index, off) = (at / CHUNK, (at % CHUNK) as usize);
+            let n = (CHUNK as usize - off).min(data.len() - done);
+            let c = cache.entry(index).or_insert_with(|| {
+                let mut c = Box::new([0u8; CHUNK as usize]);
+                if let Some(old) = self.chunks.get(&index) {
+                    c.copy_from_slice(&old[..]);
+                }
+                c
+            });
+            c[off..off + n].copy_from_slice(&data[done..done + n]);
+            done += n;
+        }
+        self.cache = Some(cache);
+    }
+
+    /// Stores `data` at byte offset `addr` on the medium. Zeros written over
+    /// unallocated space allocate nothing; a chunk that becomes all zeros is freed.
+    fn store(&mut self, addr: u64, data: &[u8]) {
         let mut done = 0;
         while done < data.len() {
             let at = addr + done as u64;
@@ -98,6 +161,27 @@ mod tests {
         assert_eq!(back[0], 0);
         assert_eq!(&back[1..10001], &data[..]);
         assert_eq!(back[10001], 0);
+    }
+
+    #[test]
+    fn volatile_cache_keeps_writes_until_flushed_and_loses_them_with_power() {
+        let mut d = RamDisk::new(100, 512).with_volatile_cache();
+        d.write(0, &[1u8; 5000]);
+        d.flush();
+        d.write(4000, &[2u8; 200]);
+        let mut back = vec![0u8; 5000];
+        d.read(0, &mut back);
+        assert!(back[..4000].iter().all(|&b| b == 1));
+        assert!(back[4000..4200].iter().all(|&b| b == 2));
+        assert_eq!(d.lose_cache(), 2);
+        d.read(0, &mut back);
+        assert!(back.iter().all(|&b| b == 1), "the flushed data stays");
+        // Without a cache nothing is lost.
+        let mut d = RamDisk::new(100, 512);
+        d.write(0, &[3u8; 10]);
+        assert_eq!(d.lose_cache(), 0);
+        d.read(0, &mut back[..10]);
+        assert_eq!(&back[..10], &[3u8; 10]);
     }
 
     #[test]

@@ -409,7 +409,10 @@ impl Shared {
                         st.config_value = 0;
                     });
                 }
-                EventKind::Suspend => self.log.line("event suspend"),
+                EventKind::Suspend => {
+                    self.log.line("event suspend");
+                    crate::disk::POWER_LOST.store(true, std::sync::atomic::Ordering::Release);
+                }
                 EventKind::Resume => self.log.line("event resume"),
                 EventKind::Other(n) => self.log.line(&format!("event unknown {n}")),
             }

@@ -78,7 +78,10 @@ fn main() {
     let fifo = open_fifo(&opts.control)
         .unwrap_or_else(|e| fail(Some(&log), &format!("control FIFO {}: {e}", opts.control)));
 
-    let disk = disk::RamDisk::new(opts.blocks, opts.block_size);
+    let mut disk = disk::RamDisk::new(opts.blocks, opts.block_size);
+    if opts.volatile_cache {
+        disk = disk.with_volatile_cache();
+    }
     let target = scsi::Target::new(
         scsi::TargetConfig {
             vendor: opts.vendor.clone(),
@@ -95,6 +98,7 @@ fn main() {
     let faults = Arc::new(Mutex::new(fault::FaultTable::default()));
     let mut engine = bot::Engine::new(target, faults.clone(), log.clone());
     engine.cbw32 = opts.cbw32;
+    engine.volatile_cache = opts.volatile_cache;
     let identity = usb::Identity {
         vid: opts.vid,
         pid: opts.pid,

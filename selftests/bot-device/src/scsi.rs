@@ -267,9 +267,11 @@ impl Target {
             op::TEST_UNIT_READY
             | op::START_STOP_UNIT
             | op::PREVENT_ALLOW_MEDIUM_REMOVAL
-            | op::VERIFY_10
-            | op::SYNCHRONIZE_CACHE_10
-            | op::SYNCHRONIZE_CACHE_16 => Response::good(Data::None),
+            | op::VERIFY_10 => Response::good(Data::None),
+            op::SYNCHRONIZE_CACHE_10 | op::SYNCHRONIZE_CACHE_16 => {
+                self.disk.flush();
+                Response::good(Data::None)
+            }
             op::REQUEST_SENSE => {
                 let s = self.sense.take().unwrap_or(Sense::new(key::NO_SENSE, 0, 0));
                 let mut d = s.bytes();
