@@ -13,7 +13,7 @@
 . "$(dirname "$0")/bot_lib.sh"
 
 ktap_print_header
-ktap_set_plan 7
+ktap_set_plan 9
 
 setup_bot_device
 kmemleak_reset
@@ -129,6 +129,55 @@ echo on >$u/power/control
 cmp -s $W/cached $W/cached.back || fail "written data lost in suspend: $(grep -m1 '^event cache-lost' $DEVLOG)"
 grep -q '^event cache-lost chunks=0$' $DEVLOG || fail "the cache held data at suspend: $(grep '^event cache-lost' $DEVLOG)"
 restart_device || fail "the device did not come back"
+test_end
+
+# Lines a user can cause once per request or ioctl go through the device's rate
+# limit: 10 per 5 s (the kernel's default burst and interval).
+# log_bound MS: the most lines such a limit lets through in MS milliseconds.
+log_bound() {
+	echo $((10 * ($1 / 5000 + 2)))
+}
+
+test_begin "bot-device disk that stops again after every START: spin-up lines rate-limited"
+arm "fault not-ready-until-start op=read count=forever"
+starts0=$(cmds 0x1b)
+t0=$(now_ms)
+for i in $(seq 1 60); do
+	dd if=/dev/$DEV of=/dev/null bs=4k count=1 skip=$((50 + i)) iflag=direct status=none 2>/dev/null
+done
+ms=$(($(now_ms) - t0))
+echo clear >$CTL
+starts=$(($(cmds 0x1b) - starts0))
+lines=$(test_dmesg | grep -c "spinning up")
+bound=$(log_bound $ms)
+ktap_print_msg "$starts START STOP UNIT in $ms ms, $lines spin-up lines (at most $bound)"
+[ "$starts" -gt "$bound" ] || fail "only $starts spin-ups: too few to show the limit"
+[ "$lines" -le "$bound" ] || fail "$lines spin-up lines in $ms ms"
+test_end
+
+test_begin "bot-device eject refused by the device, 60 times: eject lines rate-limited"
+arm "fault medium-error op=0x1b count=forever"
+starts0=$(cmds 0x1b)
+t0=$(now_ms)
+python3 -S -c '
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_NONBLOCK)
+fails = 0
+for _ in range(60):
+    try:
+        fcntl.ioctl(fd, 0x5309)  # CDROMEJECT
+    except OSError:
+        fails += 1
+print(fails)
+' /dev/$DEV >$W/ejects 2>&1
+ms=$(($(now_ms) - t0))
+echo clear >$CTL
+[ "$(<$W/ejects)" = 60 ] || fail "ejects that failed: $(<$W/ejects), expected 60"
+lines=$(test_dmesg | grep -c "eject failed")
+bound=$(log_bound $ms)
+ktap_print_msg "$(($(cmds 0x1b) - starts0)) START STOP UNIT in $ms ms, $lines eject lines (at most $bound)"
+[ "$lines" -le "$bound" ] || fail "$lines eject lines in $ms ms"
+[ "$lines" -ge 1 ] || fail "no eject line at all"
 test_end
 
 kmemleak_test "bot-device no leak after the regression tests (kmemleak)"

@@ -16,6 +16,7 @@ use crate::{
     counters::{Counter, Counters},
     kext::{
         dma::DmaBuf,
+        ratelimit::RateLimit,
         task::now_ns,
         usb::{Interface, InterfaceRef, Pipe, PortReset, TransferError, UsbDeviceRef},
     },
@@ -95,6 +96,9 @@ pub(crate) struct Bot {
     /// failed). Commands fail at once until the backoff ends; the next one then
     /// tries a port reset first.
     given_up: Option<Backoff>,
+    /// The limit on "given up" lines: every open of a disk tries a device
+    /// given up again at once (`retry_now`), as often as users open it.
+    give_up_log: RateLimit,
     /// The device's port resets (which know whether the probe holds the USB
     /// device lock).
     reset: Arc<PortReset>,
@@ -164,6 +168,7 @@ impl Bot {
             ignore_tag: quirks.contains(Quirks::BULK_IGNORE_TAG),
             go_slow,
             given_up: None,
+            give_up_log: RateLimit::new(),
             reset,
             // What the CBW goes out as: its 31 bytes, or 32 with a zero pad
             // byte (zeroed here, never written) for devices that take nothing
@@ -359,12 +364,23 @@ impl Bot {
     pub(crate) fn give_up(&mut self, wait_ms: u32) {
         let wait_ms = wait_ms.clamp(BACKOFF_FIRST_MS, BACKOFF_MAX_MS);
         self.stats.inc(Counter::Dead);
-        // At most once a second, and once a minute when it lasts.
-        pr_err!(
-            "{}: device not answering, not even after a port reset; its I/O fails at once, next try in {} s\n",
-            &*self.name,
-            wait_ms / 1000
-        );
+        // At most once a second, and once a minute when it lasts, unless
+        // opens cut the backoff short: rate-limited then.
+        let (print, missed) = self.give_up_log.allow();
+        if missed > 0 {
+            pr_err!(
+                "{}: {} 'not answering' messages suppressed\n",
+                &*self.name,
+                missed
+            );
+        }
+        if print {
+            pr_err!(
+                "{}: device not answering, not even after a port reset; its I/O fails at once, next try in {} s\n",
+                &*self.name,
+                wait_ms / 1000
+            );
+        }
         self.given_up = Some(Backoff {
             retry_at_ns: now_ns().saturating_add(i64::from(wait_ms) * 1_000_000),
             wait_ms,

@@ -103,7 +103,12 @@ impl QueueOps for LunQueue {
             io.data_in(lun, &cdb::start_stop_unit(false, true, false), 0)
                 .map(|_| ())
                 .map_err(|e| {
-                    pr_err!("{}: eject failed: {:?}\n", Who(&self.dev.name, lun), e);
+                    // Anyone who may open the disk may ask, as often as they like.
+                    io.request_error(fmt!(
+                        "{}: eject failed: {:?}\n",
+                        Who(&self.dev.name, lun),
+                        e
+                    ));
                     EIO
                 })
         })

@@ -43,11 +43,14 @@ impl Io {
     /// the same way. Waited for (no IMMED), up to [`SPIN_UP_MS`]. Whether the
     /// unit started.
     pub(crate) fn start_unit(&mut self, lun: u8) -> bool {
-        pr_info!(
-            "{}: LUN {}: spinning up (START STOP UNIT)\n",
-            &*self.bot.name,
-            lun
-        );
+        // A disk that stops again at once asks for this with every request.
+        if self.log_allowed() {
+            pr_info!(
+                "{}: LUN {}: spinning up (START STOP UNIT)\n",
+                &*self.bot.name,
+                lun
+            );
+        }
         let cdb = cdb::start_stop_unit(true, false, false);
         let t = self.bot.timeouts().with_wait_ms(SPIN_UP_MS);
         matches!(

@@ -135,6 +135,15 @@ impl Io {
     /// Logs a line about a failed request, rate-limited per device (with a
     /// count of the lines suppressed).
     pub(crate) fn request_error(&mut self, line: core::fmt::Arguments<'_>) {
+        if self.log_allowed() {
+            pr_err!("{}", line);
+        }
+    }
+
+    /// Whether a line about a request may be logged now: the per-device rate
+    /// limit that every line a user can cause once per request or ioctl goes
+    /// through (with a count of the lines suppressed before).
+    pub(crate) fn log_allowed(&mut self) -> bool {
         let (print, missed) = self.req_log.allow();
         if missed > 0 {
             pr_err!(
@@ -143,8 +152,6 @@ impl Io {
                 missed
             );
         }
-        if print {
-            pr_err!("{}", line);
-        }
+        print
     }
 }
