@@ -13,7 +13,7 @@
 . "$(dirname "$0")/bot_lib.sh"
 
 ktap_print_header
-ktap_set_plan 9
+ktap_set_plan 11
 
 setup_bot_device
 kmemleak_reset
@@ -178,6 +178,49 @@ bound=$(log_bound $ms)
 ktap_print_msg "$(($(cmds 0x1b) - starts0)) START STOP UNIT in $ms ms, $lines eject lines (at most $bound)"
 [ "$lines" -le "$bound" ] || fail "$lines eject lines in $ms ms"
 [ "$lines" -ge 1 ] || fail "no eject line at all"
+test_end
+
+# SG_IO's caller sets its timeout, up to 2^32 ms: the wait must neither look like a
+# hung task nor hold up an unbind. The hung-task detector runs with a 4 s
+# threshold while the command waits 12 s (blk_execute_rq wakes up in the same
+# way to stay clear of it).
+test_begin "bot-device SG_IO READ with a 12 s timeout, device silent: EIO after it, no hung-task report"
+arm "fault silent-data op=read"
+hung=$(rd /proc/sys/kernel/hung_task_timeout_secs)
+echo 4 >/proc/sys/kernel/hung_task_timeout_secs
+t0=$(now_ms)
+sg_raw -t 12 -r 4096 /dev/$DEV 28 00 00 00 01 00 00 00 08 00 >$W/sg.out 2>&1
+rc=$?
+ms=$(($(now_ms) - t0))
+echo "$hung" >/proc/sys/kernel/hung_task_timeout_secs
+grep -q 'fault=silent-data' $DEVLOG || fail "the READ never reached the device"
+[ "$rc" != 0 ] || fail "SG_IO to a silent device succeeded"
+[ "$ms" -ge 12000 ] || fail "SG_IO returned after $ms ms, before its 12 s"
+[ "$ms" -lt 30000 ] || fail "SG_IO returned after $ms ms"
+ktap_print_msg "SG_IO with a 12 s timeout: sg_raw exit $rc after $ms ms"
+pattern_intact || fail "the next read failed, or the pattern at 1 MiB changed"
+test_end
+
+# Last: a command the caller let wait for 2^32 ms must end when the interface
+# goes. The USB core cancels the interface's URBs before the driver's disconnect;
+# this guards that nothing in ub waits for the caller's timeout all the same.
+test_begin "bot-device SG_IO READ with a 2^32 ms timeout, device silent: unbind ends it within seconds"
+intf=$(interface_by_serial UBFAULT0)
+arm "fault silent-data op=read"
+: >$W/sg.rc
+( sg_raw -t 4294967 -r 4096 /dev/$DEV 28 00 00 00 01 00 00 00 08 00 >$W/sg.out 2>&1; echo $? >$W/sg.rc ) &
+wait_for 20 grep -q 'fault=silent-data' $DEVLOG || fail "the READ never reached the device"
+nap 1
+t0=$(now_ms)
+( echo "$intf" >/sys/bus/usb/drivers/ub/unbind; echo done >$W/unbound ) &
+wait_for 30 test -s $W/unbound || fail "unbind still waiting after 30 s"
+ms=$(($(now_ms) - t0))
+wait_for 10 test -s $W/sg.rc || fail "SG_IO still waiting after the unbind"
+[ "$(rd $W/sg.rc)" != 0 ] || fail "SG_IO to a silent device succeeded"
+ktap_print_msg "unbind took $ms ms with SG_IO in flight; sg_raw exit $(rd $W/sg.rc)"
+[ "$ms" -lt 12000 ] || fail "unbind took $ms ms"
+echo clear >$CTL
+stop_device
 test_end
 
 kmemleak_test "bot-device no leak after the regression tests (kmemleak)"

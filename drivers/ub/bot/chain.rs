@@ -46,6 +46,11 @@ use crate::{
     usbcore_sg::Mapping,
 };
 
+/// How often a wait for a stage looks whether the interface is being unbound:
+/// a stage only a passthrough caller's long timeout bounds ends within this
+/// once the unbind starts.
+const UNBIND_POLL_MS: u32 = 200;
+
 // Stages, and the index of each one's URB in the set.
 const CBW: u8 = 0;
 const DATA: u8 = 1;
@@ -179,9 +184,14 @@ impl Progress {
     }
 
     /// Waits until a handler ends the chain, or kills it when the stage in
-    /// flight runs out of time; returns whether it killed.
-    fn wait(&self, s: &Session<'_, Self>, limits: Timeouts) -> bool {
+    /// flight runs out of time or the interface is being unbound (looked at
+    /// every [`UNBIND_POLL_MS`]); returns whether it killed.
+    fn wait(&self, s: &Session<'_, Self>, limits: Timeouts, unbinding: &AtomicBool) -> bool {
         loop {
+            if unbinding.load(Ordering::Acquire) {
+                s.kill_all();
+                return true;
+            }
             // `stage` is stored after `since` (Release): a new stage is never
             // seen with its predecessor's start time, so no stage is cut short.
             let stage = self.stage.load(Ordering::Acquire);
@@ -200,7 +210,9 @@ impl Progress {
                 s.kill_all();
                 return true;
             }
-            let left_ms = u32::try_from((left_ns + 999_999) / 1_000_000).unwrap_or(u32::MAX);
+            let left_ms = u32::try_from((left_ns + 999_999) / 1_000_000)
+                .unwrap_or(u32::MAX)
+                .min(UNBIND_POLL_MS);
             if s.wait(left_ms) {
                 return false;
             }
@@ -313,6 +325,7 @@ pub(crate) fn run(
     len: u32,
     limits: Timeouts,
     csw_out: &mut [u8],
+    unbinding: &AtomicBool,
 ) -> Stages {
     let p = chain.get_ref().handler();
     let ran = chain.session(|s| {
@@ -366,7 +379,7 @@ pub(crate) fn run(
             }
         }
         // A refused data URB ends the chain here: the CBW is killed below.
-        let killed = !refused && p.wait(s, limits);
+        let killed = !refused && p.wait(s, limits, unbinding);
         if !killed && !p.ended_cleanly(s) {
             // A stage failed, or the device answered before it took the CBW: a
             // URB may still be pending (the data queued behind a failed CBW, the

@@ -14,6 +14,7 @@
 //! than the transfer is a transport error, never a success, and a residue never
 //! counts fewer bytes missing than really went missing.
 
+use core::sync::atomic::AtomicBool;
 use kernel::{
     prelude::*,
     time::{delay::fsleep, Delta},
@@ -78,10 +79,12 @@ impl Bot {
                 bulk_in,
                 bulk_out,
                 go_slow,
+                unbinding,
                 ..
             } = self;
             let mut wire = Wire {
                 go_slow: *go_slow,
+                unbinding,
                 udev,
                 chain: chain.as_ref().map(|c| c.as_ref()),
                 req: req.as_mut(),
@@ -300,6 +303,8 @@ struct Wire<'a> {
     bulk_out: Pipe,
     /// [`Bot::go_slow`] (stage by stage only).
     go_slow: bool,
+    /// [`Bot::is_unbinding`]'s flag: ends a chained command's wait.
+    unbinding: &'a AtomicBool,
 }
 
 impl Wire<'_> {
@@ -323,6 +328,7 @@ impl Wire<'_> {
                 len,
                 t,
                 self.csw.as_mut_slice(),
+                self.unbinding,
             );
         }
 

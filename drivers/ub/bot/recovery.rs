@@ -90,6 +90,10 @@ impl Recovery {
         let TransportError::Broken(stage, fault) = err else {
             return Err(err);
         };
+        // A command cut short by the unbind: nothing more goes to the device.
+        if bot.is_unbinding() {
+            return Err(TransportError::Gone);
+        }
         // The CSW came, with the right signature and tag: the device is in step
         // with the host, only its residue is nonsense. Nothing to reset (usb-storage
         // fails such a command at once too); the caller may try it again.

@@ -9,6 +9,7 @@
 //! [`Bot`] is used by one thread at a time (the device's I/O lock), which is what
 //! BOT allows: one command in flight per device.
 
+use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{prelude::*, str::CString, sync::Arc};
 
 use super::{chain, Chain, Data, Fault, Outcome, Timeouts, TransportError};
@@ -110,6 +111,10 @@ pub(crate) struct Bot {
     /// The interface was unbound: no command is sent any more, and the chain's
     /// coherent buffers went back to the host controller's pools.
     released: bool,
+    /// The interface is being unbound: set without the transport's lock, so
+    /// that nothing more is sent, no recovery runs, and a chained command
+    /// still waiting ends however long its caller let it wait (SG_IO).
+    pub(super) unbinding: Arc<AtomicBool>,
     /// What the transport did, for sysfs.
     pub(crate) stats: Arc<Counters>,
 }
@@ -169,6 +174,7 @@ impl Bot {
             go_slow,
             given_up: None,
             give_up_log: RateLimit::new(),
+            unbinding: Arc::new(AtomicBool::new(false), GFP_KERNEL)?,
             reset,
             // What the CBW goes out as: its 31 bytes, or 32 with a zero pad
             // byte (zeroed here, never written) for devices that take nothing
@@ -221,6 +227,16 @@ impl Bot {
             .map(|_| ())
     }
 
+    /// The flag that [`Bot::is_unbinding`] reads, for the one who unbinds.
+    pub(crate) fn unbinding_flag(&self) -> Arc<AtomicBool> {
+        self.unbinding.clone()
+    }
+
+    /// Whether the interface is being unbound: nothing more is to be sent.
+    pub(crate) fn is_unbinding(&self) -> bool {
+        self.unbinding.load(Ordering::Acquire)
+    }
+
     /// The interface is being unbound: send nothing any more, and give the
     /// chain's URBs and coherent buffers back now. The buffers come from the host
     /// controller's DMA pools, which its removal destroys, while an open file may
@@ -242,7 +258,7 @@ impl Bot {
         len: u32,
         t: Timeouts,
     ) -> Result<Outcome, TransportError> {
-        if self.released {
+        if self.released || self.is_unbinding() {
             return Err(TransportError::Gone);
         }
         if let Some(b) = self.given_up {

@@ -58,6 +58,9 @@ pub(crate) struct UbDevice {
     /// The worker is resetting the device itself: the reset callbacks must not
     /// wait for it.
     pub(super) resets: Arc<PortReset>,
+    /// The transport's unbinding flag ([`Bot::is_unbinding`]), set without
+    /// its lock.
+    pub(super) unbinding: Arc<AtomicBool>,
     /// A disk was opened: a device given up is tried again with the next command.
     pub(super) retry_now: AtomicBool,
     /// The counters, shared with the transport and sysfs.
@@ -138,6 +141,7 @@ impl UbDevice {
             Recovery::new(setup.port_reset_first || quirks.contains(Quirks::PORT_RESET_FIRST));
         let io = Io::new(bot, rec, udev, quirks)?;
         let resets = io.bot.port_resets();
+        let unbinding = io.bot.unbinding_flag();
         Arc::pin_init(
             try_pin_init!(Self {
                 name: CString::try_from(intf.name())?,
@@ -152,6 +156,7 @@ impl UbDevice {
                 luns: core::array::from_fn(|_| LunParams::new()),
                 quirks,
                 resets,
+                unbinding,
                 retry_now: AtomicBool::new(false),
                 stats,
                 intf: intf.get_ref(),

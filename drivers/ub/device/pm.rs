@@ -21,11 +21,17 @@ impl UbDevice {
     /// must be deleted before this is called.
     pub(crate) fn shutdown(self: &Arc<Self>) {
         self.pending.lock().state = State::Gone;
+        // Nothing more is sent: the command in flight, whose URBs the USB
+        // core cancelled before it called the driver's disconnect, is not
+        // recovered (no Bulk-Only or port reset), a chained one still
+        // waiting ends within its poll interval whatever its caller allowed
+        // (SG_IO may allow days), and the requests still queued fail at once.
+        self.unbinding.store(true, Ordering::Release);
         // Let the worker drain (and fail) whatever is still queued.
         let _ = worker_queue().enqueue(self.clone());
         flush_work(&self.work);
-        // Waits for the holder of the transport, whose commands are bounded by
-        // their timeouts; a caller that comes later finds it released.
+        // Waits for the holder of the transport; a caller that comes later
+        // finds it released.
         self.lock_io().bot.release();
     }
 

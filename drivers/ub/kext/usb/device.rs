@@ -104,7 +104,7 @@ impl UsbDevice {
                 buf.as_mut_ptr(),
                 len_c,
                 &mut actual,
-                timeout_ms as ffi::c_int,
+                wait_ms(timeout_ms),
             )
         };
         match ret {
@@ -148,7 +148,7 @@ impl UsbDevice {
                 index,
                 ptr,
                 len,
-                timeout_ms as ffi::c_int,
+                wait_ms(timeout_ms),
             )
         };
         if ret >= 0 {
@@ -332,4 +332,14 @@ impl Endpoint {
     pub(crate) fn max_packet(&self) -> u16 {
         self.max_packet
     }
+}
+
+/// `timeout_ms` as the USB core's message calls take it: a positive `int`.
+/// Their 0 means "wait for ever", and a value past `INT_MAX` would turn
+/// negative, which they take as an unbounded wait too (a passthrough caller's
+/// timeout of 2^31 ms or more): at least 1 ms, at most `INT_MAX`.
+fn wait_ms(timeout_ms: u32) -> ffi::c_int {
+    ffi::c_int::try_from(timeout_ms)
+        .unwrap_or(ffi::c_int::MAX)
+        .max(1)
 }
