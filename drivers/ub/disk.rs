@@ -50,17 +50,18 @@ pub(crate) fn add_disk(
     };
     // A request is mapped in one piece: never more than the controller's DMA
     // layer can map at once. The quirk and `ub/max_sectors` go below this.
-    let max_hw_sectors_cap = MAX_HW_SECTORS
-        .min(u32::try_from(udev.dma_max_mapping_size() >> 9).unwrap_or(u32::MAX))
-        .max(8);
+    let (max_hw_sectors, max_hw_sectors_cap) = crate::scsi::transfer::max_hw_sectors(
+        MAX_HW_SECTORS,
+        quirks
+            .contains(Quirks::MAX_SECTORS_64)
+            .then_some(QUIRK_MAX_SECTORS),
+        u64::try_from(udev.dma_max_mapping_size()).unwrap_or(u64::MAX),
+        kernel::page::PAGE_SIZE as u32,
+    );
     let lim = Limits {
         logical_block_size: block_size,
         physical_block_size: info.physical_block_size.max(block_size),
-        max_hw_sectors: if quirks.contains(Quirks::MAX_SECTORS_64) {
-            QUIRK_MAX_SECTORS.min(max_hw_sectors_cap)
-        } else {
-            max_hw_sectors_cap
-        },
+        max_hw_sectors,
         max_hw_sectors_cap,
         max_segments: crate::scsi::transfer::max_segments(udev.sg_tablesize(), MAX_SEGMENTS),
         // As sd: a discard is at most what one UNMAP may cover, and never

@@ -133,7 +133,7 @@ UB_DISK_ATTR(serial, "%s");
 
 /*
  * ub/max_sectors: the largest command in 512-byte sectors, usb-storage's
- * device/max_sectors for one disk. Whole logical blocks, at least 4 KiB, at most
+ * device/max_sectors for one disk. Whole logical blocks, at least a page, at most
  * what the disk's scatterlist and DMA mapping take. Applied with the queue
  * frozen: requests already queued keep their size.
  */
@@ -158,7 +158,8 @@ static ssize_t ub_disk_max_sectors_store(struct device *dev,
 	err = kstrtouint(buf, 10, &ms);
 	if (err)
 		return err;
-	if (ms < 8 || ms > h->max_sectors_cap || ms % lbs)
+	/* Never below a page: blk_validate_limits() refuses that with a warning. */
+	if (ms < PAGE_SECTORS || ms > h->max_sectors_cap || ms % lbs)
 		return -EINVAL;
 	lim = queue_limits_start_update(q);
 	lim.max_hw_sectors = ms;
