@@ -261,29 +261,41 @@ impl Bot {
         if self.released || self.is_unbinding() {
             return Err(TransportError::Gone);
         }
-        if let Some(b) = self.given_up {
-            if now_ns() < b.retry_at_ns {
-                return Err(TransportError::Dead);
-            }
-            self.given_up = None;
-            // Another chance: the port reset that failed last time, then the
-            // check that the device answers (a command, so this recurses once).
-            let back = match self.port_reset() {
-                Ok(()) => self.answers(lun),
-                Err(_) => Err(TransportError::Dead),
-            };
-            match back {
-                Ok(()) => pr_info!("{}: device answers again after a port reset\n", &*self.name),
-                Err(TransportError::Gone) => return Err(TransportError::Gone),
-                Err(_) => {
-                    self.give_up(b.wait_ms.saturating_mul(2));
-                    return Err(TransportError::Dead);
-                }
-            }
-        }
+        self.revive(lun)?;
         let out = self.exchange(lun, cdb, data, len, t);
         self.account(&out);
         out
+    }
+
+    /// A device given up: `Dead` while its backoff lasts; once it is over,
+    /// another chance: the port reset that failed last time, then the check
+    /// that the device answers (a command, so this recurses once). Neither has
+    /// a deadline (a device may take its time to enumerate): the worker calls
+    /// this before it takes its request out of the block layer's reach, so
+    /// that the request still ends by its own deadline.
+    pub(crate) fn revive(&mut self, lun: u8) -> Result<(), TransportError> {
+        let Some(b) = self.given_up else {
+            return Ok(());
+        };
+        if now_ns() < b.retry_at_ns {
+            return Err(TransportError::Dead);
+        }
+        self.given_up = None;
+        let back = match self.port_reset() {
+            Ok(()) => self.answers(lun),
+            Err(_) => Err(TransportError::Dead),
+        };
+        match back {
+            Ok(()) => {
+                pr_info!("{}: device answers again after a port reset\n", &*self.name);
+                Ok(())
+            }
+            Err(TransportError::Gone) => Err(TransportError::Gone),
+            Err(_) => {
+                self.give_up(b.wait_ms.saturating_mul(2));
+                Err(TransportError::Dead)
+            }
+        }
     }
 
     /// Counts how the command with the current tag ended, and traces it.

@@ -126,6 +126,11 @@ impl UbDevice {
         self.park(rq, deadline_ns);
         let mut io = self.lock_io();
         self.take_retry_now(&mut io);
+        // A device given up whose backoff is over is tried again here, while
+        // the request is parked: the port reset and the check after it have no
+        // deadline, and blk-mq's timeout must be able to end the request at
+        // its own. How it went, its command finds out.
+        let _ = io.bot.revive(lun);
         let Ending {
             status,
             done,
