@@ -43,15 +43,11 @@ const USB_CLASS_MASS_STORAGE: u8 = 0x08;
 const USB_SC_SCSI: u8 = 0x06;
 const USB_PR_BULK: u8 = 0x50;
 
-kernel::usb_device_table!(
+usb::usb_device_table!(
     UB_TABLE,
     (),
     [(
-        kernel::usb::DeviceId::from_interface_info(
-            USB_CLASS_MASS_STORAGE,
-            USB_SC_SCSI,
-            USB_PR_BULK
-        ),
+        usb::DeviceId::from_interface_info(USB_CLASS_MASS_STORAGE, USB_SC_SCSI, USB_PR_BULK),
         ()
     )]
 );
@@ -68,7 +64,7 @@ impl usb::Driver for UbDriver {
     type Data = UbBinding;
     type Counters = counters::Counters;
     type Knobs = knobs::Knobs;
-    const ID_TABLE: kernel::usb::IdTable<()> = &UB_TABLE;
+    const ID_TABLE: usb::IdTable<()> = &UB_TABLE;
 
     fn probe(
         intf: &usb::Interface,

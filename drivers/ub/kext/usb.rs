@@ -6,6 +6,7 @@
 
 mod device;
 mod driver;
+mod id;
 mod interface;
 mod reset;
 mod status;
@@ -13,6 +14,7 @@ mod sysfs;
 
 pub(crate) use device::{Endpoint, Pipe, UsbDevice, UsbDeviceRef};
 pub(crate) use driver::{Adapter, Driver};
+pub(crate) use id::{usb_device_table, DeviceId, IdTable};
 pub(crate) use interface::{AutoPm, Interface, InterfaceRef};
 pub(crate) use reset::PortReset;
 pub(crate) use status::TransferError;

@@ -4,7 +4,8 @@
 //! `kernel::usb::Driver` offers only `probe` and `disconnect`; `ub` needs the reset
 //! and power callbacks too. [`Adapter`] fills a `struct usb_driver` with
 //! trampolines into a [`Driver`] and reuses the kernel crate's generic
-//! registration ([`kernel::driver::Registration`]) and device IDs.
+//! registration ([`kernel::driver::Registration`]); its device IDs are ours
+//! ([`super::DeviceId`]), as `kernel::usb` exists only with `CONFIG_USB=y`.
 
 use core::{marker::PhantomData, mem::offset_of};
 use kernel::{
@@ -36,7 +37,7 @@ pub(crate) trait Driver {
     type Knobs: SysfsKnobs;
 
     /// The interfaces this driver binds.
-    const ID_TABLE: kernel::usb::IdTable<()>;
+    const ID_TABLE: super::IdTable<()>;
 
     /// Binds `intf`; an error leaves it unbound.
     /// `reset` is how the driver resets the device, from its probe or later.
