@@ -14,7 +14,7 @@
 
 QEMU_STICK_VID=46f4
 QEMU_KBD_VID=0627
-case $UB_HC in
+case $UB_CONTROLLER in
 xhci) speed=super-speed mbps=5000 maxp=1024 ;;
 ehci) speed=high-speed mbps=480 maxp=512 ;;
 ohci | uhci) speed=full-speed mbps=12 maxp=64 ;;
@@ -26,10 +26,19 @@ ktap_set_plan 8
 kmemleak_reset
 
 stick=""
-test_begin "module loads"
+# Taint: O (out-of-tree, 4096) always, E (unsigned, 8192) on a kernel that signs
+# its modules (Debian's); anything else means the kernel took ub for broken
+# (a symbol version, a forced load, a staging or proprietary flag).
+test_begin "module loads, taints the kernel as out-of-tree (and unsigned) only"
+taint0=$(rd /proc/sys/kernel/tainted)
 insmod "$UB_KO" || fail "insmod $UB_KO failed"
 [ -d /sys/module/ub ] || fail "/sys/module/ub missing"
 [ -d /sys/bus/usb/drivers/ub ] || fail "no usb driver 'ub' registered"
+taint=$(rd /proc/sys/kernel/tainted)
+new=$((taint & ~taint0))
+[ $((new & ~(4096 | 8192))) = 0 ] || fail "taint went from $taint0 to $taint"
+[ "$(rd /sys/module/ub/taint)" != "" ] || fail "no taint flags for ub (out-of-tree expected)"
+ktap_print_msg "kernel taint $taint0 -> $taint, ub: $(rd /sys/module/ub/taint)"
 test_end
 
 test_begin "usb-storage device binds to ub"

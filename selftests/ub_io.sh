@@ -20,14 +20,14 @@
 # Full-speed controllers move ~1 MB/s: smaller sizes there. Each fio job writes
 # its size in random 512 B - 256 KiB pieces and verifies it: a few hundred
 # requests of every shape; more volume only adds time.
-case $UB_HC in
+case $UB_CONTROLLER in
 ohci | uhci) fio_size=2M big=1M ;;
 *) fio_size=16M big=4M ;;
 esac
 
 ktap_print_header
 # The scatter-gather test once, on xHCI: the path is chosen by the driver.
-ktap_set_plan $((13 + $([ "$UB_HC" = xhci ] && echo 1 || echo 0)))
+ktap_set_plan $((13 + $([ "$UB_CONTROLLER" = xhci ] && echo 1 || echo 0)))
 
 test_begin "every USB disk appears as a ub block device"
 load_ub_and_wait || fail "$(count_ub_disks) ub disks for: $UB_DISKS"
@@ -104,7 +104,7 @@ run_fio() { # ENGINE DEPTH
 	[ "$(echo "$out" | tail -n1 | cut -d';' -f5)" = 0 ] || fail "fio reports an error: $(echo "$out" | tail -n1 | cut -d';' -f5)"
 }
 
-case $UB_HC in
+case $UB_CONTROLLER in
 xhci | ohci) fio_jobs="libaio:1 io_uring:32" ;;
 *) fio_jobs="io_uring:1 libaio:32" ;;
 esac
@@ -120,7 +120,7 @@ done
 # flight (up to 48) that the last waits three io_timeouts or more. Writes are
 # 1 MiB, 256 KiB on full-speed controllers (about 1 MB/s), where the same number
 # of 1 MiB writes and their verification took 45 s.
-case $UB_HC in
+case $UB_CONTROLLER in
 ohci | uhci) dq_kib=256 ;;
 *) dq_kib=1024 ;;
 esac
@@ -213,7 +213,7 @@ chain_refused() {
 	refused=$(test_dmesg | grep -c "no scatter-gather: commands run stage by stage")
 	[ "$refused" -gt 0 ] || fail "no line saying the chain was refused"
 }
-if [ "$UB_HC" = xhci ]; then
+if [ "$UB_CONTROLLER" = xhci ]; then
 	test_begin "bus without scatter-gather (debug_no_sg=1): stage by stage, write and read-back, fio verify qd32"
 	with_ub debug_no_sg=1 chain_refused
 	[ "$(test_dmesg | grep -c "no scatter-gather")" = "$refused" ] || fail "the chain was refused with the defaults too"

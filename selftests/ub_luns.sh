@@ -17,7 +17,7 @@
 
 # A few hundred commands per LUN show the interleaving; more only cost time (a
 # command takes milliseconds under TCG, tens on the full-speed controllers).
-case $UB_HC in
+case $UB_CONTROLLER in
 ohci | uhci) fio_size=128K ;;
 *) fio_size=256K ;;
 esac
@@ -100,7 +100,7 @@ test_end
 
 # A kmemleak scan costs over a minute under TCG: one controller is enough for a
 # leak in LUN probing and teardown, which do not depend on the controller.
-if [ "$UB_HC" = xhci ]; then
+if [ "$UB_CONTROLLER" = xhci ]; then
 	kmemleak_test "card reader: no leak after LUN probing, I/O and rebinding (kmemleak)"
 else
 	skip_test "card reader: no leak after LUN probing, I/O and rebinding (kmemleak, checked in the xhci boot)"

@@ -20,7 +20,7 @@
 
 # Two cycles on xHCI, one on the other controllers (whose unplug path the ext4
 # and PCI-remove tests below take again); `make soak` sets 100.
-case $UB_HC in
+case $UB_CONTROLLER in
 xhci*) iterations=${UB_UNPLUG_ITERATIONS:-2} ;;
 *) iterations=${UB_UNPLUG_ITERATIONS:-1} ;;
 esac
