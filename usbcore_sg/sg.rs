@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Safe scatter-gather bulk transfers: a preallocated scatterlist ([`SgTable`]), its
-//! DMA mapping through the bundled `usb_buffer_map_sg()` ([`Mapping`], unmapped on
-//! drop), and a pinned `struct usb_sg_request` with a timeout that cancels it
+//! Safe scatter-gather bulk transfers: the DMA mapping of a scatterlist
+//! ([`Segments`], from the kernel layer) through the bundled `usb_buffer_map_sg()`
+//! ([`Mapping`], unmapped on drop), and a pinned `struct usb_sg_request` with a timeout that cancels it
 //! ([`SgRequest`]).
 //!
 //! An [`SgRequest`] is used through `Pin<&mut SgRequest>`: it cannot move, and it
@@ -13,9 +13,8 @@
 
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{
-    alloc::KVec,
     bindings,
-    error::{code::*, Error},
+    error::Error,
     ffi,
     prelude::*,
     time::{
@@ -29,91 +28,10 @@ use kernel::{
 };
 
 use crate::kext::{
-    dma::DmaBuf,
     ffi as c,
+    sg::{Segments, UrbSg},
     usb::{Pipe, TransferError, UsbDevice},
 };
-
-/// A scatterlist preallocated for a device's largest transfer.
-pub(crate) struct SgTable {
-    entries: KVec<bindings::scatterlist>,
-}
-
-// SAFETY: The scatterlist only holds page pointers and lengths; it is used by one
-// thread at a time (it is only reachable through `&mut`).
-unsafe impl Send for SgTable {}
-
-impl SgTable {
-    /// Allocates room for `capacity` entries.
-    pub(crate) fn new(capacity: usize) -> Result<Self> {
-        let mut entries = KVec::with_capacity(capacity, GFP_KERNEL)?;
-        for _ in 0..capacity {
-            entries.push(bindings::scatterlist::default(), GFP_KERNEL)?;
-        }
-        Ok(Self { entries })
-    }
-
-    /// Reinitialises the table and returns it for a filler such as
-    /// `blk_rq_map_sg()`, with its capacity.
-    pub(crate) fn reset(&mut self) -> (*mut bindings::scatterlist, usize) {
-        let n = self.entries.len();
-        // SAFETY: `entries` holds `n` scatterlist entries owned by us.
-        unsafe { bindings::sg_init_table(self.entries.as_mut_ptr(), n as ffi::c_uint) };
-        (self.entries.as_mut_ptr(), n)
-    }
-
-    /// Points the table's first entry at the first `len` bytes of `buf` and
-    /// returns that one-entry list.
-    pub(crate) fn one<'a>(&'a mut self, buf: &'a mut DmaBuf, len: usize) -> Result<Segments<'a>> {
-        if len == 0 || len > buf.as_slice().len() || self.entries.is_empty() {
-            return Err(EINVAL);
-        }
-        let len = u32::try_from(len)?;
-        // SAFETY: The table has at least one entry; `buf` is kmalloc memory of at
-        // least `len` bytes, borrowed for as long as the returned `Segments`.
-        unsafe { bindings::sg_init_one(self.entries.as_mut_ptr(), buf.as_mut_ptr(), len) };
-        Ok(Segments {
-            table: self,
-            nents: 1,
-        })
-    }
-
-    /// Wraps the first `nents` entries, as filled after [`SgTable::reset`].
-    pub(crate) fn filled(&mut self, nents: usize) -> Result<Segments<'_>> {
-        if nents == 0 || nents > self.entries.len() {
-            return Err(EINVAL);
-        }
-        Ok(Segments { table: self, nents })
-    }
-}
-
-/// The filled part of an [`SgTable`].
-pub(crate) struct Segments<'a> {
-    table: &'a mut SgTable,
-    nents: usize,
-}
-
-impl Segments<'_> {
-    fn as_mut_ptr(&mut self) -> *mut bindings::scatterlist {
-        self.table.entries.as_mut_ptr()
-    }
-
-    /// Copies the first bytes the segments hold into `out`; returns how many. Only
-    /// meaningful when no DMA mapping of the segments is live (the CPU view).
-    pub(crate) fn copy_prefix(&mut self, out: &mut [u8]) -> usize {
-        let nents = self.nents as ffi::c_uint;
-        // SAFETY: The first `nents` entries are initialised and point at memory
-        // borrowed for `'_`; `out` is a valid buffer of `out.len()` bytes.
-        unsafe {
-            bindings::sg_copy_to_buffer(
-                self.as_mut_ptr(),
-                nents,
-                out.as_mut_ptr().cast(),
-                out.len(),
-            )
-        }
-    }
-}
 
 /// A DMA mapping of [`Segments`] for one transfer; unmapped (and synced for the
 /// CPU) when dropped. On controllers without DMA the HCD maps at submit time, and
@@ -130,7 +48,7 @@ impl<'a, 'b> Mapping<'a, 'b> {
     /// Maps `sg` for a transfer on `pipe` of `udev`.
     pub(crate) fn new(udev: &'a UsbDevice, pipe: Pipe, sg: &'a mut Segments<'b>) -> Result<Self> {
         let is_in = pipe.is_in();
-        let nents = ffi::c_int::try_from(sg.nents)?;
+        let nents = ffi::c_int::try_from(sg.nents())?;
         // SAFETY: `udev` is a live device (type invariant of `UsbDevice`).
         let premap = unsafe { c::usb_sg_premappable(udev.as_raw()) };
         let mapped = if premap {
@@ -155,11 +73,12 @@ impl<'a, 'b> Mapping<'a, 'b> {
     }
 }
 
-impl Mapping<'_, '_> {
-    /// The scatterlist, its number of entries and, when mapped here, the number
-    /// of DMA entries: what a URB over it needs.
-    pub(crate) fn raw(&mut self) -> (*mut bindings::scatterlist, ffi::c_int, Option<ffi::c_int>) {
-        let nents = ffi::c_int::try_from(self.sg.nents).unwrap_or(ffi::c_int::MAX);
+// SAFETY: The scatterlist is the borrowed `Segments`' first `nents` entries,
+// their memory borrowed for as long as it; when `mapped` is `Some`, the mapping
+// made in `new` lasts until `drop`, so for as long as the mapping is borrowed.
+unsafe impl UrbSg for Mapping<'_, '_> {
+    fn raw(&mut self) -> (*mut bindings::scatterlist, ffi::c_int, Option<ffi::c_int>) {
+        let nents = ffi::c_int::try_from(self.sg.nents()).unwrap_or(ffi::c_int::MAX);
         (self.sg.as_mut_ptr(), nents, self.mapped)
     }
 }
@@ -167,7 +86,7 @@ impl Mapping<'_, '_> {
 impl Drop for Mapping<'_, '_> {
     fn drop(&mut self) {
         if self.mapped.is_some() {
-            let nents = self.sg.nents as ffi::c_int;
+            let nents = self.sg.nents() as ffi::c_int;
             // SAFETY: Mapped in `new` with these same arguments and not yet unmapped.
             unsafe {
                 c::usb_buffer_unmap_sg(
@@ -248,7 +167,7 @@ impl SgRequest {
         let this = self.into_ref();
         this.timed_out.store(false, Ordering::Relaxed);
         let io = this.io.get();
-        let nents = mapping.sg.nents as ffi::c_int;
+        let nents = mapping.sg.nents() as ffi::c_int;
         // SAFETY: `io` is pinned and not in use (we hold the only `&mut`); the device
         // and scatterlist are live for the whole call.
         let ret = unsafe {

@@ -10,6 +10,7 @@
 //! - [`urb`], [`urbset`]: URBs the driver owns, coherent buffers, and a set
 //!   of URBs that one handler completes, used a session at a time.
 //! - [`blk`]: blk-mq tag set, gendisk, requests, block device operations.
+//! - [`sg`]: scatterlists, and what a URB needs of one mapped for DMA.
 //! - [`task`], [`ratelimit`], [`param`]: the worker's queue, the no-I/O scope,
 //!   log rate limits, the string module parameter.
 //! - [`ffi`]: the declarations of `helpers_blk.c`, `helpers_usb.c` and
@@ -20,6 +21,7 @@ pub(crate) mod dma;
 pub(crate) mod ffi;
 pub(crate) mod param;
 pub(crate) mod ratelimit;
+pub(crate) mod sg;
 pub(crate) mod task;
 pub(crate) mod urb;
 pub(crate) mod urbset;

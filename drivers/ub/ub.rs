@@ -13,22 +13,32 @@
 //! - the Bulk-Only engine, [`bot`]: one command from CBW to CSW, recovery;
 //! - the kernel layer, [`kext`]: safe types over the kernel's USB and blk-mq C
 //!   API and the bundled helpers, with `usbcore_sg` (DMA mapping, `usb_sg_*`).
-//!   The only `unsafe` code is there.
+//!   The only `unsafe` code is there: every module above it is compiled with
+//!   `forbid(unsafe_code)`, so an `unsafe` block elsewhere does not build.
 
 use kernel::{prelude::*, sync::Arc};
 
+#[forbid(unsafe_code)]
 mod bot;
+#[forbid(unsafe_code)]
 mod counters;
+#[forbid(unsafe_code)]
 mod device;
+#[forbid(unsafe_code)]
 mod disk;
+#[forbid(unsafe_code)]
 mod exec;
 mod kext;
+#[forbid(unsafe_code)]
 mod knobs;
+#[forbid(unsafe_code)]
 mod probe;
+#[forbid(unsafe_code)]
 mod quirks;
 
 #[path = "../../scsi/src/scsi.rs"]
 #[allow(unreachable_pub)]
+#[forbid(unsafe_code)]
 mod scsi;
 
 #[path = "../../usbcore_sg/sg.rs"]

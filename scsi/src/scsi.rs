@@ -17,6 +17,7 @@ pub mod sense;
 pub mod sense_len;
 pub mod transfer;
 pub mod unusual;
+mod unusual_dev;
 
 /// Fuzz harness body shared by the cargo-fuzz target and the smoke test.
 ///

@@ -12,33 +12,9 @@
 #[path = "unusual_devs.rs"]
 mod table;
 
-/// One entry: devices `vid:pid` with a release in `bcd_lo..=bcd_hi` get
-/// `letters`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct UnusualDev {
-    /// USB vendor id.
-    pub vid: u16,
-    /// USB product id.
-    pub pid: u16,
-    /// Lowest release (`bcdDevice`) covered.
-    pub bcd_lo: u16,
-    /// Highest release covered.
-    pub bcd_hi: u16,
-    /// The quirk letters.
-    pub letters: &'static str,
-}
-
-impl UnusualDev {
-    const fn new(vid: u16, pid: u16, bcd_lo: u16, bcd_hi: u16, letters: &'static str) -> Self {
-        Self {
-            vid,
-            pid,
-            bcd_lo,
-            bcd_hi,
-            letters,
-        }
-    }
-}
+// The entry type lives in a module of its own, which the generated table and
+// this file both import: the table does not depend on the file that reads it.
+pub use super::unusual_dev::UnusualDev;
 
 /// The quirk letters of device `vid:pid` release `bcd`, if the table has it
 /// (the first entry that covers it, as usb-storage matches).

@@ -4,7 +4,7 @@
 //! ([`TransportError`]: the [`Stage`] and the [`Fault`]), and the one place a
 //! failed transfer's status is classified ([`broken`]).
 
-use crate::{kext::usb::TransferError, usbcore_sg::Segments};
+use crate::kext::{sg::Segments, usb::TransferError};
 
 /// The data stage of a command.
 pub(crate) enum Data<'a> {

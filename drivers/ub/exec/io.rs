@@ -12,14 +12,13 @@ use kernel::{
 
 use crate::{
     bot::{Bot, Recovery, TransportError},
-    kext::{dma::DmaBuf, ratelimit::RateLimit, task::NoIoScope, usb::UsbDevice},
+    kext::{dma::DmaBuf, ratelimit::RateLimit, sg::SgTable, task::NoIoScope, usb::UsbDevice},
     quirks::Quirks,
     scsi::{
         inquiry::{self, INQUIRY_STD_LEN},
         sense::Sense,
         sense_len::{self, SenseLen},
     },
-    usbcore_sg::SgTable,
 };
 
 /// The most sense data the driver asks for (sd's `SCSI_SENSE_BUFFERSIZE`); how

@@ -10,13 +10,12 @@ use kernel::prelude::*;
 use super::io::{Io, SENSE_MAX, TRANSPORT_TRIES};
 use crate::{
     bot::{Bot, Data, Fault, Outcome, Stage, Timeouts, TransportError},
-    kext::dma::DmaBuf,
+    kext::{dma::DmaBuf, sg::Segments},
     scsi::{
         cdb::{self, Cdb},
         sense::Sense,
         sense_len,
     },
-    usbcore_sg::Segments,
 };
 
 /// What one try of a command sends and receives.

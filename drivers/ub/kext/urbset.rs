@@ -23,10 +23,10 @@ use core::{
 use kernel::{bindings, ffi, prelude::*, time::msecs_to_jiffies, types::Opaque};
 
 use super::{
+    sg::UrbSg,
     urb::{Coherent, Urb},
     usb::{Pipe, TransferError, UsbDevice, UsbDeviceRef},
 };
-use crate::usbcore_sg::Mapping;
 
 /// What a set's URBs complete into.
 pub(crate) trait UrbHandler: Send + Sync + 'static {
@@ -274,11 +274,11 @@ impl<'env, T: UrbHandler> Session<'env, T> {
 
     /// Points URB `index` at the mapped scatterlist of `mapping`, `len` bytes
     /// on `pipe`.
-    pub(crate) fn fill_sg(
+    pub(crate) fn fill_sg<M: UrbSg + ?Sized>(
         &self,
         index: usize,
         pipe: Pipe,
-        mapping: &'env mut Mapping<'_, '_>,
+        mapping: &'env mut M,
         len: u32,
     ) -> Result {
         let set = self.set;

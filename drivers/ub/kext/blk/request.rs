@@ -8,9 +8,9 @@
 use core::ptr::NonNull;
 use kernel::{bindings, prelude::*};
 
-use crate::{
-    kext::ffi as c,
-    usbcore_sg::{Segments, SgTable},
+use crate::kext::{
+    ffi as c,
+    sg::{Segments, SgTable},
 };
 
 /// What a request asks for.
