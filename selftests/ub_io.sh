@@ -183,10 +183,11 @@ if [ -b /dev/${dev}1 ]; then
 fi
 test_end
 
-# with_ub PARAMS CHECK: reload ub with module parameters PARAMS, run CHECK (a
-# function, with $dev the stick0 disk), then write and read back and fio verify at
-# qd32 on stick0; ub is loaded with its defaults again afterwards.
+# with_ub PARAMS CHECK [AFTER]: reload ub with module parameters PARAMS, run CHECK
+# (a function, with $dev the stick0 disk), then write and read back and fio verify
+# at qd32 on stick0, then AFTER; ub is loaded with its defaults again afterwards.
 with_ub() {
+	local after=${3:-:}
 	rmmod ub || fail "rmmod ub"
 	insmod "$UB_KO" $1 || fail "insmod $1"
 	load_ub_and_wait || fail "$(count_ub_disks) ub disks after reloading"
@@ -197,6 +198,7 @@ with_ub() {
 		msg=$(write_readback "$dev" "$1" "$2") || fail "$msg"
 	done
 	run_fio io_uring 32
+	$after
 	rmmod ub && insmod "$UB_KO" || fail "reloading ub with defaults"
 	load_ub_and_wait || fail "$(count_ub_disks) ub disks after reloading with defaults"
 }
@@ -210,8 +212,23 @@ sg_inquiry() {
 	out=$(sg_inq /dev/$dev 2>&1) || fail "sg_inq failed: $(echo "$out" | tail -n 1)"
 	echo "$out" | grep -q "Vendor identification: QEMU" || fail "sg_inq: no QEMU vendor in: $(echo "$out" | head -n 3)"
 }
+# all_stepwise: every command of stick0 since ub was loaded went stage by stage
+# (ub_stats/stepwise_commands), the probe's, the I/O's and SG_IO's.
+all_stepwise() {
+	local c s
+	c=$(ub_stat $dev commands) s=$(ub_stat $dev stepwise_commands)
+	[ "$s" -ge 20 ] && [ "$s" = "$c" ] || fail "$s of $c commands went stage by stage"
+}
 test_begin "stage-by-stage command path (pipeline=0): write and read-back, fio verify qd32, SG_IO INQUIRY"
-with_ub pipeline=0 sg_inquiry
+sg_lines=$(test_dmesg | grep -c "no scatter-gather")
+with_ub pipeline=0 sg_inquiry all_stepwise
+# And with the defaults, on a bus that takes scatterlists, none does.
+dev=$(disk_by_label stick0) || fail "no stick0 disk with the defaults"
+msg=$(write_readback "$dev" 3584 4096) || fail "$msg"
+if [ "$(test_dmesg | grep -c "no scatter-gather")" = "$sg_lines" ]; then
+	[ "$(ub_stat $dev stepwise_commands)" = 0 ] ||
+		fail "$(ub_stat $dev stepwise_commands) commands went stage by stage with the defaults"
+fi
 test_end
 
 # dwc2, musb, max3421 and controllers with local memory take no scatterlists
@@ -222,7 +239,7 @@ chain_refused() {
 }
 if [ "$UB_CONTROLLER" = xhci ]; then
 	test_begin "bus without scatter-gather (debug_no_sg=1): stage by stage, write and read-back, fio verify qd32"
-	with_ub debug_no_sg=1 chain_refused
+	with_ub debug_no_sg=1 chain_refused all_stepwise
 	[ "$(test_dmesg | grep -c "no scatter-gather")" = "$refused" ] || fail "the chain was refused with the defaults too"
 	test_end
 fi

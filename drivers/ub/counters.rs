@@ -65,6 +65,10 @@ pub(crate) enum Counter {
     ResetResumes,
     /// Writes sent with FUA (Force Unit Access) set.
     FuaWrites,
+    /// Commands whose stages were sent and waited for one at a time (the USB
+    /// core's synchronous calls) instead of chained from URB completions:
+    /// `pipeline=0`, a host controller without scatter-gather, or a quirk.
+    StepwiseCommands,
 }
 
 impl Counter {
@@ -93,6 +97,7 @@ impl Counter {
         Counter::Resumes,
         Counter::ResetResumes,
         Counter::FuaWrites,
+        Counter::StepwiseCommands,
     ];
 
     /// Checked at build time: `ALL[i]` is the counter with discriminant `i`.
@@ -130,12 +135,13 @@ impl Counter {
             Counter::Resumes => c"resumes",
             Counter::ResetResumes => c"reset_resumes",
             Counter::FuaWrites => c"fua_writes",
+            Counter::StepwiseCommands => c"stepwise_commands",
         }
     }
 }
 
 /// How many counters there are (the last discriminant plus one).
-pub(crate) const COUNTERS: usize = Counter::FuaWrites as usize + 1;
+pub(crate) const COUNTERS: usize = Counter::StepwiseCommands as usize + 1;
 
 /// The counters of one device.
 pub(crate) struct Counters([AtomicU64; COUNTERS]);

@@ -59,6 +59,9 @@ impl Bot {
         };
         let cbw = cbw.encode();
         self.stats.inc(Counter::Commands);
+        if self.chain.is_none() {
+            self.stats.inc(Counter::StepwiseCommands);
+        }
         self.intf
             .trace_cbw(tag, lun, cdb.opcode(), len, dir == Direction::In);
 
