@@ -27,7 +27,15 @@ direct_io() {
 	fi
 }
 
+# resets DEV: recoveries, Bulk-Only resets and port resets so far, from the
+# driver's counters (a log line may be rate-limited or reworded; a counter is not).
+resets() {
+	echo "$(ub_stat $1 recoveries) $(ub_stat $1 bulk_resets) $(ub_stat $1 port_resets)"
+}
+
 test_begin "read of a sector with a medium error fails with ENODATA, neighbours read"
+r0=$(resets $dev)
+cc0=$(ub_stat $dev check_conditions)
 out=$(direct_io read 4096 1) && fail "read of sector 4096 succeeded"
 echo "$out" | grep -q "No data available" || fail "read error is not ENODATA: $out"
 out=$(direct_io read 4090 8) && fail "8-sector read covering 4096 succeeded"
@@ -39,6 +47,8 @@ out=$(dd if=/dev/$dev of=/dev/null bs=64k count=32 iflag=direct status=none 2>&1
 test_dmesg | grep -q "read at sector 4096 failed: sense MediumError 11/00" ||
 	fail "no MEDIUM ERROR log line for sector 4096: $(test_dmesg | grep ub | tail -n 3)"
 test_dmesg | grep -q -E "reset recovery|port reset" && fail "a medium error caused a reset"
+[ "$(resets $dev)" = "$r0" ] || fail "recoveries, bulk and port resets went from $r0 to $(resets $dev)"
+[ "$(ub_stat $dev check_conditions)" -gt "$cc0" ] || fail "ub_stats/check_conditions stayed at $cc0"
 test_end
 
 test_begin "write of a sector with a medium error fails with ENODATA, neighbours write"
