@@ -269,6 +269,7 @@ mod tests {
                 removable: false,
                 write_cache: false,
                 write_protect: false,
+                dpofua: false,
                 bad_blocks: Vec::new(),
             },
             RamDisk::new(2048, 512),

@@ -810,6 +810,7 @@ mod tests {
             removable: false,
             write_cache: true,
             write_protect: false,
+            dpofua: false,
             bad_blocks: Vec::new(),
         };
         Engine::new(

@@ -10,6 +10,8 @@ on command. Runs until SIGTERM/SIGINT or a `disconnect` on the control FIFO.
   --block-size N          512 (default), 1024, 2048 or 4096
   --vid ID --pid ID       USB vendor/product id (default 0x1d6b 0x0104)
   --serial S              iSerialNumber and unit serial VPD (default UBFAULT0)
+  --vpd-serial S          the unit serial VPD page (0x80) only, when it is to
+                          differ from iSerialNumber
   --vendor S              INQUIRY vendor and iManufacturer (default UBTEST)
   --product S             INQUIRY product and iProduct (default \"BOT FAULTS\")
   --udc-driver NAME       UDC driver (default dummy_udc)
@@ -20,6 +22,7 @@ on command. Runs until SIGTERM/SIGINT or a `disconnect` on the control FIFO.
   --removable             set RMB in INQUIRY
   --write-protect         the medium is write-protected (WP in MODE SENSE,
                           writes fail with DATA PROTECT 27/00)
+  --dpofua                DPOFUA in MODE SENSE: the device claims FUA
   --bad-block LBA         a block that cannot be read or written (repeatable):
                           READ/WRITE move the blocks before it, then fail
                           with MEDIUM ERROR, INFORMATION = LBA
@@ -46,6 +49,8 @@ pub struct Options {
     pub vid: u16,
     pub pid: u16,
     pub serial: String,
+    /// The unit serial number VPD page's, if not `serial`.
+    pub vpd_serial: Option<String>,
     pub vendor: String,
     pub product: String,
     pub udc_driver: String,
@@ -55,6 +60,8 @@ pub struct Options {
     pub write_cache: bool,
     pub removable: bool,
     pub write_protect: bool,
+    /// DPOFUA in MODE SENSE.
+    pub dpofua: bool,
     pub bad_blocks: Vec<u64>,
     pub cbw32: bool,
     /// Writes stay in a volatile cache until SYNCHRONIZE CACHE; a suspend loses it.
@@ -82,6 +89,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, Option<
         vid: 0x1d6b,
         pid: 0x0104,
         serial: "UBFAULT0".into(),
+        vpd_serial: None,
         vendor: "UBTEST".into(),
         product: "BOT FAULTS".into(),
         udc_driver: "dummy_udc".into(),
@@ -92,6 +100,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, Option<
         removable: false,
         no_bulk_reset: false,
         write_protect: false,
+        dpofua: false,
         bad_blocks: Vec::new(),
         cbw32: false,
         volatile_cache: false,
@@ -113,6 +122,10 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, Option<
         }
         if name == "--write-protect" {
             o.write_protect = true;
+            continue;
+        }
+        if name == "--dpofua" {
+            o.dpofua = true;
             continue;
         }
         if name == "--cbw32" {
@@ -144,6 +157,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, Option<
             "--vid" => o.vid = id(&value).ok_or_else(bad)?,
             "--pid" => o.pid = id(&value).ok_or_else(bad)?,
             "--serial" => o.serial = value,
+            "--vpd-serial" => o.vpd_serial = Some(value),
             "--vendor" => o.vendor = value,
             "--product" => o.product = value,
             "--udc-driver" => o.udc_driver = value,
@@ -202,7 +216,8 @@ mod tests {
             (o.serial.as_str(), o.product.as_str()),
             ("UBFAULT0", "BOT FAULTS")
         );
-        assert!(o.write_cache && !o.removable && !o.no_bulk_reset && !o.write_protect);
+        assert_eq!(o.vpd_serial, None);
+        assert!(o.write_cache && !o.removable && !o.no_bulk_reset && !o.write_protect && !o.dpofua);
         let o = p(&[
             "--blocks=0x200000000",
             "--block-size",
@@ -217,6 +232,7 @@ mod tests {
             "--removable",
             "--no-bulk-reset",
             "--write-protect",
+            "--dpofua",
             "--control",
             "c",
             "--log",
@@ -226,6 +242,8 @@ mod tests {
             "--arm",
             "fault capacity-zero",
             "--arm=clear",
+            "--vpd-serial",
+            "VPD0001",
         ])
         .unwrap();
         assert_eq!(
@@ -233,9 +251,10 @@ mod tests {
             (1 << 33, 4096, 0x1234, 42)
         );
         assert_eq!(o.product, "X Y");
+        assert_eq!(o.vpd_serial.as_deref(), Some("VPD0001"));
         assert_eq!(o.udc_device, "dummy_udc.1");
         assert_eq!(o.arm, ["fault capacity-zero", "clear"]);
-        assert!(!o.write_cache && o.removable && o.no_bulk_reset && o.write_protect);
+        assert!(!o.write_cache && o.removable && o.no_bulk_reset && o.write_protect && o.dpofua);
     }
 
     #[test]

@@ -87,10 +87,14 @@ fn main() {
             vendor: opts.vendor.clone(),
             product: opts.product.clone(),
             revision: "1.00".into(),
-            serial: opts.serial.clone(),
+            serial: opts
+                .vpd_serial
+                .clone()
+                .unwrap_or_else(|| opts.serial.clone()),
             removable: opts.removable,
             write_cache: opts.write_cache,
             write_protect: opts.write_protect,
+            dpofua: opts.dpofua,
             bad_blocks: opts.bad_blocks.clone(),
         },
         disk,

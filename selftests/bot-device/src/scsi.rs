@@ -151,6 +151,8 @@ pub struct TargetConfig {
     /// The medium is write-protected: WP in the mode parameter header, writes
     /// fail with DATA PROTECT.
     pub write_protect: bool,
+    /// DPOFUA in MODE SENSE: the device claims to honour FUA.
+    pub dpofua: bool,
     /// Blocks that fail every READ and WRITE covering them with a MEDIUM
     /// ERROR naming them; the blocks before one still move.
     pub bad_blocks: Vec<u64>,
@@ -389,8 +391,10 @@ impl Target {
             (0x3f, 0 | 0xff) => self.caching_page(pc),
             _ => return self.fail(SENSE_INVALID_FIELD),
         };
-        // No block descriptors; WP is bit 7 of the device-specific byte.
-        let wp = if self.config.write_protect { 0x80 } else { 0 };
+        // No block descriptors; WP is bit 7 of the device-specific byte,
+        // DPOFUA bit 4.
+        let wp = if self.config.write_protect { 0x80 } else { 0 }
+            | if self.config.dpofua { 0x10 } else { 0 };
         let mut d = if ten {
             let len = (6 + pages.len()) as u16;
             let l = len.to_be_bytes();
@@ -419,6 +423,7 @@ mod tests {
                 removable: false,
                 write_cache: wc,
                 write_protect: false,
+                dpofua: false,
                 bad_blocks: Vec::new(),
             },
             RamDisk::new(blocks, 512),
