@@ -333,9 +333,7 @@ test_end
 # device replaces its built-in one, even with no letters; malformed entries are
 # logged and skipped, the others kept; the device's entry counts wherever it is.
 test_begin "bot-device quirks= list: malformed entries logged and skipped, a device's entry replaces the built-in one"
-: >$DEVLOG
-echo "" >/sys/module/ub/parameters/quirks
-start_device --vid 0x05ac --pid 0x1202 || fail "no disk"
+quirk_device "" --vid 0x05ac --pid 0x1202 || fail "no disk"
 [ "$(rd /sys/block/$DEV/size)" = 131071 ] || fail "built-in c: size $(rd /sys/block/$DEV/size), expected 131071"
 test_dmesg | grep -q "quirks 'c' (built-in)" || fail "no built-in quirks line"
 stop_device >/dev/null
@@ -461,9 +459,7 @@ stop_device >/dev/null
 test_end
 
 test_begin "bot-device built-in quirks of 0419:aaf5 (TrekStor i.Beat 115): lr in device/quirks, residues ignored"
-: >$DEVLOG
-echo "" >/sys/module/ub/parameters/quirks
-start_device --vid 0x0419 --pid 0xaaf5 || fail "no disk"
+quirk_device "" --vid 0x0419 --pid 0xaaf5 || fail "no disk"
 test_dmesg | grep -q "quirks 'lr' (built-in)" || fail "no built-in quirks line"
 [ "$(rd /sys/block/$DEV/device/quirks)" = lr ] || fail "device/quirks reads '$(rd /sys/block/$DEV/device/quirks)', not 'lr'"
 arm "fault bogus-residue op=read"

@@ -182,6 +182,9 @@ fn parse_entry(entry: &[u8]) -> Option<(u16, u16, &[u8])> {
 pub(crate) fn lookup(vid: u16, pid: u16, bcd: u16, name: &CStr) -> Quirks {
     let mut buf = [0u8; PARAM_LEN];
     let param = quirks_param(&mut buf);
+    // The first entry naming the device counts; every malformed one is
+    // reported, wherever it is, so that a typo never goes unsaid.
+    let mut found = None;
     for entry in param.split(|&c| c == b',') {
         let entry = entry.trim_ascii();
         if entry.is_empty() {
@@ -195,9 +198,11 @@ pub(crate) fn lookup(vid: u16, pid: u16, bcd: u16, name: &CStr) -> Quirks {
             );
             continue;
         };
-        if (v, p) != (vid, pid) {
-            continue;
+        if found.is_none() && (v, p) == (vid, pid) {
+            found = Some(letters);
         }
+    }
+    if let Some(letters) = found {
         let mut q = Quirks::empty();
         for &c in letters {
             match Quirks::from_letter(c) {
