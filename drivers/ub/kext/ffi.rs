@@ -38,6 +38,7 @@ extern "C" {
     pub(crate) fn ub_disk_index_alloc() -> ffi::c_int;
     pub(crate) fn ub_disk_index_free(index: ffi::c_int);
     pub(crate) fn ub_disk_fops() -> *const bindings::block_device_operations;
+    pub(crate) fn ub_disk_hooks_layout(n: *mut ffi::c_uint) -> *const usize;
     pub(crate) fn ub_disk_attr_groups() -> *mut *const bindings::attribute_group;
     pub(crate) fn ub_blk_mq_alloc_disk(
         set: *mut bindings::blk_mq_tag_set,

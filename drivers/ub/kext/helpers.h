@@ -47,6 +47,7 @@ struct ub_disk_hooks {
 };
 
 const struct block_device_operations *ub_disk_fops(void);
+const size_t *ub_disk_hooks_layout(unsigned int *n);
 const struct attribute_group **ub_disk_attr_groups(void);
 struct gendisk *ub_blk_mq_alloc_disk(struct blk_mq_tag_set *set,
 				     struct queue_limits *lim, void *queuedata);

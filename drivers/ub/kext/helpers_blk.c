@@ -103,6 +103,39 @@ static const struct block_device_operations ub_fops = {
 	.free_disk = ub_free_disk,
 };
 
+/*
+ * struct ub_disk_hooks as this compiler lays it out: its size, then each
+ * field's offset in order, then the same for struct ub_lun_ident. The Rust
+ * side (kext/blk/hooks.rs) repeats both structs and compares its own layout
+ * with this one at module load, so that a field added on one side only stops
+ * the load instead of corrupting the hooks.
+ */
+static const size_t ub_hooks_layout[] = {
+	sizeof(struct ub_disk_hooks),
+	offsetof(struct ub_disk_hooks, owner),
+	offsetof(struct ub_disk_hooks, open),
+	offsetof(struct ub_disk_hooks, check_events),
+	offsetof(struct ub_disk_hooks, eject),
+	offsetof(struct ub_disk_hooks, lock_door),
+	offsetof(struct ub_disk_hooks, sg_io),
+	offsetof(struct ub_disk_hooks, release),
+	offsetof(struct ub_disk_hooks, ident),
+	offsetof(struct ub_disk_hooks, max_sectors_cap),
+	offsetof(struct ub_disk_hooks, index),
+	sizeof(struct ub_lun_ident),
+	offsetof(struct ub_lun_ident, vendor),
+	offsetof(struct ub_lun_ident, model),
+	offsetof(struct ub_lun_ident, rev),
+	offsetof(struct ub_lun_ident, serial),
+	offsetof(struct ub_lun_ident, lun),
+};
+
+const size_t *ub_disk_hooks_layout(unsigned int *n)
+{
+	*n = ARRAY_SIZE(ub_hooks_layout);
+	return ub_hooks_layout;
+}
+
 const struct block_device_operations *ub_disk_fops(void)
 {
 	return &ub_fops;

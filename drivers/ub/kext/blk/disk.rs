@@ -86,6 +86,9 @@ pub(crate) struct Major {
 impl Major {
     /// Registers a dynamic major named `name`.
     pub(crate) fn register(name: &'static CStr) -> Result<Self> {
+        // Before any disk can be made with them: the hooks' copy of the C
+        // struct must match it.
+        super::hooks::check_layout()?;
         // SAFETY: `name` is a static NUL-terminated string; 0 asks for a dynamic
         // major; no probe callback.
         let ret = unsafe { bindings::__register_blkdev(0, name.as_char_ptr(), None) };

@@ -9,6 +9,7 @@ use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{bindings, ffi, prelude::*, sync::Arc, types::ForeignOwnable};
 
 use super::{passthrough, DiskHandle, QueueOps};
+use crate::kext::ffi as c;
 
 /// The callbacks of `ub_fops` (helpers_blk.c) for one disk, reached through its
 /// `private_data`: `struct ub_disk_hooks` in helpers.h. It holds a reference to the
@@ -39,6 +40,50 @@ pub(super) struct LunIdent {
     pub(super) rev: [u8; 5],
     pub(super) serial: [u8; 65],
     pub(super) lun: u8,
+}
+
+/// Checks that [`Hooks`] and [`LunIdent`] are laid out as the C compiler lays
+/// out `struct ub_disk_hooks` and `struct ub_lun_ident` (helpers.h): the same
+/// size and the same offset for every field. Nothing checks the copies at build
+/// time (the C structs are not in the kernel's bindings); this runs once, at
+/// module load, which fails with `EINVAL` on any difference.
+pub(super) fn check_layout() -> Result {
+    use core::mem::{offset_of, size_of};
+    let ours = [
+        size_of::<Hooks>(),
+        offset_of!(Hooks, owner),
+        offset_of!(Hooks, open),
+        offset_of!(Hooks, check_events),
+        offset_of!(Hooks, eject),
+        offset_of!(Hooks, lock_door),
+        offset_of!(Hooks, sg_io),
+        offset_of!(Hooks, release),
+        offset_of!(Hooks, ident),
+        offset_of!(Hooks, max_sectors_cap),
+        offset_of!(Hooks, index),
+        size_of::<LunIdent>(),
+        offset_of!(LunIdent, vendor),
+        offset_of!(LunIdent, model),
+        offset_of!(LunIdent, rev),
+        offset_of!(LunIdent, serial),
+        offset_of!(LunIdent, lun),
+    ];
+    let mut n: ffi::c_uint = 0;
+    // SAFETY: The helper stores the length of its static array in `n` and
+    // returns the array, which lives as long as the module.
+    let theirs = unsafe {
+        let p = c::ub_disk_hooks_layout(&mut n);
+        core::slice::from_raw_parts(p, n as usize)
+    };
+    if theirs != ours.as_slice() {
+        pr_err!(
+            "struct ub_disk_hooks differs between helpers.h {:?} and kext/blk/hooks.rs {:?}\n",
+            theirs,
+            ours
+        );
+        return Err(EINVAL);
+    }
+    Ok(())
 }
 
 /// Copies `src` into `dst`, cut to leave room for the terminating NUL.
