@@ -65,7 +65,7 @@ SINGLE_FAULTS=(
 
 # The plan: one test per single fault, then the named tests below.
 ktap_print_header
-ktap_set_plan $((${#SINGLE_FAULTS[@]} + 44))
+ktap_set_plan $((${#SINGLE_FAULTS[@]} + 45))
 
 setup_bot_device
 
@@ -200,6 +200,48 @@ io r 10
 [ "$GOT" != ok ] || fail "a read after the disk went succeeded"
 echo clear >$CTL
 stop_device
+test_end
+
+# A device given up (a port reset that failed: debug_fail_port_resets fails the
+# first one without trying it, so the device stays connected, as one whose port
+# reset failed but which the hub did not drop) is tried again by the first request
+# after its 1 s backoff: a port reset, then a TEST UNIT READY, which have no
+# deadline of their own. Here the device re-enumerates slowly (every control
+# request answered 4 s late: the enumeration takes about 20 s): the request ends by
+# its io_timeout all the same, and the device answers again after.
+test_begin "bot-device given-up device re-enumerating slowly: the request that revives it ends within io_timeout, the device comes back"
+rmmod ub || fail "rmmod ub"
+insmod "$UB_KO" debug_fail_port_resets=1 || fail "insmod ub debug_fail_port_resets=1"
+if start_device; then
+	dd if=$W/wr of=/dev/$DEV bs=4k seek=30 oflag=direct status=none || fail "setup write failed"
+	resets0=$(ub_stat $DEV port_resets)
+	arm "fault silent-cbw count=forever"
+	io r 30
+	[ "$GOT" != ok ] || fail "a read from a device that takes no CBW succeeded"
+	test_dmesg | grep -q "port reset not tried, failed as debug_fail_port_resets asks" || fail "the port reset was not failed"
+	test_dmesg | grep -q "not even after a port reset" || fail "the device was not given up"
+	echo clear >$CTL
+	arm "slow-control ms=4000"
+	nap 1.5
+	io r 30
+	revive_got=$GOT revive_ms=$IO_MS
+	[ "$revive_got" != ok ] || fail "the read succeeded: the device re-enumerated faster than the test needs"
+	[ "$revive_ms" -le $IO_BOUND_MS ] || fail "the read that revived the device took $revive_ms ms ($revive_got)"
+	wait_for 60 eval 'test_dmesg | grep -q "device answers again after a port reset"' ||
+		fail "no 'device answers again' line"
+	delayed=$(grep -c '^event control-delayed' $DEVLOG)
+	echo "slow-control ms=0" >$CTL
+	[ "$(ub_stat $DEV port_resets)" -gt "$resets0" ] || fail "ub_stats/port_resets stayed at $resets0"
+	[ -e "/sys/block/$DEV" ] || fail "$DEV went"
+	io r 30
+	[ "$GOT" = ok ] || fail "the read after the device came back: $GOT"
+	cmp -s $W/rd $W/wr || fail "the read after the device came back returned wrong data"
+	ktap_print_msg "revive: the request ended with $revive_got after $revive_ms ms; $delayed control requests answered 4 s late"
+	stop_device >/dev/null
+else
+	fail "the emulated device did not come up with debug_fail_port_resets=1"
+fi
+rmmod ub && insmod "$UB_KO" || fail "reloading ub with defaults"
 test_end
 
 # A USB hard disk that spun down answers NOT READY, INITIALIZING COMMAND REQUIRED

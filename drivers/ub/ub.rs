@@ -149,6 +149,7 @@ impl usb::Driver for UbDriver {
                 quirks,
                 pipeline,
                 port_reset_first: module_parameters::port_reset_first.value(),
+                fail_port_resets: module_parameters::debug_fail_port_resets.value(),
             },
         )?;
         intf.publish_counters(dev.counters().clone())?;
@@ -335,6 +336,10 @@ module! {
         debug_no_sg: bool {
             default: false,
             description: "Testing only: treat every host controller as one without scatter-gather (sg_tablesize 0), as dwc2 or musb are (read at probe)",
+        },
+        debug_fail_port_resets: u32 {
+            default: 0,
+            description: "Testing only: the first N port resets of each device (read at probe) fail without being tried, as if the device did not re-enumerate: it is given up while still connected",
         },
         pipeline: bool {
             default: true,

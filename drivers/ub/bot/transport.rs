@@ -64,6 +64,8 @@ pub(crate) struct Setup {
     pub(crate) pipeline: bool,
     /// Recovery tries a port reset before Reset Recovery.
     pub(crate) port_reset_first: bool,
+    /// Testing only: this many port resets fail without being tried.
+    pub(crate) fail_port_resets: u32,
 }
 
 /// The Bulk-Only transport of one device.
@@ -103,6 +105,10 @@ pub(crate) struct Bot {
     /// The device's port resets (which know whether the probe holds the USB
     /// device lock).
     reset: Arc<PortReset>,
+    /// Testing only (`debug_fail_port_resets`): port resets still to fail
+    /// without being tried, as if the device did not re-enumerate; the device
+    /// stays connected and is given up.
+    fail_port_resets: u32,
     pub(super) cbw: DmaBuf,
     pub(super) csw: DmaBuf,
     pub(super) req: Pin<KBox<SgRequest>>,
@@ -133,6 +139,7 @@ impl Bot {
             timeouts,
             quirks,
             pipeline,
+            fail_port_resets,
             ..
         } = *setup;
         let udev = intf.get_usb_device();
@@ -176,6 +183,7 @@ impl Bot {
             give_up_log: RateLimit::new(),
             unbinding: Arc::new(AtomicBool::new(false), GFP_KERNEL)?,
             reset,
+            fail_port_resets,
             // What the CBW goes out as: its 31 bytes, or 32 with a zero pad
             // byte (zeroed here, never written) for devices that take nothing
             // shorter (quirk `B`, usb-storage's `BULK32`).
@@ -361,6 +369,14 @@ impl Bot {
     /// meanwhile and must not wait for the caller).
     pub(crate) fn port_reset(&mut self) -> Result {
         self.stats.inc(Counter::PortResets);
+        if self.fail_port_resets > 0 {
+            self.fail_port_resets -= 1;
+            pr_warn!(
+                "{}: port reset not tried, failed as debug_fail_port_resets asks\n",
+                &*self.name
+            );
+            return Err(EIO);
+        }
         self.reset.reset()
     }
 

@@ -157,6 +157,10 @@ pub const ALT_SIGNATURE_OLYMPUS: u32 = 0x5542_5355;
 /// slow-csw's pause without `ms=`.
 const SLOW_CSW_DEFAULT_MS: u64 = 1000;
 
+/// The longest `slow-control` delay: the USB core waits 5 s for a control
+/// request, so that each delayed one is answered, not timed out.
+const SLOW_CONTROL_MAX_MS: u64 = 4900;
+
 /// Signature sent by `bad-signature`: the bytes `B A D S`.
 pub const BAD_SIGNATURE: u32 = u32::from_le_bytes(*b"BADS");
 
@@ -419,6 +423,11 @@ pub enum Control {
     Disconnect,
     /// `mute`: from now on answer nothing at all, not even control requests.
     Mute,
+    /// `slow-control ms=N`: answer every control request (enumeration
+    /// included) N ms late, as a device whose firmware is slow to come back
+    /// after a reset; 0 (or `clear`) answers at once again.
+    #[allow(clippy::enum_variant_names)]
+    SlowControl(u64),
     Nothing,
 }
 
@@ -504,6 +513,13 @@ pub fn parse_control(line: &str) -> Result<Control, String> {
                 rate,
             }))
         }
+        ("slow-control", _) => match args.as_slice() {
+            [("ms", v)] => parse_u64(v)
+                .filter(|&ms| ms <= SLOW_CONTROL_MAX_MS)
+                .map(Control::SlowControl)
+                .ok_or(bad("ms", v)),
+            _ => Err("slow-control takes ms=N".into()),
+        },
         ("clear" | "list" | "disconnect" | "mute", _) if !args.is_empty() => {
             Err(format!("{cmd} takes no arguments"))
         }
@@ -925,6 +941,13 @@ mod tests {
         assert_eq!(parse_control("clear").unwrap(), Control::Clear);
         assert_eq!(parse_control("disconnect").unwrap(), Control::Disconnect);
         assert_eq!(parse_control("mute").unwrap(), Control::Mute);
+        assert_eq!(
+            parse_control("slow-control ms=3000").unwrap(),
+            Control::SlowControl(3000)
+        );
+        assert!(parse_control("slow-control").is_err());
+        assert!(parse_control("slow-control ms=99999").is_err());
+        assert!(parse_control("slow-control ms=1 x=2").is_err());
         assert!(parse_control("mute now").is_err());
         assert_eq!(parse_control("   ").unwrap(), Control::Nothing);
         assert_eq!(parse_control("# x").unwrap(), Control::Nothing);

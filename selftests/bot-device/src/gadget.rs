@@ -21,7 +21,7 @@ use crate::log::Logger;
 use crate::rawgadget::{EpInfo, EventKind, RawGadget, EP_ADDR_ANY};
 use crate::usb::{self, CtrlRequest, Descriptors, Ep0Action, Identity};
 use std::io::{self, BufRead, BufReader};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -68,6 +68,8 @@ pub struct Shared {
     /// `mute`: control requests go unanswered (the host's time out), so that
     /// neither a reset nor a re-enumeration brings the device back.
     mute: AtomicBool,
+    /// `slow-control`: milliseconds each control request waits for its answer.
+    control_delay_ms: AtomicU64,
     descs: OnceLock<Descriptors>,
     state: Mutex<State>,
     cond: Condvar,
@@ -164,6 +166,7 @@ impl Shared {
             identity,
             no_bulk_reset,
             mute: AtomicBool::new(false),
+            control_delay_ms: AtomicU64::new(0),
             descs: OnceLock::new(),
             state: Mutex::new(State::default()),
             cond: Condvar::new(),
@@ -293,6 +296,14 @@ impl Shared {
                 req.request
             ));
             return;
+        }
+        let delay = self.control_delay_ms.load(Ordering::Acquire);
+        if delay > 0 {
+            self.log.line(&format!(
+                "event control-delayed request={:#04x} ms={delay}",
+                req.request
+            ));
+            std::thread::sleep(Duration::from_millis(delay));
         }
         let action = self
             .descs
@@ -501,6 +512,7 @@ impl Shared {
                 let mut t = self.faults.lock().unwrap_or_else(|e| e.into_inner());
                 t.clear();
                 self.mute.store(false, Ordering::Release);
+                self.control_delay_ms.store(0, Ordering::Release);
                 self.log.line("fault cleared");
             }
             Ok(Control::Mute) => {
@@ -510,6 +522,10 @@ impl Shared {
                     self.faults.lock().unwrap_or_else(|e| e.into_inner()).arm(f);
                 }
                 self.log.line("fault armed mute");
+            }
+            Ok(Control::SlowControl(ms)) => {
+                self.control_delay_ms.store(ms, Ordering::Release);
+                self.log.line(&format!("fault armed slow-control ms={ms}"));
             }
             Ok(Control::List) => {
                 let l = self
