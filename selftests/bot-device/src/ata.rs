@@ -271,6 +271,7 @@ mod tests {
                 write_protect: false,
                 dpofua: false,
                 bad_blocks: Vec::new(),
+                capacity_plus_one: false,
             },
             RamDisk::new(2048, 512),
         )

@@ -812,6 +812,7 @@ mod tests {
             write_protect: false,
             dpofua: false,
             bad_blocks: Vec::new(),
+            capacity_plus_one: false,
         };
         Engine::new(
             Target::new(cfg, RamDisk::new(blocks, 512)),

@@ -23,6 +23,9 @@ on command. Runs until SIGTERM/SIGINT or a `disconnect` on the control FIFO.
   --write-protect         the medium is write-protected (WP in MODE SENSE,
                           writes fail with DATA PROTECT 27/00)
   --dpofua                DPOFUA in MODE SENSE: the device claims FUA
+  --capacity-plus-one     READ CAPACITY reports one block more than the disk
+                          has; that block is out of range (ILLEGAL REQUEST
+                          21/00), as usb-storage's FIX_CAPACITY devices
   --bad-block LBA         a block that cannot be read or written (repeatable):
                           READ/WRITE move the blocks before it, then fail
                           with MEDIUM ERROR, INFORMATION = LBA
@@ -63,6 +66,8 @@ pub struct Options {
     /// DPOFUA in MODE SENSE.
     pub dpofua: bool,
     pub bad_blocks: Vec<u64>,
+    /// READ CAPACITY reports one block too many.
+    pub capacity_plus_one: bool,
     pub cbw32: bool,
     /// Writes stay in a volatile cache until SYNCHRONIZE CACHE; a suspend loses it.
     pub volatile_cache: bool,
@@ -102,6 +107,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, Option<
         write_protect: false,
         dpofua: false,
         bad_blocks: Vec::new(),
+        capacity_plus_one: false,
         cbw32: false,
         volatile_cache: false,
         raw_gadget: "/dev/raw-gadget".into(),
@@ -122,6 +128,10 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, Option<
         }
         if name == "--write-protect" {
             o.write_protect = true;
+            continue;
+        }
+        if name == "--capacity-plus-one" {
+            o.capacity_plus_one = true;
             continue;
         }
         if name == "--dpofua" {

@@ -96,6 +96,7 @@ fn main() {
             write_protect: opts.write_protect,
             dpofua: opts.dpofua,
             bad_blocks: opts.bad_blocks.clone(),
+            capacity_plus_one: opts.capacity_plus_one,
         },
         disk,
     );

@@ -156,6 +156,10 @@ pub struct TargetConfig {
     /// Blocks that fail every READ and WRITE covering them with a MEDIUM
     /// ERROR naming them; the blocks before one still move.
     pub bad_blocks: Vec<u64>,
+    /// READ CAPACITY reports one block more than the disk has (its block
+    /// count as the last LBA); that block is out of range (ILLEGAL REQUEST
+    /// 21/00), as for the devices of usb-storage's FIX_CAPACITY.
+    pub capacity_plus_one: bool,
 }
 
 /// Decoded addressing of a command, for the log and the fault filters.
@@ -265,6 +269,11 @@ impl Target {
         c[..n].copy_from_slice(&cdb[..n]);
         let blocks = self.disk.blocks();
         let bs = self.disk.block_size();
+        let last_lba = if self.config.capacity_plus_one {
+            blocks
+        } else {
+            blocks - 1
+        };
         match c[0] {
             op::TEST_UNIT_READY
             | op::START_STOP_UNIT
@@ -281,10 +290,10 @@ impl Target {
                 Response::good(Data::In(d))
             }
             op::INQUIRY => self.inquiry(&c),
-            op::READ_CAPACITY_10 => Response::good(Data::In(read_capacity_10_data(blocks - 1, bs))),
+            op::READ_CAPACITY_10 => Response::good(Data::In(read_capacity_10_data(last_lba, bs))),
             op::SERVICE_ACTION_IN_16 if c[1] & 0x1f == op::SAI_READ_CAPACITY_16 => {
                 let alloc = be(&c[10..14]) as usize;
-                Response::good(Data::In(read_capacity_16_data(blocks - 1, bs, alloc)))
+                Response::good(Data::In(read_capacity_16_data(last_lba, bs, alloc)))
             }
             op::READ_10 | op::READ_16 | op::WRITE_10 | op::WRITE_16 => {
                 let a = addressing(&c);
@@ -425,6 +434,7 @@ mod tests {
                 write_protect: false,
                 dpofua: false,
                 bad_blocks: Vec::new(),
+                capacity_plus_one: false,
             },
             RamDisk::new(blocks, 512),
         )
@@ -513,6 +523,36 @@ mod tests {
         let mut t = target(u64::from(u32::MAX), true);
         let d = data_in(run(&mut t, cdb::read_capacity_10().as_bytes()));
         assert_eq!(&d[..4], &[0xff, 0xff, 0xff, 0xfe]);
+    }
+
+    #[test]
+    fn capacity_plus_one_reports_a_block_it_lacks() {
+        let mut t = target(1000, true);
+        t.config.capacity_plus_one = true;
+        let d = data_in(run(&mut t, cdb::read_capacity_10().as_bytes()));
+        let c = capacity::ReadCapacity10::parse(&d)
+            .unwrap()
+            .capacity()
+            .unwrap();
+        assert_eq!(c.blocks, 1001);
+        let d = data_in(run(&mut t, cdb::read_capacity_16(32).as_bytes()));
+        let c = capacity::ReadCapacity16::parse(&d)
+            .unwrap()
+            .capacity()
+            .unwrap();
+        assert_eq!(c.blocks, 1001);
+        // Its own last block is out of range; the one before it reads.
+        let r = run(&mut t, cdb::read_10(1000, 1).unwrap().as_bytes());
+        assert_eq!(r.status, Status::CheckCondition);
+        let d = data_in(run(&mut t, cdb::request_sense(18).as_bytes()));
+        assert_eq!((d[2] & 0xf, d[12], d[13]), (5, 0x21, 0));
+        assert_eq!(
+            run(&mut t, cdb::read_10(999, 1).unwrap().as_bytes()).data,
+            Data::Read {
+                lba: 999,
+                blocks: 1
+            }
+        );
     }
 
     #[test]
