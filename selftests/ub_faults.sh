@@ -65,7 +65,7 @@ SINGLE_FAULTS=(
 
 # The plan: one test per single fault, then the named tests below.
 ktap_print_header
-ktap_set_plan $((${#SINGLE_FAULTS[@]} + 45))
+ktap_set_plan $((${#SINGLE_FAULTS[@]} + 51))
 
 setup_bot_device
 
@@ -96,6 +96,9 @@ for spec in "${SINGLE_FAULTS[@]}"; do
 		test_dmesg | grep -q -E "$recovery" || fail "no '$recovery' in the log: $(test_dmesg | grep ub: | tail -n 2)"
 	fi
 	test_dmesg | grep -q "not even after a port reset" && fail "the device was given up"
+	# A fault seen once is no evidence of a quirk.
+	test_dmesg | grep -q "learned quirk" && fail "a quirk learned from one fault: $(test_dmesg | grep 'learned quirk')"
+	[ -z "$(rd /sys/block/$DEV/device/quirks)" ] || fail "device/quirks reads '$(rd /sys/block/$DEV/device/quirks)'"
 	if [ "$counter" != - ] && ! [ "$(ub_stat $DEV $counter)" -gt "$c0" ]; then
 		fail "ub_stats/$counter stayed at $c0"
 	fi
@@ -313,8 +316,13 @@ io r 3
 stop_device >/dev/null
 test_end
 
-test_begin "bot-device bogus residue on INQUIRY: residues ignored, reads work"
-probe_fault "fault bogus-residue op=inquiry" disk "ignoring residues"
+# A residue reported for a complete INQUIRY is usb-storage's sign of a device
+# whose residues are bogus: quirk r, learned.
+test_begin "bot-device bogus residue on INQUIRY: quirk r learned, residues ignored, reads work"
+probe_fault "fault bogus-residue op=inquiry" disk \
+	"learned quirk r: residue [0-9]+ reported for a complete INQUIRY, residues ignored; quirks=1d6b:0104:r makes it permanent"
+[ "$(test_dmesg | grep -c 'learned quirk')" = 1 ] || fail "learned lines: $(test_dmesg | grep 'learned quirk')"
+[ "$(rd /sys/block/$DEV/device/quirks)" = "learned: r" ] || fail "device/quirks reads '$(rd /sys/block/$DEV/device/quirks)'"
 arm "fault bogus-residue op=read"
 io r 2
 [ "$GOT" = ok ] || fail "read with a bogus residue failed: $GOT"
@@ -400,6 +408,116 @@ quirk_device c || fail "no disk"
 [ "$(rd /sys/block/$DEV/size)" = 131071 ] || fail "size $(rd /sys/block/$DEV/size), expected 131071"
 test_dmesg | grep -q "quirks 'c' (parameter)" || fail "no quirks line"
 [ "$(rd /sys/block/$DEV/device/quirks)" = c ] || fail "device/quirks reads '$(rd /sys/block/$DEV/device/quirks)', not 'c'"
+stop_device >/dev/null
+test_end
+
+# A device that reports one block more than it has (its block count as the last
+# LBA, as the devices of usb-storage's FIX_CAPACITY), in no table and without
+# quirks=: the first request that reaches the block it lacks gets ILLEGAL
+# REQUEST, LBA OUT OF RANGE, which no device can mean of a block it reported.
+# ub learns c from it: the disk loses the block at once, no reset.
+test_begin "bot-device capacity one block too large, no quirks: c learned from the last block out of range, one block fewer, fio verify and ext4"
+quirk_device "" --capacity-plus-one || fail "no disk"
+if [ -n "$DEV" ]; then
+	[ "$(rd /sys/block/$DEV/size)" = 131073 ] || fail "size $(rd /sys/block/$DEV/size) at first, not the reported 131073"
+	rec0=$(ub_stat $DEV recoveries)
+	dd if=/dev/$DEV of=$W/last bs=512 skip=131072 count=1 iflag=direct status=none 2>/dev/null &&
+		fail "the read of the block the device lacks succeeded"
+	[ "$(rd /sys/block/$DEV/size)" = 131072 ] || fail "size $(rd /sys/block/$DEV/size) after the read, not 131072"
+	learned="learned quirk c: 131073 blocks reported, block 131072 out of range; quirks=1d6b:0104:c makes it permanent"
+	test_dmesg | grep -q "$learned" || fail "no '$learned' line: $(test_dmesg | grep ub: | tail -n 2)"
+	[ "$(rd /sys/block/$DEV/device/quirks)" = "learned: c" ] || fail "device/quirks reads '$(rd /sys/block/$DEV/device/quirks)'"
+	# The block is past the end now: nothing reaches the device, nothing more is learned.
+	n=$(dd if=/dev/$DEV bs=512 skip=131072 count=1 iflag=direct status=none 2>/dev/null | wc -c)
+	[ "$n" = 0 ] || fail "$n bytes read past the new end"
+	fio --name=lastmib --filename=/dev/$DEV --rw=randwrite --bs=4k --offset=63m --size=1m --direct=1 \
+		--ioengine=libaio --iodepth=8 --verify=crc32c --verify_fatal=1 --do_verify=1 \
+		--output=$W/lastmib.out >/dev/null 2>&1 || fail "fio verify of the last MiB: $(grep -i -m1 err $W/lastmib.out)"
+	mkfs.ext4 -q -F -E nodiscard /dev/$DEV >/dev/null 2>&1 || fail "mkfs.ext4 failed"
+	mkdir -p $W/mnt
+	if mount /dev/$DEV $W/mnt; then
+		head -c 1048576 /dev/urandom >$W/file
+		cp $W/file $W/mnt/file && sync || fail "writing a file failed"
+		umount $W/mnt
+		mount /dev/$DEV $W/mnt && { cmp -s $W/file $W/mnt/file || fail "the file read back differs"; umount $W/mnt; }
+		out=$(e2fsck -fn /dev/$DEV 2>&1) || fail "fsck found problems: $(echo "$out" | tail -n 3)"
+	else
+		fail "mount failed"
+	fi
+	[ "$(test_dmesg | grep -c 'learned quirk')" = 1 ] || fail "learned lines: $(test_dmesg | grep 'learned quirk')"
+	[ "$(ub_stat $DEV recoveries)" = "$rec0" ] || fail "a recovery ran: $(test_dmesg | grep ub: | tail -n 1)"
+fi
+stop_device >/dev/null
+test_end
+
+test_begin "bot-device capacity one block too large, quirk c given: one block fewer from the start, its end reads, nothing learned"
+quirk_device c --capacity-plus-one || fail "no disk"
+[ "$(rd /sys/block/$DEV/size)" = 131072 ] || fail "size $(rd /sys/block/$DEV/size), expected 131072"
+cc0=$(ub_stat $DEV check_conditions)
+io r 16383
+[ "$GOT" = ok ] || fail "the read of the last 4 KiB: $GOT"
+[ "$(ub_stat $DEV check_conditions)" = "$cc0" ] || fail "the device failed a command"
+test_dmesg | grep -q "learned quirk" && fail "a quirk was learned: $(test_dmesg | grep 'learned quirk')"
+[ "$(rd /sys/block/$DEV/device/quirks)" = c ] || fail "device/quirks reads '$(rd /sys/block/$DEV/device/quirks)'"
+stop_device >/dev/null
+test_end
+
+test_begin "bot-device one timeout on a read of the last block of a right-sized disk: recovered, nothing learned, size kept"
+quirk_device "" || fail "no disk"
+arm "fault silent-data op=read"
+io r 16383
+[ "$GOT" = ok ] || fail "the read of the last 4 KiB: $GOT"
+grep -q "^fault done silent-data" $DEVLOG || fail "the device never went silent"
+test_dmesg | grep -q "learned quirk" && fail "a quirk was learned: $(test_dmesg | grep 'learned quirk')"
+[ "$(rd /sys/block/$DEV/size)" = 131072 ] || fail "size $(rd /sys/block/$DEV/size), expected 131072"
+[ -z "$(rd /sys/block/$DEV/device/quirks)" ] || fail "device/quirks reads '$(rd /sys/block/$DEV/device/quirks)'"
+stop_device >/dev/null
+test_end
+
+# A device that hangs on MODE SENSE (takes the command, never answers), in no
+# table and without quirks=: at probe each page is tried twice, and after each
+# try a reset brings the device back. Hanging twice on one command while
+# answering others is the evidence: w for the page of all pages, y for the
+# caching page (no MODE SENSE at all; the cache is taken as on, so flushes go
+# on). Later revalidations ask nothing the device hangs on.
+test_begin "bot-device every MODE SENSE hangs, no quirks: w and y learned at probe, the disk works, cache taken as on"
+quirk_device "" --arm "fault silent-data op=modesense count=forever" || fail "no disk"
+if [ -n "$DEV" ]; then
+	for l in "w: MODE SENSE of all pages" "y: MODE SENSE of the caching page"; do
+		n=$(test_dmesg | grep -c "learned quirk $l got no status on 2 tries (timeout in data stage), the device answered after each reset; quirks=1d6b:0104:")
+		[ "$n" = 1 ] || fail "$n 'learned quirk $l' lines: $(test_dmesg | grep 'learned quirk')"
+	done
+	[ "$(rd /sys/block/$DEV/device/quirks)" = "learned: w y" ] || fail "device/quirks reads '$(rd /sys/block/$DEV/device/quirks)'"
+	[ "$(rd /sys/block/$DEV/queue/write_cache)" = "write back" ] || fail "queue/write_cache: $(rd /sys/block/$DEV/queue/write_cache)"
+	[ "$(cmds 0x1a)" = 4 ] || fail "$(cmds 0x1a) MODE SENSE commands at probe, expected 2 pages x 2 tries"
+	head -c 4096 /dev/urandom >$W/wr
+	rec0=$(ub_stat $DEV recoveries) syncs=$(cmds 0x35)
+	dd if=$W/wr of=/dev/$DEV bs=4k seek=40 oflag=direct conv=fsync status=none || fail "write + fsync failed"
+	io r 40
+	[ "$GOT" = ok ] && cmp -s $W/rd $W/wr || fail "read back: $GOT"
+	[ "$(cmds 0x35)" -gt "$syncs" ] || fail "fsync sent no SYNCHRONIZE CACHE"
+	[ "$(ub_stat $DEV recoveries)" = "$rec0" ] || fail "a recovery after the probe: $(test_dmesg | grep ub: | tail -n 1)"
+	[ "$(cmds 0x1a)" = 4 ] || fail "MODE SENSE sent again after the probe"
+fi
+stop_device >/dev/null
+test_end
+
+test_begin "bot-device every MODE SENSE hangs, quirk y given: no MODE SENSE, no recovery, nothing learned"
+quirk_device y --arm "fault silent-data op=modesense count=forever" || fail "no disk"
+[ "$(cmds 0x1a)" = 0 ] || fail "$(cmds 0x1a) MODE SENSE commands"
+[ "$(ub_stat $DEV recoveries)" = 0 ] || fail "$(ub_stat $DEV recoveries) recoveries"
+test_dmesg | grep -q "learned quirk" && fail "a quirk was learned: $(test_dmesg | grep 'learned quirk')"
+[ "$(rd /sys/block/$DEV/device/quirks)" = y ] || fail "device/quirks reads '$(rd /sys/block/$DEV/device/quirks)'"
+stop_device >/dev/null
+test_end
+
+test_begin "bot-device one MODE SENSE hangs once at probe: recovered and asked again, nothing learned"
+quirk_device "" --arm "fault silent-data op=modesense" || fail "no disk"
+grep -q "^fault done silent-data" $DEVLOG || fail "the device never hung"
+[ "$(ub_stat $DEV recoveries)" = 1 ] || fail "$(ub_stat $DEV recoveries) recoveries"
+test_dmesg | grep -q "learned quirk" && fail "a quirk was learned: $(test_dmesg | grep 'learned quirk')"
+[ -z "$(rd /sys/block/$DEV/device/quirks)" ] || fail "device/quirks reads '$(rd /sys/block/$DEV/device/quirks)'"
+[ "$(rd /sys/block/$DEV/queue/write_cache)" = "write back" ] || fail "queue/write_cache: $(rd /sys/block/$DEV/queue/write_cache) (the device has a cache)"
 stop_device >/dev/null
 test_end
 

@@ -12,11 +12,13 @@
 //!   completion of the one before.
 //! - [`recovery`], [`ladder`]: the recovery ladder between commands.
 //! - [`residue`]: what a CSW's residue is taken to mean.
+//! - [`learned`]: quirks learned from what the device does.
 //! - [`outcome`], [`timeouts`]: how a command ends, and its time limits.
 
 mod chain;
 mod exchange;
 mod ladder;
+mod learned;
 mod outcome;
 mod recovery;
 mod residue;

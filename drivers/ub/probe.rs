@@ -13,7 +13,8 @@ use kernel::{
 };
 
 use crate::{
-    exec::{CmdError, Io},
+    bot::TransportError,
+    exec::{CmdError, Io, TRANSPORT_TRIES},
     quirks::Quirks,
     scsi::{
         capacity::{
@@ -210,7 +211,9 @@ fn log_fail(name: &CStr, what: &str, e: &CmdError) -> Error {
             s.ascq
         ),
         CmdError::Sense(None) => pr_err!("{}: {} failed without sense data\n", name, what),
-        CmdError::Transport(t) => pr_err!("{}: {} failed: {:?}\n", name, what, t),
+        CmdError::Transport(t) | CmdError::Hangs(t) => {
+            pr_err!("{}: {} failed: {:?}\n", name, what, t)
+        }
     }
     EIO
 }
@@ -270,9 +273,12 @@ pub(crate) fn probe_lun(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Re
         (false, true, false)
     } else {
         let (ro, wce, dpofua) = mode_sense(io, lun, quirks);
+        // A device that hangs on the caching page was just given y: its cache
+        // is taken as on, as y says, so that flushes reach it.
+        let cache_on = io.bot.quirks().contains(Quirks::ALWAYS_SYNC);
         (
             ro,
-            wce.unwrap_or(quirks.contains(Quirks::WRITE_CACHE)),
+            cache_on || wce.unwrap_or(quirks.contains(Quirks::WRITE_CACHE)),
             dpofua,
         )
     };
@@ -406,8 +412,29 @@ fn mode_sense(io: &mut Io, lun: u8, quirks: Quirks) -> (bool, Option<bool>, bool
         else {
             continue;
         };
-        let Ok(n) = io.data_in(lun, &cdb, MODE_SENSE_LEN.into()) else {
-            continue;
+        let n = match io.data_in(lun, &cdb, MODE_SENSE_LEN.into()) {
+            Ok(n) => n,
+            Err(CmdError::Hangs(TransportError::Broken(stage, fault))) => {
+                // Learned: the letter that leaves this page unasked (y asks
+                // for no page; it takes the cache as on, so flushes stay).
+                let (q, what) = if page == MODE_PAGE_ALL {
+                    (Quirks::NO_WP_DETECT, "all pages")
+                } else {
+                    (Quirks::ALWAYS_SYNC, "the caching page")
+                };
+                io.bot.learn(
+                    q,
+                    format_args!(
+                        "MODE SENSE of {} got no status on {} tries ({} in {} stage), the device answered after each reset",
+                        what,
+                        TRANSPORT_TRIES,
+                        fault.name(),
+                        stage.name()
+                    ),
+                );
+                continue;
+            }
+            Err(_) => continue,
         };
         if let Ok(md) = ModeData::parse_6(io.buf.as_slice().get(..n).unwrap_or(&[])) {
             read_only |= skip == 0 && md.header.write_protected();

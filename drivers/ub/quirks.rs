@@ -92,12 +92,18 @@ impl Quirks {
         Self(0)
     }
 
+    /// Whether no flag is set.
+    pub(crate) const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
     /// Whether every flag of `other` is set.
     pub(crate) const fn contains(self, other: Self) -> bool {
         self.0 & other.0 == other.0
     }
 
-    const fn union(self, other: Self) -> Self {
+    /// The flags of both.
+    pub(crate) const fn union(self, other: Self) -> Self {
         Self(self.0 | other.0)
     }
 
@@ -121,7 +127,43 @@ impl Quirks {
         }
         core::str::from_utf8(&out[..n]).unwrap_or("")
     }
+
+    /// What the interface's `quirks` file shows: the letters configured (the
+    /// table, `quirks=`), then those `learned` at run time after `learned:`,
+    /// each on its own (`s learned: c r`).
+    pub(crate) fn describe(self, learned: Self, out: &mut [u8; QUIRKS_TEXT]) -> &str {
+        let mut n = 0;
+        let mut put = |c: u8| {
+            if let Some(b) = out.get_mut(n) {
+                *b = c;
+                n += 1;
+            }
+        };
+        for &(c, q) in LETTERS {
+            if self.contains(q) {
+                put(c);
+            }
+        }
+        if !learned.is_empty() {
+            if !self.is_empty() {
+                put(b' ');
+            }
+            for &c in b"learned:" {
+                put(c);
+            }
+            for &(c, q) in LETTERS {
+                if learned.contains(q) {
+                    put(b' ');
+                    put(c);
+                }
+            }
+        }
+        core::str::from_utf8(out.get(..n).unwrap_or(&[])).unwrap_or("")
+    }
 }
+
+/// Room for [`Quirks::describe`]: every letter, configured or learned.
+pub(crate) const QUIRKS_TEXT: usize = 80;
 
 /// The letters `ub` honours and their flags: usb-storage's order, then `ub`'s own.
 const LETTERS: &[(u8, Quirks)] = &[

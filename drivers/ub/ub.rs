@@ -167,17 +167,18 @@ impl usb::Driver for UbDriver {
             // One LUN that cannot be used (not a disk, broken) does not cost the
             // others their disks; the device is refused only if none is usable.
             let added = dev
-                .with_io(|io| probe::probe_lun(io, lun, name, quirks))
+                .with_io(|io| probe::probe_lun(io, lun, name, io.bot.quirks()))
                 .and_then(|info| {
                     if disks.is_empty() {
                         // The interface's vendor/model/rev/serial: those of the first
-                        // LUN with a disk.
-                        let mut letters = [0u8; 32];
+                        // LUN with a disk; the quirks, with those learned so far.
+                        let mut text = [0u8; quirks::QUIRKS_TEXT];
+                        let text = dev.with_io(|io| io.bot.quirks_text(&mut text));
                         intf.set_ident(
                             info.ident.vendor(),
                             info.ident.product(),
                             info.ident.revision(),
-                            quirks.letters(&mut letters),
+                            text,
                         )?;
                     }
                     let d = disk::add_disk(&dev, lun, intf, &info, bulk_in, bulk_out, quirks)?;

@@ -29,6 +29,7 @@ use crate::{
     counters::Counter,
     kext::usb::{Pipe, UsbDevice},
     kext::{dma::DmaBuf, usb::TransferError},
+    quirks::Quirks,
     scsi::{
         cbw::{Cbw, Direction, CBW_LEN},
         cdb::Cdb,
@@ -199,11 +200,15 @@ impl Bot {
         match residue::settle_passed(cdb, dir, len, moved, residue, self.ignore_residue) {
             Settled::Residue(r) => r,
             Settled::IgnoreFromNow => {
-                pr_info!(
-                    "{}: device reports residue {} for a complete {}; ignoring residues\n",
-                    &*self.name,
-                    residue,
-                    cdb.name()
+                // Safe to ignore: the residue is taken from the bytes that
+                // moved, which the host knows, never from the device's word.
+                self.learn(
+                    Quirks::IGNORE_RESIDUE,
+                    format_args!(
+                        "residue {} reported for a complete {}, residues ignored",
+                        residue,
+                        cdb.name()
+                    ),
                 );
                 self.ignore_residue = true;
                 0

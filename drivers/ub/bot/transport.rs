@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The Bulk-Only transport of one device ([`Bot`]): its pipes, buffers, tag and
-//! what it learned of the device (CSW signature, bogus residues), one command at
+//! what it learned of the device (CSW signature, quirks), one command at
 //! a time from start to outcome (counted and traced), the class requests (GET
 //! MAX LUN, Bulk-Only Mass Storage Reset), clear halt, port reset, and the
 //! backoff of a device given up.
@@ -90,6 +90,11 @@ pub(crate) struct Bot {
     /// The device reports bogus residues: ignore them (usb-storage's
     /// US_FL_IGNORE_RESIDUE, detected the same way).
     pub(super) ignore_residue: bool,
+    /// The quirks the table or `quirks=` gave the device.
+    pub(super) configured: Quirks,
+    /// The quirks learned from what the device did since it was bound
+    /// ([`Bot::learn`]).
+    pub(super) learned: Quirks,
     /// The device does not echo the CBW's tag in its CSW (quirk `T`).
     pub(super) ignore_tag: bool,
     /// Pause after the CBW before the data stage (quirk `S`, usb-storage's
@@ -177,6 +182,8 @@ impl Bot {
             learned_signature: None,
             csw_seen: false,
             ignore_residue: quirks.contains(Quirks::IGNORE_RESIDUE),
+            configured: quirks,
+            learned: Quirks::empty(),
             ignore_tag: quirks.contains(Quirks::BULK_IGNORE_TAG),
             go_slow,
             given_up: None,

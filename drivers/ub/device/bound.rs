@@ -241,6 +241,10 @@ impl UbDevice {
             l.fua.store(info.fua, Ordering::Relaxed);
             l.removable.store(info.removable, Ordering::Relaxed);
             l.medium.store(info.capacity.is_some(), Ordering::Relaxed);
+            l.blocks.store(
+                info.capacity.as_ref().map_or(0, |c| c.blocks),
+                Ordering::Relaxed,
+            );
             l.changed.store(false, Ordering::Relaxed);
             l.stale.store(false, Ordering::Relaxed);
         }

@@ -3,7 +3,7 @@
 //! What the worker knows about each LUN and its medium ([`LunParams`]), and who a
 //! log line is about ([`Who`]).
 
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
 
 use crate::scsi::sense::Retry;
@@ -16,6 +16,11 @@ pub(crate) const MAX_LUNS: usize = 16;
 pub(super) struct LunParams {
     /// log2 of the logical block size.
     pub(super) block_shift: AtomicU32,
+    /// Logical blocks of the medium, as the disk has them (0 without one).
+    pub(super) blocks: AtomicU64,
+    /// A capacity (512-byte sectors) the disk is to take with the next request
+    /// that ends (a quirk learned shrank it); 0 for none.
+    pub(super) resize_to: AtomicU64,
     /// A volatile write cache: flushes become SYNCHRONIZE CACHE.
     pub(super) write_cache: AtomicBool,
     /// FUA writes (the queue has the FUA feature).
@@ -38,6 +43,8 @@ impl LunParams {
     pub(super) fn new() -> Self {
         Self {
             block_shift: AtomicU32::new(9),
+            blocks: AtomicU64::new(0),
+            resize_to: AtomicU64::new(0),
             write_cache: AtomicBool::new(false),
             fua: AtomicBool::new(false),
             removable: AtomicBool::new(false),

@@ -15,11 +15,13 @@ impl UbDevice {
             return;
         };
         let who = Who(&self.name, lun);
-        let info = self.with_usable_io(|io| probe::probe_lun(io, lun, &self.name, self.quirks));
+        let info = self.with_usable_io(|io| probe::probe_lun(io, lun, &self.name, io.bot.quirks()));
         let shift = p.block_shift.load(Ordering::Relaxed);
         match info.map(|i| (i.capacity, i.read_only, i.write_cache, i.fua)) {
             Ok((Some(cap), ro, wc, fua)) if cap.block_size.trailing_zeros() == shift => {
                 disk.set_capacity(cap.bytes() >> 9);
+                p.blocks.store(cap.blocks, Ordering::Relaxed);
+                p.resize_to.store(0, Ordering::Relaxed);
                 disk.set_read_only(ro);
                 // Like capacity and write protection, the cache belongs to the
                 // medium: a card with a volatile cache needs SYNCHRONIZE CACHE
@@ -50,6 +52,8 @@ impl UbDevice {
             Ok((Some(cap), _, _, _)) => {
                 // The queue limits are fixed while the disk exists.
                 disk.set_capacity(0);
+                p.blocks.store(0, Ordering::Relaxed);
+                p.resize_to.store(0, Ordering::Relaxed);
                 p.medium.store(false, Ordering::Release);
                 pr_warn!(
                     "{}: the new medium has {}-byte blocks, the disk {}: unbind and bind the device to use it\n",
@@ -60,6 +64,8 @@ impl UbDevice {
             }
             Ok((None, _, _, _)) => {
                 disk.set_capacity(0);
+                p.blocks.store(0, Ordering::Relaxed);
+                p.resize_to.store(0, Ordering::Relaxed);
                 p.medium.store(false, Ordering::Release);
                 // Nothing to protect until a medium comes (and is revalidated).
                 p.stale.store(false, Ordering::Release);
@@ -67,6 +73,8 @@ impl UbDevice {
             }
             Err(e) => {
                 disk.set_capacity(0);
+                p.blocks.store(0, Ordering::Relaxed);
+                p.resize_to.store(0, Ordering::Relaxed);
                 p.medium.store(false, Ordering::Release);
                 pr_err!(
                     "{}: the new medium cannot be used (error {})\n",

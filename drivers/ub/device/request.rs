@@ -27,7 +27,7 @@ use crate::{
     scsi::{
         cdb::{self, Cdb},
         provisioning::{unmap_params, UNMAP_PARAM_LEN},
-        sense::{Retry, Sense},
+        sense::{Retry, Sense, SenseKey},
     },
 };
 
@@ -140,6 +140,12 @@ impl UbDevice {
             if status == Status::Ok {
                 self.progress();
             }
+            // The disk shrinks before the request ends: its error comes after
+            // the size that explains it.
+            let resize = params.resize_to.swap(0, Ordering::AcqRel);
+            if resize != 0 {
+                rq.set_disk_capacity(resize);
+            }
             rq.end_after(done, status);
         }
         // The request failed for want of a valid CSW after its last try: put the
@@ -149,6 +155,40 @@ impl UbDevice {
             if rec.recover(bot, lun, &job.cdb, job.bytes, e) == Err(TransportError::Gone) {
                 self.gone();
             }
+        }
+    }
+
+    /// Quirk `c` learned: the device refuses, as out of range (ILLEGAL REQUEST
+    /// 21/00), a read or write that ends at the last block it reported. A
+    /// device cannot mean that of a block its own READ CAPACITY counts: it
+    /// reports one block more than it has. The disk loses that block now (with
+    /// the request that showed it) and at every revalidation.
+    fn learn_capacity(&self, io: &mut Io, params: &LunParams, job: &Job, sense: &Sense) {
+        if !matches!(job.op, Op::Read | Op::Write)
+            || sense.key != SenseKey::IllegalRequest
+            || (sense.asc, sense.ascq) != (0x21, 0x00)
+        {
+            return;
+        }
+        let shift = params.block_shift.load(Ordering::Relaxed);
+        let blocks = params.blocks.load(Ordering::Relaxed);
+        let end = (job.sector >> (shift - 9)) + u64::from(job.bytes >> shift);
+        if blocks < 2 || end != blocks {
+            return;
+        }
+        let learned = io.bot.learn(
+            Quirks::FIX_CAPACITY,
+            format_args!(
+                "{} blocks reported, block {} out of range",
+                blocks,
+                blocks - 1
+            ),
+        );
+        if learned {
+            params.blocks.store(blocks - 1, Ordering::Relaxed);
+            params
+                .resize_to
+                .store((blocks - 1) << (shift - 9), Ordering::Release);
         }
     }
 
@@ -226,6 +266,7 @@ impl UbDevice {
                 if status == Status::Ok {
                     return Ending::of(status);
                 }
+                self.learn_capacity(io, params, job, &sense);
                 // As sd: the blocks before one the device names as bad
                 // complete; only the rest of the request fails.
                 let shift = params.block_shift.load(Ordering::Relaxed);

@@ -30,6 +30,11 @@ impl Io {
         match self.run(lun, cdb, t, &mut payload, &mut Plain(TRANSPORT_TRIES)) {
             Ran::Passed { residue } => Ok(len.saturating_sub(residue as usize)),
             Ran::Failed { sense, .. } => Err(CmdError::Sense(sense.parsed())),
+            Ran::Broken {
+                error,
+                tries: TRANSPORT_TRIES..,
+                recovery: Some(Ok(())),
+            } => Err(CmdError::Hangs(error)),
             Ran::Broken { error, .. } => Err(CmdError::Transport(error)),
             // No deadline, and a buffer can always be sent.
             Ran::Expired | Ran::Aborted | Ran::OutOfTries => {

@@ -72,6 +72,10 @@ pub(crate) enum CmdError {
     Sense(Option<Sense>),
     /// No valid CSW.
     Transport(TransportError),
+    /// No valid CSW on any try, and after each a reset made the device answer
+    /// again (a TEST UNIT READY): the device hangs on this command, not in
+    /// general. How the last try ended.
+    Hangs(TransportError),
 }
 
 /// The transport, locked, with the locking task in a [`NoIoScope`] for as long

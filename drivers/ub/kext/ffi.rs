@@ -125,4 +125,9 @@ extern "C" {
         quirks: *const ffi::c_char,
         qlen: usize,
     ) -> ffi::c_int;
+    pub(crate) fn ub_ident_set_quirks(
+        intf: *mut bindings::usb_interface,
+        quirks: *const ffi::c_char,
+        qlen: usize,
+    ) -> ffi::c_int;
 }

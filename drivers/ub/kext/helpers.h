@@ -86,5 +86,7 @@ void ub_dbg_error(struct usb_interface *intf, u32 tag, const char *stage,
 int ub_ident_set(struct usb_interface *intf, const char *vendor, size_t vlen,
 		 const char *model, size_t mlen, const char *rev, size_t rlen,
 		 const char *quirks, size_t qlen);
+int ub_ident_set_quirks(struct usb_interface *intf, const char *quirks,
+			size_t qlen);
 
 #endif

@@ -87,9 +87,14 @@ struct ub_ident {
 	char model[17];
 	char rev[5];
 	char serial[128];
-	/* The quirk letters in force (drivers/ub/quirks.rs), "" for none. */
-	char quirks[33];
+	/*
+	 * The quirk letters in force and those learned (drivers/ub/quirks.rs),
+	 * "" for none; rewritten when the driver learns one, under ub_ident_lock.
+	 */
+	char quirks[80];
 };
+
+static DEFINE_SPINLOCK(ub_ident_lock);
 
 static void ub_ident_release(struct device *dev, void *res)
 {
@@ -109,7 +114,20 @@ UB_IDENT_ATTR(vendor);
 UB_IDENT_ATTR(model);
 UB_IDENT_ATTR(rev);
 UB_IDENT_ATTR(serial);
-UB_IDENT_ATTR(quirks);
+static ssize_t quirks_show(struct device *dev, struct device_attribute *attr,
+			   char *buf)
+{
+	struct ub_ident *id = devres_find(dev, ub_ident_release, NULL, NULL);
+	ssize_t n;
+
+	if (!id)
+		return -ENODEV;
+	spin_lock(&ub_ident_lock);
+	n = sysfs_emit(buf, "%s\n", id->quirks);
+	spin_unlock(&ub_ident_lock);
+	return n;
+}
+static DEVICE_ATTR_RO(quirks);
 
 static struct attribute *ub_ident_attrs[] = {
 	&dev_attr_vendor.attr,
@@ -154,6 +172,26 @@ int ub_ident_set(struct usb_interface *intf, const char *vendor, size_t vlen,
 	id->quirks[qlen] = '\0';
 	strscpy(id->serial, udev->serial ?: "", sizeof(id->serial));
 	devres_add(&intf->dev, id);
+	return 0;
+}
+
+/*
+ * Rewrites the quirks shown for intf (qlen bytes, not NUL-terminated): the
+ * driver learned one. -ENODEV before ub_ident_set() (the probe passes what was
+ * learned until then to it).
+ */
+int ub_ident_set_quirks(struct usb_interface *intf, const char *quirks,
+			size_t qlen)
+{
+	struct ub_ident *id = devres_find(&intf->dev, ub_ident_release, NULL, NULL);
+
+	if (!id)
+		return -ENODEV;
+	qlen = min(qlen, sizeof(id->quirks) - 1);
+	spin_lock(&ub_ident_lock);
+	memcpy(id->quirks, quirks, qlen);
+	id->quirks[qlen] = '\0';
+	spin_unlock(&ub_ident_lock);
 	return 0;
 }
 

@@ -145,6 +145,20 @@ impl Request {
         self.end(status);
     }
 
+    /// Sets the capacity of the disk the request is for to `sectors` (512
+    /// bytes each) and tells user space (a `RESIZE=1` change uevent), as a
+    /// revalidation does.
+    pub(crate) fn set_disk_capacity(&self, sectors: u64) {
+        // SAFETY: A started request belongs to a queue that belongs to a live
+        // disk: `del_gendisk` drains the queue's requests before the disk goes.
+        unsafe {
+            let disk = (*(*self.raw()).q).disk;
+            if !disk.is_null() {
+                bindings::set_capacity_and_notify(disk, sectors);
+            }
+        }
+    }
+
     /// Completes the request.
     pub(crate) fn end(self, status: Status) {
         let rq = self.raw();

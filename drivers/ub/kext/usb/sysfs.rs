@@ -92,6 +92,16 @@ impl Interface {
         })
     }
 
+    /// Replaces the text of the interface's `quirks` attribute (the driver
+    /// learned a quirk). `ENODEV` before [`Interface::set_ident`].
+    pub(crate) fn set_quirks_text(&self, quirks: &str) -> Result {
+        // SAFETY: The interface is valid; the helper copies at most `len`
+        // bytes into its devres, under its lock.
+        to_result(unsafe {
+            c::ub_ident_set_quirks(self.as_raw(), quirks.as_ptr().cast(), quirks.len())
+        })
+    }
+
     /// Hands a reference to `counters` to the interface's `ub_stats/` sysfs
     /// files, which the driver core adds once probe has succeeded. Call from
     /// probe; the reference is dropped when the interface is unbound. `C` is

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Quirks learned at run time ([`Bot::learn`]): a device that is in no table
+//! shows a misbehaviour a quirk letter is for, unambiguously; from then on,
+//! while it is bound, `ub` treats it as if that letter had been given, says
+//! so once with the `quirks=` entry that would make it permanent, and shows
+//! it in the interface's `quirks` file after `learned:`. What may be learned
+//! and from what evidence is the callers' (Documentation/ub.rst lists it):
+//! nothing that would weaken data safety.
+
+use kernel::prelude::*;
+
+use super::Bot;
+use crate::quirks::{Quirks, QUIRKS_TEXT};
+
+impl Bot {
+    /// The quirks in force: those configured and those learned.
+    pub(crate) fn quirks(&self) -> Quirks {
+        self.configured.union(self.learned)
+    }
+
+    /// The text of the interface's `quirks` file, into `out`.
+    pub(crate) fn quirks_text<'a>(&self, out: &'a mut [u8; QUIRKS_TEXT]) -> &'a str {
+        self.configured.describe(self.learned, out)
+    }
+
+    /// The device showed, as `evidence` says, the misbehaviour `q` is for:
+    /// treat it so from now on. Whether `q` is new (neither configured nor
+    /// learned before); only then is it logged, once, and shown in sysfs.
+    pub(crate) fn learn(&mut self, q: Quirks, evidence: core::fmt::Arguments<'_>) -> bool {
+        if self.quirks().contains(q) {
+            return false;
+        }
+        self.learned = self.learned.union(q);
+        let mut this = [0u8; 32];
+        let mut all = [0u8; 32];
+        pr_warn!(
+            "{}: learned quirk {}: {}; quirks={:04x}:{:04x}:{} makes it permanent\n",
+            &*self.name,
+            q.letters(&mut this),
+            evidence,
+            self.udev.vendor_id(),
+            self.udev.product_id(),
+            self.quirks().letters(&mut all)
+        );
+        let mut text = [0u8; QUIRKS_TEXT];
+        // Before the probe recorded the interface's identification there is
+        // nothing to update: it records this text then.
+        let _ = self.intf.set_quirks_text(self.quirks_text(&mut text));
+        true
+    }
+}
