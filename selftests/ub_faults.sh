@@ -65,7 +65,7 @@ SINGLE_FAULTS=(
 
 # The plan: one test per single fault, then the named tests below.
 ktap_print_header
-ktap_set_plan $((${#SINGLE_FAULTS[@]} + 51))
+ktap_set_plan $((${#SINGLE_FAULTS[@]} + 53))
 
 setup_bot_device
 
@@ -615,6 +615,35 @@ cmp -s $W/rd $W/wr || fail "the read returned wrong data"
 grep -q "^fault done wrong-tag" $DEVLOG || fail "the device never sent the wrong tag"
 [ "$(ub_stat $DEV recoveries)" = "$rec0" ] || fail "a recovery ran: $(test_dmesg | grep 'ub:' | tail -n 1)"
 [ "$(rd /sys/block/$DEV/device/quirks)" = T ] || fail "device/quirks reads '$(rd /sys/block/$DEV/device/quirks)'"
+stop_device >/dev/null
+test_end
+
+# A device that never echoes the CBW's tag, in no table and without quirks=:
+# the probe's INQUIRY gets a CSW with another tag, a reset follows, and so does
+# the TEST UNIT READY right after it, when no earlier command's CSW can still
+# come: T is learned, and that one reset is the last.
+test_begin "bot-device CSW tag never matches, no quirks: T learned after one reset, reads and writes work, no more resets"
+quirk_device "" --arm "fault wrong-tag count=forever" || fail "no disk"
+if [ -n "$DEV" ]; then
+	n=$(test_dmesg | grep -c "learned quirk T: CSWs with another tag for INQUIRY and for the TEST UNIT READY right after a reset; quirks=1d6b:0104:T makes it permanent")
+	[ "$n" = 1 ] || fail "$n 'learned quirk T' lines: $(test_dmesg | grep 'learned quirk')"
+	[ "$(rd /sys/block/$DEV/device/quirks)" = "learned: T" ] || fail "device/quirks reads '$(rd /sys/block/$DEV/device/quirks)'"
+	[ "$(ub_stat $DEV recoveries)" = 1 ] || fail "$(ub_stat $DEV recoveries) recoveries at probe, expected 1"
+	msg=$(check_io 42)
+	[ -z "$msg" ] || fail "$msg"
+	[ "$(ub_stat $DEV recoveries)" = 1 ] || fail "$(ub_stat $DEV recoveries) recoveries after I/O"
+	[ "$(ub_stat $DEV tag_mismatches)" = 2 ] || fail "ub_stats/tag_mismatches: $(ub_stat $DEV tag_mismatches), expected the 2 before learning"
+fi
+stop_device >/dev/null
+test_end
+
+test_begin "bot-device CSW tag never matches, quirk T given: no reset, no tag mismatch, nothing learned"
+quirk_device T --arm "fault wrong-tag count=forever" || fail "no disk"
+msg=$(check_io 42)
+[ -z "$msg" ] || fail "$msg"
+[ "$(ub_stat $DEV recoveries)" = 0 ] || fail "$(ub_stat $DEV recoveries) recoveries"
+[ "$(ub_stat $DEV tag_mismatches)" = 0 ] || fail "ub_stats/tag_mismatches: $(ub_stat $DEV tag_mismatches)"
+test_dmesg | grep -q "learned quirk" && fail "a quirk was learned: $(test_dmesg | grep 'learned quirk')"
 stop_device >/dev/null
 test_end
 

@@ -11,7 +11,10 @@
 use kernel::prelude::*;
 
 use super::Bot;
-use crate::quirks::{Quirks, QUIRKS_TEXT};
+use crate::{
+    quirks::{Quirks, QUIRKS_TEXT},
+    scsi::cdb::Cdb,
+};
 
 impl Bot {
     /// The quirks in force: those configured and those learned.
@@ -22,6 +25,24 @@ impl Bot {
     /// The text of the interface's `quirks` file, into `out`.
     pub(crate) fn quirks_text<'a>(&self, out: &'a mut [u8; QUIRKS_TEXT]) -> &'a str {
         self.configured.describe(self.learned, out)
+    }
+
+    /// Quirk `T`: `cdb` got a CSW with another command's tag, and so did the
+    /// TEST UNIT READY right after a reset. After a reset no earlier command's
+    /// CSW can still come: the device does not echo tags. Whether it was
+    /// learned now (the caller checks again).
+    pub(super) fn learn_ignore_tag(&mut self, cdb: &Cdb) -> bool {
+        let learned = self.learn(
+            Quirks::BULK_IGNORE_TAG,
+            format_args!(
+                "CSWs with another tag for {} and for the TEST UNIT READY right after a reset",
+                cdb.name()
+            ),
+        );
+        if learned {
+            self.ignore_tag = true;
+        }
+        learned
     }
 
     /// The device showed, as `evidence` says, the misbehaviour `q` is for:

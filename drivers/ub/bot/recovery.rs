@@ -23,7 +23,7 @@ use kernel::prelude::*;
 
 use super::{
     ladder::{self, Step},
-    Bot, Fault, TransportError,
+    Bot, Fault, Stage, TransportError,
 };
 use crate::{counters::Counter, kext::ratelimit::RateLimit, scsi::cdb::Cdb};
 
@@ -107,10 +107,16 @@ impl Recovery {
                 Step::ResetRecovery => bot.reset_recovery().map_err(|_| ()),
                 Step::PortReset => bot.port_reset().map_err(|_| ()),
             };
-            let check = match done {
+            let mut check = match done {
                 Ok(()) => bot.answers(lun),
                 Err(()) => Err(TransportError::Broken(stage, fault)),
             };
+            if fault == Fault::WrongTag
+                && check == Err(TransportError::Broken(Stage::Csw, Fault::WrongTag))
+                && bot.learn_ignore_tag(cdb)
+            {
+                check = bot.answers(lun);
+            }
             let outcome = match (done, check) {
                 (_, Err(TransportError::Gone)) => "device gone",
                 (Ok(()), Ok(())) => "device answers again",
