@@ -65,7 +65,7 @@ SINGLE_FAULTS=(
 
 # The plan: one test per single fault, then the named tests below.
 ktap_print_header
-ktap_set_plan $((${#SINGLE_FAULTS[@]} + 53))
+ktap_set_plan $((${#SINGLE_FAULTS[@]} + 55))
 
 setup_bot_device
 
@@ -541,6 +541,29 @@ quirk_device e --blocks 0x100000001 || fail "no disk"
 stop_device >/dev/null
 test_end
 
+# The same disk hanging on READ CAPACITY(16), in no table and without quirks=:
+# two tries, a reset after each, then e is learned and the disk is what READ
+# CAPACITY(10) can name, as with the letter. One hang teaches nothing.
+test_begin "bot-device READ CAPACITY(16) hangs on a 2 TiB + 512 B disk, no quirks: e learned, 2^32 blocks; once: nothing learned"
+quirk_device "" --blocks 0x100000001 --arm "fault silent-data op=0x9e count=forever" || fail "no disk"
+if [ -n "$DEV" ]; then
+	[ "$(rd /sys/block/$DEV/size)" = 4294967296 ] || fail "size $(rd /sys/block/$DEV/size)"
+	[ "$(cmds 0x9e)" = 2 ] || fail "$(cmds 0x9e) READ CAPACITY(16), expected 2 tries"
+	n=$(test_dmesg | grep -c "learned quirk e: READ CAPACITY(16) got no status on 2 tries (timeout in data stage), the device answered after each reset; quirks=1d6b:0104:e makes it permanent")
+	[ "$n" = 1 ] || fail "$n 'learned quirk e' lines: $(test_dmesg | grep 'learned quirk')"
+	[ "$(rd /sys/block/$DEV/device/quirks)" = "learned: e" ] || fail "device/quirks reads '$(rd /sys/block/$DEV/device/quirks)'"
+	msg=$(check_io 43)
+	[ -z "$msg" ] || fail "$msg"
+fi
+stop_device >/dev/null
+mark=$(dmesg | wc -l)
+quirk_device "" --blocks 0x100000001 --arm "fault silent-data op=0x9e" || fail "no disk after one hang"
+[ "$(rd /sys/block/$DEV/size)" = 4294967297 ] || fail "once: size $(rd /sys/block/$DEV/size)"
+dmesg | tail -n +"$((mark + 1))" | grep -q "learned quirk" && fail "once: a quirk was learned"
+[ -z "$(rd /sys/block/$DEV/device/quirks)" ] || fail "once: device/quirks reads '$(rd /sys/block/$DEV/device/quirks)'"
+stop_device >/dev/null
+test_end
+
 test_begin "bot-device quirk i (IGNORE_DEVICE): ub does not bind, logs why"
 echo "$QUIRK_ID:i" >/sys/module/ub/parameters/quirks
 : >$DEVLOG
@@ -668,6 +691,30 @@ eject -i on /dev/$DEV >/dev/null 2>&1 || fail "door lock failed with the quirk"
 eject /dev/$DEV >/dev/null 2>&1 || fail "eject failed with the quirk"
 [ "$(cmds 0x1b)" -ge 1 ] || fail "eject sent no START STOP UNIT"
 [ "$(cmds 0x1e)" = 0 ] || fail "$(cmds 0x1e) PREVENT ALLOW MEDIUM REMOVAL despite the quirk"
+stop_device >/dev/null
+test_end
+
+# A removable-medium device that hangs on PREVENT ALLOW MEDIUM REMOVAL (takes
+# it, never answers), in no table and without quirks=: the first door lock tries
+# it twice, a reset after each; l is learned and the lock succeeds without it,
+# as with the letter. Nothing is sent for later locks and ejects.
+test_begin "bot-device PREVENT ALLOW MEDIUM REMOVAL hangs, no quirks: l learned at the first door lock, lock and eject work after"
+quirk_device "" --removable || fail "no disk"
+if [ -n "$DEV" ]; then
+	arm "fault silent-csw op=0x1e count=forever"
+	eject -i on /dev/$DEV >/dev/null 2>&1 || fail "the door lock that learned l failed"
+	[ "$(cmds 0x1e)" = 2 ] || fail "$(cmds 0x1e) PREVENT ALLOW MEDIUM REMOVAL, expected 2 tries"
+	n=$(test_dmesg | grep -c "learned quirk l: PREVENT ALLOW MEDIUM REMOVAL got no status on 2 tries (timeout in CSW stage), the device answered after each reset; quirks=1d6b:0104:l makes it permanent")
+	[ "$n" = 1 ] || fail "$n 'learned quirk l' lines: $(test_dmesg | grep 'learned quirk')"
+	[ "$(rd /sys/block/$DEV/device/quirks)" = "learned: l" ] || fail "device/quirks reads '$(rd /sys/block/$DEV/device/quirks)'"
+	rec0=$(ub_stat $DEV recoveries)
+	eject -i off /dev/$DEV >/dev/null 2>&1 || fail "door unlock failed"
+	eject -i on /dev/$DEV >/dev/null 2>&1 || fail "door lock failed"
+	eject /dev/$DEV >/dev/null 2>&1 || fail "eject failed"
+	[ "$(cmds 0x1b)" -ge 1 ] || fail "eject sent no START STOP UNIT"
+	[ "$(cmds 0x1e)" = 2 ] || fail "PREVENT ALLOW MEDIUM REMOVAL sent again after l was learned"
+	[ "$(ub_stat $DEV recoveries)" = "$rec0" ] || fail "a recovery after l was learned"
+fi
 stop_device >/dev/null
 test_end
 

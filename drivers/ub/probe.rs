@@ -357,19 +357,30 @@ fn read_capacity_raw(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Resul
         .data_in(lun, &cdb::read_capacity_10(), READ_CAPACITY_10_LEN)
         .map_err(|e| log_fail(name, "READ CAPACITY(10)", &e))?;
     let rc10 = ReadCapacity10::parse(io.buf.as_slice().get(..n).unwrap_or(&[])).map_err(bad)?;
+    // What sd does without READ CAPACITY(16): the largest size (10) names.
+    let without_16 = || -> Result<(Capacity, u32)> {
+        let cap = rc10.capacity_without_16().map_err(bad)?;
+        pr_info!(
+            "{}: no READ CAPACITY(16) (quirk): using {} blocks\n",
+            name,
+            cap.blocks
+        );
+        Ok((cap, cap.block_size))
+    };
     match rc10.capacity() {
         Ok(cap) => Ok((cap, cap.block_size)),
-        Err(CapacityError::Needs16) if quirks.contains(Quirks::NO_READ_CAPACITY_16) => {
-            // What sd does without READ CAPACITY(16): the largest size (10) names.
-            let cap = rc10.capacity_without_16().map_err(bad)?;
-            pr_info!(
-                "{}: no READ CAPACITY(16) (quirk): using {} blocks\n",
-                name,
-                cap.blocks
-            );
-            Ok((cap, cap.block_size))
+        Err(CapacityError::Needs16)
+            if quirks
+                .union(io.bot.quirks())
+                .contains(Quirks::NO_READ_CAPACITY_16) =>
+        {
+            without_16()
         }
-        Err(CapacityError::Needs16) => read_capacity_16(io, lun, name),
+        Err(CapacityError::Needs16) => match read_capacity_16(io, lun, name) {
+            // A device that hangs on (16) was just given e: as with the letter.
+            Err(_) if io.bot.quirks().contains(Quirks::NO_READ_CAPACITY_16) => without_16(),
+            found => found,
+        },
         Err(e) => Err(bad(e)),
     }
 }
@@ -389,7 +400,22 @@ fn read_capacity_16(io: &mut Io, lun: u8, name: &CStr) -> Result<(Capacity, u32)
             &cdb::read_capacity_16(READ_CAPACITY_16_LEN as u32),
             READ_CAPACITY_16_LEN,
         )
-        .map_err(|e| log_fail(name, "READ CAPACITY(16)", &e))?;
+        .map_err(|e| {
+            if let CmdError::Hangs(TransportError::Broken(stage, fault)) = e {
+                // Learned: never ask again (quirk e; the caller uses what
+                // READ CAPACITY(10) names, as with the letter).
+                io.bot.learn(
+                    Quirks::NO_READ_CAPACITY_16,
+                    format_args!(
+                        "READ CAPACITY(16) got no status on {} tries ({} in {} stage), the device answered after each reset",
+                        TRANSPORT_TRIES,
+                        fault.name(),
+                        stage.name()
+                    ),
+                );
+            }
+            log_fail(name, "READ CAPACITY(16)", &e)
+        })?;
     let rc16 = ReadCapacity16::parse(io.buf.as_slice().get(..n).unwrap_or(&[])).map_err(bad)?;
     let cap = rc16.capacity().map_err(bad)?;
     let phys = rc16

@@ -8,8 +8,9 @@ use kernel::{prelude::*, sync::Arc};
 
 use super::{bound::UbDevice, lun::Who, pending::Queued};
 use crate::{
+    bot::TransportError,
     counters::Counter,
-    exec::CmdError,
+    exec::{CmdError, Io, TRANSPORT_TRIES},
     kext::{
         blk::{DiskHandle, Expiry, Passthrough, PtDir, QueueOps, Request, RequestId, Status},
         dma::DmaBuf,
@@ -94,11 +95,10 @@ impl QueueOps for LunQueue {
 
     fn eject(&self) -> Result {
         let lun = self.lun;
-        let lockable = !self.dev.quirks.contains(Quirks::NOT_LOCKABLE);
         self.dev.with_usable_io(|io| {
             // Devices that lock their medium refuse the eject until unlocked.
-            if lockable {
-                let _ = io.data_in(lun, &cdb::prevent_allow_medium_removal(false), 0);
+            if !io.bot.quirks().contains(Quirks::NOT_LOCKABLE) {
+                let _ = prevent_allow(io, lun, false);
             }
             io.data_in(lun, &cdb::start_stop_unit(false, true, false), 0)
                 .map(|_| ())
@@ -116,14 +116,16 @@ impl QueueOps for LunQueue {
 
     fn lock_door(&self, lock: bool) -> Result {
         let lun = self.lun;
-        // As sd: a device that is not lockable has nothing to lock.
+        // As sd: a device that is not lockable has nothing to lock (nor to
+        // wake up for; a learned `l` is known only to the transport).
         if self.dev.quirks.contains(Quirks::NOT_LOCKABLE) {
             return Ok(());
         }
         self.dev.with_usable_io(|io| {
-            io.data_in(lun, &cdb::prevent_allow_medium_removal(lock), 0)
-                .map(|_| ())
-                .map_err(|_| EIO)
+            if io.bot.quirks().contains(Quirks::NOT_LOCKABLE) {
+                return Ok(());
+            }
+            prevent_allow(io, lun, lock)
         })
     }
 
@@ -211,5 +213,28 @@ impl QueueOps for LunQueue {
         drop(p);
         // Already queued: it will see our request.
         let _ = worker_queue().enqueue(dev.clone());
+    }
+}
+
+/// PREVENT ALLOW MEDIUM REMOVAL (`prevent` or allow). A device that hangs on
+/// it (no status on either try, answering after each reset) gets quirk `l`
+/// learned: it is not lockable, and the lock or unlock succeeds without it,
+/// as with the letter.
+fn prevent_allow(io: &mut Io, lun: u8, prevent: bool) -> Result {
+    match io.data_in(lun, &cdb::prevent_allow_medium_removal(prevent), 0) {
+        Ok(_) => Ok(()),
+        Err(CmdError::Hangs(TransportError::Broken(stage, fault))) => {
+            io.bot.learn(
+                Quirks::NOT_LOCKABLE,
+                format_args!(
+                    "PREVENT ALLOW MEDIUM REMOVAL got no status on {} tries ({} in {} stage), the device answered after each reset",
+                    TRANSPORT_TRIES,
+                    fault.name(),
+                    stage.name()
+                ),
+            );
+            Ok(())
+        }
+        Err(_) => Err(EIO),
     }
 }
