@@ -65,7 +65,7 @@ SINGLE_FAULTS=(
 
 # The plan: one test per single fault, then the named tests below.
 ktap_print_header
-ktap_set_plan $((${#SINGLE_FAULTS[@]} + 55))
+ktap_set_plan $((${#SINGLE_FAULTS[@]} + 56))
 
 setup_bot_device
 
@@ -155,6 +155,35 @@ for spec in "cbw 3000 silent-cbw - CBW" "data 5000 silent-data read data" "csw 5
 	echo "$def" >$knob || fail "writing $def back failed"
 	ktap_print_msg "a silent $what stage with ${stage}_timeout_ms=500: $IO_MS ms"
 done
+test_end
+
+# ctrl_timeout_ms bounds each control request of a recovery. A device that
+# answers them 1.5 s late (slow-control) gets its Bulk-Only reset done with 3000,
+# and timed out with the default 1000: a port reset follows, which this device,
+# still answering a request the host gave up on, may not survive (the USB core
+# then disconnects it). A new device serves the tests after this one.
+test_begin "bot-device ctrl_timeout_ms in sysfs: a Bulk-Only reset answered after 1.5 s works at 3000, fails at the default 1000"
+knob=/sys/block/$DEV/device/ctrl_timeout_ms
+[ "$(rd $knob)" = 1000 ] || fail "ctrl_timeout_ms reads '$(rd $knob)', not the parameter's 1000"
+echo 500 >/sys/block/$DEV/device/data_timeout_ms || fail "writing data_timeout_ms failed"
+dd if=$W/wr of=/dev/$DEV bs=4k seek=6 oflag=direct status=none || fail "setup write failed"
+for spec in "3000 device answers again" "1000 failed"; do
+	read -r ms outcome <<<"$spec"
+	echo "$ms" >$knob || fail "writing $ms to ctrl_timeout_ms failed"
+	line="timeout in data stage; reset recovery: $outcome"
+	n0=$(test_dmesg | grep -c "$line")
+	arm "slow-control ms=1500"
+	arm "fault silent-data op=read"
+	io r 6
+	[ "$ms" = 3000 ] && { [ "$GOT" = ok ] && cmp -s $W/rd $W/wr || fail "3000: read: $GOT"; }
+	[ "$(test_dmesg | grep -c "$line")" -gt "$n0" ] || fail "$ms: no '$line' line: $(test_dmesg | grep ub: | tail -n 2)"
+	echo "slow-control ms=0" >$CTL
+	ktap_print_msg "ctrl_timeout_ms=$ms, control requests answered after 1.5 s: reset recovery $outcome; the read: $GOT after $IO_MS ms"
+done
+[ -e /sys/block/$DEV ] && echo 5000 >/sys/block/$DEV/device/data_timeout_ms
+stop_device >/dev/null
+start_device || fail "the emulated device did not come back"
+write_pattern || fail "cannot write the pattern"
 test_end
 
 test_begin "bot-device not ready for good: the read fails with EIO after bounded retries"
