@@ -27,7 +27,7 @@ esac
 
 ktap_print_header
 # The scatter-gather test once, on xHCI: the path is chosen by the driver.
-ktap_set_plan $((13 + $([ "$UB_CONTROLLER" = xhci ] && echo 1 || echo 0)))
+ktap_set_plan $((14 + $([ "$UB_CONTROLLER" = xhci ] && echo 1 || echo 0) + $([ "$UB_HC" = xhci+iommu ] && echo 1 || echo 0)))
 
 test_begin "every USB disk appears as a ub block device"
 load_ub_and_wait || fail "$(count_ub_disks) ub disks for: $UB_DISKS"
@@ -68,6 +68,38 @@ echo 64 >$q/max_sectors_kb || fail "cannot write max_sectors_kb"
 msg=$(write_readback "$dev" 2560 1049088) || fail "$msg"
 echo "$hw" >$q/max_sectors_kb || fail "cannot restore max_sectors_kb"
 test_end
+
+# "DMA-maps once": the bundled usb_buffer_map_sg runs once per command with a
+# data stage, however many segments the request has (ub_stats/sg_maps); a
+# request is one command. 256 KiB direct I/O from a page-aligned user buffer:
+# 64 pages, up to 64 segments each.
+test_begin "each request DMA-mapped once: ub_stats/sg_maps grows by the reads and writes the disk completed"
+rw_ios() { local s; read -r -a s </sys/block/$dev/stat; echo $((s[0] + s[4])); }
+m0=$(ub_stat $dev sg_maps) n0=$(rw_ios)
+dd if=/dev/$dev of=/dev/null bs=256k count=8 iflag=direct status=none || fail "direct read failed"
+dd if=/dev/$dev of=/dev/$dev bs=256k count=4 skip=16 seek=48 iflag=direct oflag=direct status=none ||
+	fail "direct copy failed"
+m=$(($(ub_stat $dev sg_maps) - m0)) n=$(($(rw_ios) - n0))
+[ "$n" -ge 16 ] || fail "only $n requests completed for 16 I/Os of 256 KiB"
+[ "$m" = "$n" ] || fail "$m DMA mappings for $n read and write requests"
+ktap_print_msg "$m DMA mappings for $n requests of 256 KiB"
+test_end
+
+if [ "$UB_HC" = xhci+iommu ]; then
+	# The boot's point: the host controller's DMA goes through a translating
+	# IOMMU, so that an address ub hands it that was not mapped faults.
+	test_begin "the xHCI is behind a translating IOMMU (DMA domain), and I/O works through it"
+	pci=$(readlink -f /sys/block/$dev/device | grep -o -E '/[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-9a-f]/usb[0-9]+/' | head -n 1)
+	pci=${pci%/usb*/}
+	group=$(readlink -f "/sys/bus/pci/devices/${pci#/}/iommu_group" 2>/dev/null)
+	[ -n "$group" ] || fail "the host controller ${pci#/} is in no IOMMU group"
+	type=$(cat "$group/type" 2>/dev/null)
+	[[ $type == DMA || $type == DMA-FQ ]] || fail "IOMMU group ${group##*/} of ${pci#/} has domain type '$type', not a translating one"
+	dmesg | grep -q "DMAR: IOMMU enabled" || fail "no 'DMAR: IOMMU enabled' in the log"
+	msg=$(write_readback "$dev" 4096 1048576) || fail "$msg"
+	ktap_print_msg "host controller ${pci#/}, IOMMU group ${group##*/}, domain type $type"
+	test_end
+fi
 
 test_begin "pattern write and read-back on 4096-byte blocks"
 dev4k=$(disk_by_label lbs4k)

@@ -69,6 +69,9 @@ pub(crate) enum Counter {
     /// core's synchronous calls) instead of chained from URB completions:
     /// `pipeline=0`, a host controller without scatter-gather, or a quirk.
     StepwiseCommands,
+    /// Data stages mapped for DMA (`usb_buffer_map_sg`): one per command with
+    /// a data stage, whatever its segments.
+    SgMaps,
 }
 
 impl Counter {
@@ -98,6 +101,7 @@ impl Counter {
         Counter::ResetResumes,
         Counter::FuaWrites,
         Counter::StepwiseCommands,
+        Counter::SgMaps,
     ];
 
     /// Checked at build time: `ALL[i]` is the counter with discriminant `i`.
@@ -136,12 +140,13 @@ impl Counter {
             Counter::ResetResumes => c"reset_resumes",
             Counter::FuaWrites => c"fua_writes",
             Counter::StepwiseCommands => c"stepwise_commands",
+            Counter::SgMaps => c"sg_maps",
         }
     }
 }
 
 /// How many counters there are (the last discriminant plus one).
-pub(crate) const COUNTERS: usize = Counter::StepwiseCommands as usize + 1;
+pub(crate) const COUNTERS: usize = Counter::SgMaps as usize + 1;
 
 /// The counters of one device.
 pub(crate) struct Counters([AtomicU64; COUNTERS]);

@@ -84,6 +84,7 @@ impl Bot {
                 bulk_out,
                 go_slow,
                 unbinding,
+                stats,
                 ..
             } = self;
             let mut wire = Wire {
@@ -99,7 +100,10 @@ impl Bot {
             };
             match data_stage.as_mut() {
                 Some((pipe, sg)) => match Mapping::new(udev, *pipe, sg) {
-                    Ok(mut mapping) => wire.stages(&cbw, Some((*pipe, &mut mapping)), len, t),
+                    Ok(mut mapping) => {
+                        stats.inc(Counter::SgMaps);
+                        wire.stages(&cbw, Some((*pipe, &mut mapping)), len, t)
+                    }
                     Err(_) => return Err(TransportError::Broken(Stage::Data, Fault::Usb)),
                 },
                 None => wire.stages(&cbw, None, 0, t),
