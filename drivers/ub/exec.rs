@@ -11,5 +11,5 @@ mod commands;
 mod io;
 mod run;
 
-pub(crate) use io::{CmdError, Io, IoLock, MAX_SEGMENTS, MAX_TRIES, TRANSPORT_TRIES};
+pub(crate) use io::{CmdError, Io, IoLock, MAX_SEGMENTS, MAX_TRIES};
 pub(crate) use run::{send_over, Buffer, Payload, Policy, Ran};

@@ -13,8 +13,7 @@ use kernel::{
 };
 
 use crate::{
-    bot::TransportError,
-    exec::{CmdError, Io, TRANSPORT_TRIES},
+    exec::{CmdError, Io},
     quirks::Quirks,
     scsi::{
         capacity::{
@@ -401,19 +400,9 @@ fn read_capacity_16(io: &mut Io, lun: u8, name: &CStr) -> Result<(Capacity, u32)
             READ_CAPACITY_16_LEN,
         )
         .map_err(|e| {
-            if let CmdError::Hangs(TransportError::Broken(stage, fault)) = e {
-                // Learned: never ask again (quirk e; the caller uses what
-                // READ CAPACITY(10) names, as with the letter).
-                io.bot.learn(
-                    Quirks::NO_READ_CAPACITY_16,
-                    format_args!(
-                        "READ CAPACITY(16) got no status on {} tries ({} in {} stage), the device answered after each reset",
-                        TRANSPORT_TRIES,
-                        fault.name(),
-                        stage.name()
-                    ),
-                );
-            }
+            // A hang teaches e: never asked again (the caller uses what READ
+            // CAPACITY(10) names, as with the letter).
+            io.learn_hang(Quirks::NO_READ_CAPACITY_16, "READ CAPACITY(16)", &e);
             log_fail(name, "READ CAPACITY(16)", &e)
         })?;
     let rc16 = ReadCapacity16::parse(io.buf.as_slice().get(..n).unwrap_or(&[])).map_err(bad)?;
@@ -440,27 +429,16 @@ fn mode_sense(io: &mut Io, lun: u8, quirks: Quirks) -> (bool, Option<bool>, bool
         };
         let n = match io.data_in(lun, &cdb, MODE_SENSE_LEN.into()) {
             Ok(n) => n,
-            Err(CmdError::Hangs(TransportError::Broken(stage, fault))) => {
-                // Learned: the letter that leaves this page unasked (y asks
-                // for no page; it takes the cache as on, so flushes stay).
-                let (q, what) = if page == MODE_PAGE_ALL {
-                    (Quirks::NO_WP_DETECT, "all pages")
+            Err(e) => {
+                // A hang teaches the letter that leaves this page unasked (y
+                // asks for no page; it takes the cache as on, so flushes stay).
+                if page == MODE_PAGE_ALL {
+                    io.learn_hang(Quirks::NO_WP_DETECT, "MODE SENSE of all pages", &e);
                 } else {
-                    (Quirks::ALWAYS_SYNC, "the caching page")
-                };
-                io.bot.learn(
-                    q,
-                    format_args!(
-                        "MODE SENSE of {} got no status on {} tries ({} in {} stage), the device answered after each reset",
-                        what,
-                        TRANSPORT_TRIES,
-                        fault.name(),
-                        stage.name()
-                    ),
-                );
+                    io.learn_hang(Quirks::ALWAYS_SYNC, "MODE SENSE of the caching page", &e);
+                }
                 continue;
             }
-            Err(_) => continue,
         };
         if let Ok(md) = ModeData::parse_6(io.buf.as_slice().get(..n).unwrap_or(&[])) {
             read_only |= skip == 0 && md.header.write_protected();

@@ -8,9 +8,8 @@ use kernel::{prelude::*, sync::Arc};
 
 use super::{bound::UbDevice, lun::Who, pending::Queued};
 use crate::{
-    bot::TransportError,
     counters::Counter,
-    exec::{CmdError, Io, TRANSPORT_TRIES},
+    exec::{CmdError, Io},
     kext::{
         blk::{DiskHandle, Expiry, Passthrough, PtDir, QueueOps, Request, RequestId, Status},
         dma::DmaBuf,
@@ -223,18 +222,7 @@ impl QueueOps for LunQueue {
 fn prevent_allow(io: &mut Io, lun: u8, prevent: bool) -> Result {
     match io.data_in(lun, &cdb::prevent_allow_medium_removal(prevent), 0) {
         Ok(_) => Ok(()),
-        Err(CmdError::Hangs(TransportError::Broken(stage, fault))) => {
-            io.bot.learn(
-                Quirks::NOT_LOCKABLE,
-                format_args!(
-                    "PREVENT ALLOW MEDIUM REMOVAL got no status on {} tries ({} in {} stage), the device answered after each reset",
-                    TRANSPORT_TRIES,
-                    fault.name(),
-                    stage.name()
-                ),
-            );
-            Ok(())
-        }
+        Err(e) if io.learn_hang(Quirks::NOT_LOCKABLE, "PREVENT ALLOW MEDIUM REMOVAL", &e) => Ok(()),
         Err(_) => Err(EIO),
     }
 }

@@ -13,6 +13,7 @@ use super::{
 use crate::{
     bot::TransportError,
     kext::{blk::PtDir, dma::DmaBuf},
+    quirks::Quirks,
     scsi::cdb::{self, Cdb},
 };
 
@@ -41,6 +42,26 @@ impl Io {
                 Err(CmdError::Transport(TransportError::Dead))
             }
         }
+    }
+
+    /// `what` hangs the device, as `err` ([`CmdError::Hangs`]) shows: learns
+    /// `q`, the quirk that leaves it unsent (see `bot::learned`). Other errors
+    /// teach nothing. Whether `err` was such a hang.
+    pub(crate) fn learn_hang(&mut self, q: Quirks, what: &str, err: &CmdError) -> bool {
+        let CmdError::Hangs(TransportError::Broken(stage, fault)) = *err else {
+            return false;
+        };
+        self.bot.learn(
+            q,
+            format_args!(
+                "{} got no status on {} tries ({} in {} stage), the device answered after each reset",
+                what,
+                TRANSPORT_TRIES,
+                fault.name(),
+                stage.name()
+            ),
+        );
+        true
     }
 
     /// START STOP UNIT (start) for a LUN that said NOT READY, INITIALIZING
