@@ -25,7 +25,8 @@ pub(super) struct Queued {
 /// waits between commands. blk-mq's timeout takes requests from here
 /// ([`LunQueue::timed_out`]); never from the worker while their data moves.
 ///
-/// A request's time limit runs from when the worker starts it. A request still
+/// A request's time limit runs from when the worker could start it: when it
+/// came, or, if it waited behind another, when that one was over. A request still
 /// queued fails once its `io_timeout` has passed both since it came and since a
 /// request last succeeded: behind others that complete, on a slow device with a
 /// deep queue, it just waits; behind a device that answers nothing, it fails.
@@ -35,6 +36,9 @@ pub(crate) struct Pending {
     pub(super) current: Option<(Request, i64)>,
     /// When a request last succeeded (`ktime_get()` ns).
     pub(super) progress_ns: i64,
+    /// When the worker last finished a request (`ktime_get()` ns): the next
+    /// one waited for the device until then.
+    pub(super) free_ns: i64,
     /// The device's state ([`State`]): its one copy, under this lock.
     pub(super) state: State,
 }

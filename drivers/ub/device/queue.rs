@@ -22,6 +22,9 @@ use crate::{
     },
 };
 
+/// The block layer's timer granularity we allow for (a jiffy at HZ=100).
+const TIMER_TICK_NS: i64 = 10_000_000;
+
 /// The queue of one LUN's disk: where its requests enter the device.
 pub(crate) struct LunQueue {
     dev: Arc<UbDevice>,
@@ -134,7 +137,9 @@ impl QueueOps for LunQueue {
         let ms = |ns: i64| u32::try_from((ns + 999_999) / 1_000_000).unwrap_or(u32::MAX);
         if let Some(&(ref rq, deadline)) = p.current.as_ref() {
             if rq.id() == id {
-                if now < deadline {
+                // The block layer's timer counts jiffies from just before
+                // `queue_rq` took the time: a deadline within a tick is here.
+                if now < deadline - TIMER_TICK_NS {
                     return Expiry::Later(ms(deadline - now));
                 }
                 return p

@@ -67,10 +67,18 @@ impl UbDevice {
             rq,
             lun,
             timeout_ns,
-            ..
+            arrived_ns,
         } = q;
-        // The time limit runs from now: the device works on this request alone.
-        let deadline_ns = now_ns().saturating_add(timeout_ns);
+        // The time limit runs from when the device was free for this request:
+        // when it came (the block layer's timer started then; a deadline from
+        // the worker's start, later by its wake-up, would have the timer find
+        // the request early and re-arm it a whole second later), or when the
+        // request it waited behind was over.
+        let free_ns = self.pending.lock().free_ns;
+        let deadline_ns = arrived_ns
+            .max(free_ns)
+            .min(now_ns())
+            .saturating_add(timeout_ns);
         let op = rq.op();
         let Some(params) = self.luns.get(usize::from(lun)) else {
             return rq.end(Status::IoErr);
@@ -156,6 +164,7 @@ impl UbDevice {
                 self.gone();
             }
         }
+        self.pending.lock().free_ns = now_ns();
     }
 
     /// Quirk `c` learned: the device refuses, as out of range (ILLEGAL REQUEST
