@@ -241,17 +241,36 @@ test_end
 # deadline of their own. Here the device re-enumerates slowly (every control
 # request answered 4 s late: the enumeration takes about 20 s): the request ends by
 # its io_timeout all the same, and the device answers again after.
-test_begin "bot-device given-up device re-enumerating slowly: the request that revives it ends within io_timeout, the device comes back"
+test_begin "bot-device given-up device: I/O fails at once during the backoff; re-enumerating slowly after it, the request that revives it ends within io_timeout, the device comes back"
 rmmod ub || fail "rmmod ub"
 insmod "$UB_KO" debug_fail_port_resets=1 || fail "insmod ub debug_fail_port_resets=1"
 if start_device; then
 	dd if=$W/wr of=/dev/$DEV bs=4k seek=30 oflag=direct status=none || fail "setup write failed"
 	resets0=$(ub_stat $DEV port_resets)
 	arm "fault silent-cbw count=forever"
-	io r 30
-	[ "$GOT" != ok ] || fail "a read from a device that takes no CBW succeeded"
+	# Two reads back to back in one process: the first gives the device up,
+	# the second comes within its 1 s backoff and must fail at once.
+	out=$(timeout 60 python3 -S -c '
+import mmap, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT)
+buf = mmap.mmap(-1, 4096)
+for _ in range(2):
+    t0 = time.monotonic()
+    try:
+        os.preadv(fd, [buf], 30 * 4096)
+        res = "ok"
+    except OSError as e:
+        res = "errno%d" % e.errno
+    print(res, int((time.monotonic() - t0) * 1000), end=" ")
+' /dev/$DEV)
+	read -r got1 ms1 got2 ms2 <<<"$out"
+	[ -n "$got1" ] && [ "$got1" != ok ] || fail "a read from a device that takes no CBW: '$out'"
+	[ "${ms1:-99999}" -le $IO_BOUND_MS ] || fail "the read that gave the device up took $ms1 ms"
+	[ -n "$got2" ] && [ "$got2" != ok ] || fail "the read during the backoff: '$out'"
+	[ "${ms2:-99999}" -lt 500 ] || fail "the read during the backoff took $ms2 ms, not at once"
 	test_dmesg | grep -q "port reset not tried, failed as debug_fail_port_resets asks" || fail "the port reset was not failed"
 	test_dmesg | grep -q "not even after a port reset" || fail "the device was not given up"
+	ktap_print_msg "given up: the read failed ($got1) after $ms1 ms, the next, during the backoff, ($got2) after $ms2 ms"
 	echo clear >$CTL
 	arm "slow-control ms=4000"
 	nap 1.5
