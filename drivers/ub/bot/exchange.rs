@@ -185,7 +185,12 @@ impl Bot {
             // The sense of a failed command may claim it completed (RECOVERED
             // ERROR): its residue must show what really went missing too.
             Outcome::Failed { residue } => Ok(Outcome::Failed {
-                residue: residue::settle_failed(len, moved as u32, residue, self.ignore_residue),
+                residue: residue::settle_failed(
+                    len,
+                    moved as u32,
+                    residue,
+                    self.quirks().contains(Quirks::IGNORE_RESIDUE),
+                ),
             }),
         }
     }
@@ -201,7 +206,8 @@ impl Bot {
         moved: u32,
         residue: u32,
     ) -> u32 {
-        match residue::settle_passed(cdb, dir, len, moved, residue, self.ignore_residue) {
+        let ignoring = self.quirks().contains(Quirks::IGNORE_RESIDUE);
+        match residue::settle_passed(cdb, dir, len, moved, residue, ignoring) {
             Settled::Residue(r) => r,
             Settled::IgnoreFromNow => {
                 // Safe to ignore: the residue is taken from the bytes that
@@ -214,7 +220,6 @@ impl Bot {
                         cdb.name()
                     ),
                 );
-                self.ignore_residue = true;
                 0
             }
         }
@@ -267,7 +272,11 @@ impl Bot {
     fn check_csw(&mut self, csw: &Csw, tag: u32, len: u32) -> Result<Outcome, TransportError> {
         // usb-storage's BULK_IGNORE_TAG: whatever tag the device sends is this
         // command's (one command is in flight at a time).
-        let tag = if self.ignore_tag { csw.tag } else { tag };
+        let tag = if self.quirks().contains(Quirks::BULK_IGNORE_TAG) {
+            csw.tag
+        } else {
+            tag
+        };
         let mut sig = self.signature();
         // Learn a non-standard signature from the device's first CSW, as
         // usb-storage does, and only if the rest of it is meaningful: later, a

@@ -32,17 +32,13 @@ impl Bot {
     /// CSW can still come: the device does not echo tags. Whether it was
     /// learned now (the caller checks again).
     pub(super) fn learn_ignore_tag(&mut self, cdb: &Cdb) -> bool {
-        let learned = self.learn(
+        self.learn(
             Quirks::BULK_IGNORE_TAG,
             format_args!(
                 "CSWs with another tag for {} and for the TEST UNIT READY right after a reset",
                 cdb.name()
             ),
-        );
-        if learned {
-            self.ignore_tag = true;
-        }
-        learned
+        )
     }
 
     /// The device showed, as `evidence` says, the misbehaviour `q` is for:

@@ -87,16 +87,11 @@ pub(crate) struct Bot {
     pub(super) learned_signature: Option<u32>,
     /// A CSW was accepted already: the signature can no longer be learned.
     pub(super) csw_seen: bool,
-    /// The device reports bogus residues: ignore them (usb-storage's
-    /// US_FL_IGNORE_RESIDUE, detected the same way).
-    pub(super) ignore_residue: bool,
     /// The quirks the table or `quirks=` gave the device.
     pub(super) configured: Quirks,
     /// The quirks learned from what the device did since it was bound
     /// ([`Bot::learn`]).
     pub(super) learned: Quirks,
-    /// The device does not echo the CBW's tag in its CSW (quirk `T`).
-    pub(super) ignore_tag: bool,
     /// Pause after the CBW before the data stage (quirk `S`, usb-storage's
     /// `GO_SLOW`).
     pub(super) go_slow: bool,
@@ -181,10 +176,8 @@ impl Bot {
             tag: 0,
             learned_signature: None,
             csw_seen: false,
-            ignore_residue: quirks.contains(Quirks::IGNORE_RESIDUE),
             configured: quirks,
             learned: Quirks::empty(),
-            ignore_tag: quirks.contains(Quirks::BULK_IGNORE_TAG),
             go_slow,
             given_up: None,
             give_up_log: RateLimit::new(),
