@@ -65,7 +65,7 @@ SINGLE_FAULTS=(
 
 # The plan: one test per single fault, then the named tests below.
 ktap_print_header
-ktap_set_plan $((${#SINGLE_FAULTS[@]} + 56))
+ktap_set_plan $((${#SINGLE_FAULTS[@]} + 57))
 
 setup_bot_device
 
@@ -232,6 +232,47 @@ io r 10
 [ "$GOT" != ok ] || fail "a read after the disk went succeeded"
 echo clear >$CTL
 stop_device
+test_end
+
+# A reader that reads one block after another from a device that hangs on every
+# read, with a recovery of its own between two reads: the request that failed
+# is over before its recovery runs, and the next read, sent at once, waits for
+# that recovery. The wait is not free: that read too ends within io_timeout of
+# when it was sent. (The recovery is slow here: every control request of its
+# Bulk-Only reset answered 700 ms late, 2 s in all.)
+test_begin "bot-device reads back to back, each hanging, recovery between them: the read that waited for it ends within io_timeout too"
+if start_device; then
+	arm "slow-control ms=700"
+	arm "fault silent-data op=read count=forever"
+	out=$(timeout 60 python3 -S -c '
+import mmap, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT)
+buf = mmap.mmap(-1, 4096)
+for b in (40, 41):
+    t0 = time.monotonic()
+    try:
+        os.preadv(fd, [buf], b * 4096)
+        res = "ok"
+    except OSError as e:
+        res = "errno%d" % e.errno
+    print(res, int((time.monotonic() - t0) * 1000), end=" ")
+' /dev/$DEV)
+	read -r got1 ms1 got2 ms2 <<<"$out"
+	echo clear >$CTL
+	ktap_print_msg "the first read: $got1 after $ms1 ms; the second, sent during the recovery after it: $got2 after $ms2 ms"
+	[ -n "$got1" ] && [ "$got1" != ok ] || fail "the first read of a device silent on reads: '$out'"
+	[ -n "$got2" ] && [ "$got2" != ok ] || fail "the second read of a device silent on reads: '$out'"
+	[ "${ms1:-99999}" -le $IO_BOUND_MS ] || fail "the first read took $ms1 ms"
+	[ "${ms2:-99999}" -le $IO_BOUND_MS ] || fail "the read that waited for the recovery took $ms2 ms"
+	grep -q '^event control-delayed' $DEVLOG || fail "no control request was answered late"
+	test_dmesg | grep -q "reset recovery: device answers again" || fail "no reset recovery that worked"
+	test_dmesg | grep -q "not even after a port reset" && fail "the device was given up"
+	msg=$(check_io 42)
+	[ -z "$msg" ] || fail "I/O after the device behaves again: $msg"
+	stop_device >/dev/null
+else
+	fail "the emulated device did not come up"
+fi
 test_end
 
 # A device given up (a port reset that failed: debug_fail_port_resets fails the

@@ -150,7 +150,6 @@ impl UbDevice {
                     requests: KVec::with_capacity(QUEUE_DEPTH as usize, GFP_KERNEL)?,
                     current: None,
                     progress_ns: now_ns(),
-                    free_ns: 0,
                     state: State::Running,
                 }),
                 work <- new_work!("UbDevice::work"),

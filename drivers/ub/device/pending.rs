@@ -25,20 +25,16 @@ pub(super) struct Queued {
 /// waits between commands. blk-mq's timeout takes requests from here
 /// ([`LunQueue::timed_out`]); never from the worker while their data moves.
 ///
-/// A request's time limit runs from when the worker could start it: when it
-/// came, or, if it waited behind another, when that one was over. A request still
-/// queued fails once its `io_timeout` has passed both since it came and since a
-/// request last succeeded: behind others that complete, on a slow device with a
-/// deep queue, it just waits; behind a device that answers nothing, it fails.
+/// A request's time limit runs from when it came or from when a request last
+/// succeeded, whichever is later, whether it is still queued or the worker's:
+/// behind others that complete, on a slow device with a deep queue, it just
+/// waits; behind a device that fails, recovers or answers nothing, it fails.
 pub(crate) struct Pending {
     pub(super) requests: KVec<Queued>,
     /// The worker's request between its commands, and its deadline.
     pub(super) current: Option<(Request, i64)>,
     /// When a request last succeeded (`ktime_get()` ns).
     pub(super) progress_ns: i64,
-    /// When the worker last finished a request (`ktime_get()` ns): the next
-    /// one waited for the device until then.
-    pub(super) free_ns: i64,
     /// The device's state ([`State`]): its one copy, under this lock.
     pub(super) state: State,
 }

@@ -69,14 +69,16 @@ impl UbDevice {
             timeout_ns,
             arrived_ns,
         } = q;
-        // The time limit runs from when the device was free for this request:
-        // when it came (the block layer's timer started then; a deadline from
-        // the worker's start, later by its wake-up, would have the timer find
-        // the request early and re-arm it a whole second later), or when the
-        // request it waited behind was over.
-        let free_ns = self.pending.lock().free_ns;
+        // The time limit runs from when the request came (the block layer's
+        // timer started then; a deadline from the worker's start, later by its
+        // wake-up, would have the timer find the request early and re-arm it a
+        // whole second later), or, if it waited behind a request that
+        // succeeded, from then: as for a request still queued, waiting behind
+        // a device that makes progress is free, waiting behind one that fails
+        // or recovers is not.
+        let progress_ns = self.pending.lock().progress_ns;
         let deadline_ns = arrived_ns
-            .max(free_ns)
+            .max(progress_ns)
             .min(now_ns())
             .saturating_add(timeout_ns);
         let op = rq.op();
@@ -164,7 +166,6 @@ impl UbDevice {
                 self.gone();
             }
         }
-        self.pending.lock().free_ns = now_ns();
     }
 
     /// Quirk `c` learned: the device refuses, as out of range (ILLEGAL REQUEST
