@@ -13,7 +13,7 @@
 . "$(dirname "$0")/bot_lib.sh"
 
 ktap_print_header
-ktap_set_plan 11
+ktap_set_plan 12
 
 setup_bot_device
 kmemleak_reset
@@ -128,6 +128,50 @@ dd if=/dev/$DEV of=$W/cached.back bs=64k skip=40 count=1 iflag=direct status=non
 echo on >$u/power/control
 cmp -s $W/cached $W/cached.back || fail "written data lost in suspend: $(grep -m1 '^event cache-lost' $DEVLOG)"
 grep -q '^event cache-lost chunks=0$' $DEVLOG || fail "the cache held data at suspend: $(grep '^event cache-lost' $DEVLOG)"
+restart_device || fail "the device did not come back"
+test_end
+
+# A card swapped just as the reader autosuspends: the SYNCHRONIZE CACHE before
+# the suspend is the command that gets the UNIT ATTENTION, and a device tells it
+# once. It must reach the disk as sd's would: the disk held open fails its I/O
+# (the page cache there is the old card's), a new open reads the new card.
+test_begin "bot-device removable, write cache: a medium change reported to the flush before autosuspend is not lost"
+restart_device --removable --write-cache on || fail "no disk"
+dd if=$W/wr of=/dev/$DEV bs=4k seek=60 oflag=direct status=none || fail "setup write failed"
+rm -f $W/go
+python3 -S -c '
+import errno, mmap, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT)
+buf = mmap.mmap(-1, 4096)
+def read():
+    try:
+        os.preadv(fd, [buf], 60 * 4096)
+        return "ok"
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e.errno))
+print(read(), flush=True)
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.1)
+print(read(), flush=True)
+' /dev/$DEV $W/go >$W/held.out 2>&1 &
+held=$!
+wait_for 10 grep -q . $W/held.out || fail "the holder did not read"
+arm "fault unit-attention op=sync"
+u=$(usb_dev_of $DEV)
+echo 200 >$u/power/autosuspend_delay_ms
+echo auto >$u/power/control
+wait_for 30 grep -q '^event suspend' $DEVLOG || fail "the device was never suspended"
+echo on >$u/power/control
+grep -q '^fault done unit-attention' $DEVLOG || fail "the flush before the suspend never got the UNIT ATTENTION"
+touch $W/go
+wait $held
+read -r first second <<<"$(tr '\n' ' ' <$W/held.out)"
+[ "$first" = ok ] || fail "the first read on the held disk: $first"
+[ "$second" = EIO ] || fail "the held disk read the new medium: $second, expected EIO (the change was lost)"
+test_dmesg | grep -q "cache flush before autosuspend failed" &&
+	fail "a medium change logged as a failed flush: $(test_dmesg | grep -m1 'cache flush before')"
+io r 60
+[ "$GOT" = ok ] && cmp -s $W/rd $W/wr || fail "a new open did not read the medium: $GOT"
 restart_device || fail "the device did not come back"
 test_end
 

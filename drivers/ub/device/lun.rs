@@ -6,7 +6,7 @@
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
 
-use crate::scsi::sense::Retry;
+use crate::{exec::CmdError, scsi::sense::Retry};
 
 /// LUNs a Bulk-Only device may have (GET MAX LUN answers at most 15).
 pub(crate) const MAX_LUNS: usize = 16;
@@ -52,6 +52,19 @@ impl LunParams {
             changed: AtomicBool::new(false),
             stale: AtomicBool::new(false),
         }
+    }
+
+    /// Records what a failed command of the driver's own (a flush before a
+    /// suspend, an eject) says about the medium, as [`LunParams::saw`] does
+    /// for a request: its UNIT ATTENTION is the only news of a medium that
+    /// went or changed, and a device tells it once. Whether it told that.
+    pub(super) fn saw_error(&self, e: &CmdError) -> bool {
+        let CmdError::Sense(Some(s)) = e else {
+            return false;
+        };
+        let retry = s.retry();
+        self.saw(retry);
+        matches!(retry, Retry::NoMedium | Retry::MediaChanged)
     }
 
     /// Records what a command learned about the medium.

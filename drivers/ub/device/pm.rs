@@ -114,6 +114,12 @@ impl UbDevice {
             if p.write_cache.load(Ordering::Relaxed) && p.medium.load(Ordering::Relaxed) {
                 if let Err(e) = io.data_in(lun, &cdb::synchronize_cache_10(0, 0, false), 0) {
                     failed = true;
+                    // A card swapped as the reader goes to sleep: the flush
+                    // carries the news, which the next poll and open need.
+                    // Nothing is flushed, and the suspend is tried again.
+                    if p.saw_error(&e) {
+                        continue;
+                    }
                     io.request_error(fmt!(
                         "{}: cache flush before {} failed: {:?}{}\n",
                         Who(&self.name, lun),

@@ -97,6 +97,9 @@ impl QueueOps for LunQueue {
 
     fn eject(&self) -> Result {
         let lun = self.lun;
+        let Some(p) = self.dev.luns.get(usize::from(lun)) else {
+            return Err(EIO);
+        };
         self.dev.with_usable_io(|io| {
             // Devices that lock their medium refuse the eject until unlocked.
             if !io.bot.quirks().contains(Quirks::NOT_LOCKABLE) {
@@ -105,6 +108,7 @@ impl QueueOps for LunQueue {
             io.data_in(lun, &cdb::start_stop_unit(false, true, false), 0)
                 .map(|_| ())
                 .map_err(|e| {
+                    let _ = p.saw_error(&e);
                     // Anyone who may open the disk may ask, as often as they like.
                     io.request_error(fmt!(
                         "{}: eject failed: {:?}\n",
