@@ -16,6 +16,7 @@
 //! - [`outcome`], [`timeouts`]: how a command ends, and its time limits.
 
 mod chain;
+mod data;
 mod exchange;
 mod ladder;
 mod learned;
@@ -26,9 +27,9 @@ mod timeouts;
 mod transport;
 
 use chain::{Chain, Stages};
-use outcome::broken;
 
-pub(crate) use outcome::{Data, Fault, Outcome, Stage, TransportError};
+pub(crate) use data::Data;
+pub(crate) use outcome::{Fault, Outcome, Stage, TransportError};
 pub(crate) use recovery::Recovery;
 pub(crate) use timeouts::Timeouts;
 pub(crate) use transport::{Bot, Setup};

@@ -21,7 +21,9 @@ use kernel::{
 };
 
 use super::{
-    broken, chain,
+    chain,
+    data::broken,
+    outcome::judge_csw,
     residue::{self, Settled},
     Bot, Chain, Data, Fault, Outcome, Stage, Stages, Timeouts, TransportError,
 };
@@ -33,7 +35,7 @@ use crate::{
     scsi::{
         cbw::{Cbw, Direction, CBW_LEN},
         cdb::Cdb,
-        csw::{Csw, CswError, CswStatus, CSW_LEN, CSW_SIGNATURE},
+        csw::{Csw, CSW_LEN, CSW_SIGNATURE},
     },
     usbcore_sg::{Mapping, SgRequest},
 };
@@ -268,47 +270,24 @@ impl Bot {
         }
     }
 
-    /// Checks a CSW against the command it should answer (BOT 6.3).
+    /// Checks a CSW against the command it should answer (BOT 6.3), and
+    /// learns a non-standard signature from the first ([`judge_csw`]).
     fn check_csw(&mut self, csw: &Csw, tag: u32, len: u32) -> Result<Outcome, TransportError> {
-        // usb-storage's BULK_IGNORE_TAG: whatever tag the device sends is this
-        // command's (one command is in flight at a time).
-        let tag = if self.quirks().contains(Quirks::BULK_IGNORE_TAG) {
-            csw.tag
-        } else {
-            tag
-        };
-        let mut sig = self.signature();
-        // Learn a non-standard signature from the device's first CSW, as
-        // usb-storage does, and only if the rest of it is meaningful: later, a
-        // changed signature is a broken CSW.
-        if csw.signature != sig && !self.csw_seen && csw.check(tag, len, csw.signature).is_ok() {
+        let any_tag = self.quirks().contains(Quirks::BULK_IGNORE_TAG);
+        let verdict = judge_csw(csw, tag, len, self.signature(), !self.csw_seen, any_tag);
+        if let Some(sig) = verdict.learned_signature {
             pr_info!(
                 "{}: device signs its CSWs {:#010x} instead of {:#010x}; accepting that\n",
                 &*self.name,
-                csw.signature,
+                sig,
                 CSW_SIGNATURE
             );
-            self.learned_signature = Some(csw.signature);
-            sig = csw.signature;
+            self.learned_signature = Some(sig);
         }
-        let checked = csw.check(tag, len, sig);
-        if checked.is_ok() {
+        if verdict.valid {
             self.csw_seen = true;
         }
-        match checked {
-            Ok(CswStatus::Passed { residue }) => Ok(Outcome::Passed { residue }),
-            Ok(CswStatus::Failed { residue }) => Ok(Outcome::Failed { residue }),
-            Ok(CswStatus::PhaseError) | Err(CswError::BadStatus(_)) => {
-                Err(TransportError::Broken(Stage::Csw, Fault::PhaseError))
-            }
-            Err(CswError::TagMismatch { .. }) => {
-                Err(TransportError::Broken(Stage::Csw, Fault::WrongTag))
-            }
-            Err(CswError::ResidueTooLarge { .. }) => {
-                Err(TransportError::Broken(Stage::Csw, Fault::BadResidue))
-            }
-            Err(_) => Err(TransportError::Broken(Stage::Csw, Fault::BadCsw)),
-        }
+        verdict.result
     }
 }
 

@@ -1,20 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! How a command ends: with a valid CSW ([`Outcome`]) or without
-//! ([`TransportError`]: the [`Stage`] and the [`Fault`]), and the one place a
-//! failed transfer's status is classified ([`broken`]).
+//! ([`TransportError`]: the [`Stage`] and the [`Fault`]), and what a CSW says
+//! of the command it should answer ([`judge_csw`]). Pure logic: compiled into
+//! the module and tested on the host (`drivers/ub/host`).
 
-use crate::kext::{sg::Segments, usb::TransferError};
-
-/// The data stage of a command.
-pub(crate) enum Data<'a> {
-    /// No data stage.
-    None,
-    /// Device to host into these segments.
-    In(Segments<'a>),
-    /// Host to device from these segments.
-    Out(Segments<'a>),
-}
+use crate::scsi::csw::{Csw, CswError, CswStatus};
 
 /// A command the device answered with a valid CSW.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,12 +93,52 @@ pub(crate) enum TransportError {
     Dead,
 }
 
-/// Maps a failed transfer of `stage` to a transport error.
-pub(super) fn broken(stage: Stage, e: TransferError) -> TransportError {
-    match e {
-        TransferError::Gone => TransportError::Gone,
-        TransferError::TimedOut => TransportError::Broken(stage, Fault::Timeout),
-        TransferError::Stall => TransportError::Broken(stage, Fault::Stall),
-        _ => TransportError::Broken(stage, Fault::Usb),
+/// What a CSW says of the command it should answer ([`judge_csw`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CswVerdict {
+    /// How the command ended.
+    pub(crate) result: Result<Outcome, TransportError>,
+    /// The CSW is well formed and answers the command (its status may still be
+    /// a phase error): the device has sent a valid CSW.
+    pub(crate) valid: bool,
+    /// A signature other than `USBS` that the device's CSWs carry from now on.
+    pub(crate) learned_signature: Option<u32>,
+}
+
+/// Judges `csw` against the command it should answer (BOT 6.3): tag `tag`,
+/// `len` bytes of data stage, from a device whose CSWs carry `signature`.
+/// `first` when no valid CSW came from the device yet: a signature other than
+/// the expected one is learned from the first CSW, as usb-storage does, and
+/// only if the rest of it is meaningful; later, a changed signature is a
+/// broken CSW. `any_tag` for usb-storage's BULK_IGNORE_TAG: whatever tag the
+/// device sends is this command's (one command is in flight at a time).
+/// Strict where data is at stake: a wrong tag, a status above 2 or a residue
+/// larger than the transfer is a transport error, never a success.
+pub(crate) fn judge_csw(
+    csw: &Csw,
+    tag: u32,
+    len: u32,
+    signature: u32,
+    first: bool,
+    any_tag: bool,
+) -> CswVerdict {
+    let tag = if any_tag { csw.tag } else { tag };
+    let learned_signature =
+        (csw.signature != signature && first && csw.check(tag, len, csw.signature).is_ok())
+            .then_some(csw.signature);
+    let checked = csw.check(tag, len, learned_signature.unwrap_or(signature));
+    let broken = |fault| Err(TransportError::Broken(Stage::Csw, fault));
+    let result = match checked {
+        Ok(CswStatus::Passed { residue }) => Ok(Outcome::Passed { residue }),
+        Ok(CswStatus::Failed { residue }) => Ok(Outcome::Failed { residue }),
+        Ok(CswStatus::PhaseError) | Err(CswError::BadStatus(_)) => broken(Fault::PhaseError),
+        Err(CswError::TagMismatch { .. }) => broken(Fault::WrongTag),
+        Err(CswError::ResidueTooLarge { .. }) => broken(Fault::BadResidue),
+        Err(_) => broken(Fault::BadCsw),
+    };
+    CswVerdict {
+        result,
+        valid: checked.is_ok(),
+        learned_signature,
     }
 }
