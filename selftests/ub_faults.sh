@@ -234,6 +234,25 @@ echo clear >$CTL
 stop_device
 test_end
 
+# reads_in_one_process BLOCK...: direct 4 KiB reads of the blocks, one after
+# another from one open file (no process start between them); prints
+# "RESULT MS" for each (RESULT ok or errnoN).
+reads_in_one_process() {
+	timeout 60 python3 -S -c '
+import mmap, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT)
+buf = mmap.mmap(-1, 4096)
+for b in sys.argv[2:]:
+    t0 = time.monotonic()
+    try:
+        os.preadv(fd, [buf], int(b) * 4096)
+        res = "ok"
+    except OSError as e:
+        res = "errno%d" % e.errno
+    print(res, int((time.monotonic() - t0) * 1000), end=" ")
+' /dev/$DEV "$@"
+}
+
 # A reader that reads one block after another from a device that hangs on every
 # read, with a recovery of its own between two reads: the request that failed
 # is over before its recovery runs, and the next read, sent at once, waits for
@@ -244,19 +263,7 @@ test_begin "bot-device reads back to back, each hanging, recovery between them: 
 if start_device; then
 	arm "slow-control ms=700"
 	arm "fault silent-data op=read count=forever"
-	out=$(timeout 60 python3 -S -c '
-import mmap, os, sys, time
-fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT)
-buf = mmap.mmap(-1, 4096)
-for b in (40, 41):
-    t0 = time.monotonic()
-    try:
-        os.preadv(fd, [buf], b * 4096)
-        res = "ok"
-    except OSError as e:
-        res = "errno%d" % e.errno
-    print(res, int((time.monotonic() - t0) * 1000), end=" ")
-' /dev/$DEV)
+	out=$(reads_in_one_process 40 41)
 	read -r got1 ms1 got2 ms2 <<<"$out"
 	echo clear >$CTL
 	ktap_print_msg "the first read: $got1 after $ms1 ms; the second, sent during the recovery after it: $got2 after $ms2 ms"
@@ -291,19 +298,7 @@ if start_device; then
 	arm "fault silent-cbw count=forever"
 	# Two reads back to back in one process: the first gives the device up,
 	# the second comes within its 1 s backoff and must fail at once.
-	out=$(timeout 60 python3 -S -c '
-import mmap, os, sys, time
-fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT)
-buf = mmap.mmap(-1, 4096)
-for _ in range(2):
-    t0 = time.monotonic()
-    try:
-        os.preadv(fd, [buf], 30 * 4096)
-        res = "ok"
-    except OSError as e:
-        res = "errno%d" % e.errno
-    print(res, int((time.monotonic() - t0) * 1000), end=" ")
-' /dev/$DEV)
+	out=$(reads_in_one_process 30 30)
 	read -r got1 ms1 got2 ms2 <<<"$out"
 	[ -n "$got1" ] && [ "$got1" != ok ] || fail "a read from a device that takes no CBW: '$out'"
 	[ "${ms1:-99999}" -le $IO_BOUND_MS ] || fail "the read that gave the device up took $ms1 ms"
