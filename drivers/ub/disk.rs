@@ -78,7 +78,7 @@ pub(crate) fn add_disk(
         write_cache: info.write_cache,
         fua: info.fua,
         rotational: info.rotational,
-        io_timeout_ms: dev.with_io(|io| io.bot.timeouts().io_ms),
+        io_timeout_ms: dev.with_io(|io| io.timeouts().io_ms),
     };
     let sectors = info.capacity.map_or(0, |c| c.bytes() >> 9);
     dev.set_lun_params(lun, block_size, info);

@@ -12,4 +12,4 @@ mod io;
 mod run;
 
 pub(crate) use io::{CmdError, Io, IoLock, MAX_SEGMENTS, MAX_TRIES};
-pub(crate) use run::{send_over, Buffer, Payload, Policy, Ran};
+pub(crate) use run::{Buffer, Payload, Policy, Ran};

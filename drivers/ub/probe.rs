@@ -125,12 +125,12 @@ struct Vpd {
     discard: Option<Discard>,
 }
 
-/// INQUIRY of VPD page `page` into `io.buf`; the bytes returned, or `None`.
+/// INQUIRY of VPD page `page` into the command buffer (`Io::data`); the bytes returned, or `None`.
 fn vpd_page(io: &mut Io, lun: u8, page: u8) -> Option<&[u8]> {
     let n = io
         .data_in(lun, &cdb::inquiry(Some(page), VPD_LEN as u16), VPD_LEN)
         .ok()?;
-    io.buf.as_slice().get(..n)
+    io.data().get(..n)
 }
 
 /// What the vital product data pages of `lun` say, when it offers them: only
@@ -221,10 +221,10 @@ fn log_fail(name: &CStr, what: &str, e: &CmdError) -> Error {
 pub(crate) fn probe_lun(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Result<LunInfo> {
     // Quirk I: the device's INQUIRY cannot be trusted (or hangs it); use the
     // answer usb-storage makes up for it instead of asking.
-    let n = match io.fixed_inquiry {
+    let n = match io.fixed_inquiry().copied() {
         Some(fixed) => {
             let n = fixed.len();
-            if let Some(dst) = io.buf.as_mut_slice().get_mut(..n) {
+            if let Some(dst) = io.data_mut().get_mut(..n) {
                 dst.copy_from_slice(&fixed);
             }
             n
@@ -238,7 +238,7 @@ pub(crate) fn probe_lun(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Re
             .map_err(|e| log_fail(name, "INQUIRY", &e))?,
     };
     let (mut ident, removable, version) = {
-        let inq = Inquiry::parse(io.buf.as_slice().get(..n).unwrap_or(&[])).map_err(|_| {
+        let inq = Inquiry::parse(io.data().get(..n).unwrap_or(&[])).map_err(|_| {
             pr_err!("{}: INQUIRY returned {} bytes, too short\n", name, n);
             EIO
         })?;
@@ -274,7 +274,7 @@ pub(crate) fn probe_lun(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Re
         let (ro, wce, dpofua) = mode_sense(io, lun, quirks);
         // A device that hangs on the caching page was just given y: its cache
         // is taken as on, as y says, so that flushes reach it.
-        let cache_on = io.bot.quirks().contains(Quirks::ALWAYS_SYNC);
+        let cache_on = io.quirks().contains(Quirks::ALWAYS_SYNC);
         (
             ro,
             cache_on || wce.unwrap_or(quirks.contains(Quirks::WRITE_CACHE)),
@@ -355,7 +355,7 @@ fn read_capacity_raw(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Resul
     let n = io
         .data_in(lun, &cdb::read_capacity_10(), READ_CAPACITY_10_LEN)
         .map_err(|e| log_fail(name, "READ CAPACITY(10)", &e))?;
-    let rc10 = ReadCapacity10::parse(io.buf.as_slice().get(..n).unwrap_or(&[])).map_err(bad)?;
+    let rc10 = ReadCapacity10::parse(io.data().get(..n).unwrap_or(&[])).map_err(bad)?;
     // What sd does without READ CAPACITY(16): the largest size (10) names.
     let without_16 = || -> Result<(Capacity, u32)> {
         let cap = rc10.capacity_without_16().map_err(bad)?;
@@ -370,14 +370,14 @@ fn read_capacity_raw(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Resul
         Ok(cap) => Ok((cap, cap.block_size)),
         Err(CapacityError::Needs16)
             if quirks
-                .union(io.bot.quirks())
+                .union(io.quirks())
                 .contains(Quirks::NO_READ_CAPACITY_16) =>
         {
             without_16()
         }
         Err(CapacityError::Needs16) => match read_capacity_16(io, lun, name) {
             // A device that hangs on (16) was just given e: as with the letter.
-            Err(_) if io.bot.quirks().contains(Quirks::NO_READ_CAPACITY_16) => without_16(),
+            Err(_) if io.quirks().contains(Quirks::NO_READ_CAPACITY_16) => without_16(),
             found => found,
         },
         Err(e) => Err(bad(e)),
@@ -405,7 +405,7 @@ fn read_capacity_16(io: &mut Io, lun: u8, name: &CStr) -> Result<(Capacity, u32)
             io.learn_hang(Quirks::NO_READ_CAPACITY_16, "READ CAPACITY(16)", &e);
             log_fail(name, "READ CAPACITY(16)", &e)
         })?;
-    let rc16 = ReadCapacity16::parse(io.buf.as_slice().get(..n).unwrap_or(&[])).map_err(bad)?;
+    let rc16 = ReadCapacity16::parse(io.data().get(..n).unwrap_or(&[])).map_err(bad)?;
     let cap = rc16.capacity().map_err(bad)?;
     let phys = rc16
         .physical_block_size()
@@ -440,7 +440,7 @@ fn mode_sense(io: &mut Io, lun: u8, quirks: Quirks) -> (bool, Option<bool>, bool
                 continue;
             }
         };
-        if let Ok(md) = ModeData::parse_6(io.buf.as_slice().get(..n).unwrap_or(&[])) {
+        if let Ok(md) = ModeData::parse_6(io.data().get(..n).unwrap_or(&[])) {
             read_only |= skip == 0 && md.header.write_protected();
             dpofua |= md.header.dpofua();
             if let Some(c) = md.caching() {

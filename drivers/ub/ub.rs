@@ -153,11 +153,11 @@ impl usb::Driver for UbDriver {
             },
         )?;
         intf.publish_counters(dev.counters().clone())?;
-        intf.publish_knobs(dev.with_io(|io| io.bot.knobs()))?;
+        intf.publish_knobs(dev.with_io(|io| io.knobs()))?;
         let max_lun = if quirks.contains(quirks::Quirks::SINGLE_LUN) {
             0
         } else {
-            dev.with_io(|io| io.bot.get_max_lun(&mut io.buf))
+            dev.with_io(|io| io.get_max_lun())
         };
         let luns = usize::from(max_lun) + 1;
         dev.reserve_luns(luns)?;
@@ -167,13 +167,13 @@ impl usb::Driver for UbDriver {
             // One LUN that cannot be used (not a disk, broken) does not cost the
             // others their disks; the device is refused only if none is usable.
             let added = dev
-                .with_io(|io| probe::probe_lun(io, lun, name, io.bot.quirks()))
+                .with_io(|io| probe::probe_lun(io, lun, name, io.quirks()))
                 .and_then(|info| {
                     if disks.is_empty() {
                         // The interface's vendor/model/rev/serial: those of the first
                         // LUN with a disk; the quirks, with those learned so far.
                         let mut text = [0u8; quirks::QUIRKS_TEXT];
-                        let text = dev.with_io(|io| io.bot.quirks_text(&mut text));
+                        let text = dev.with_io(|io| io.quirks_text(&mut text));
                         intf.set_ident(
                             info.ident.vendor(),
                             info.ident.product(),

@@ -140,8 +140,8 @@ impl UbDevice {
         let rec =
             Recovery::new(setup.port_reset_first || quirks.contains(Quirks::PORT_RESET_FIRST));
         let io = Io::new(bot, rec, udev, quirks)?;
-        let resets = io.bot.port_resets();
-        let unbinding = io.bot.unbinding_flag();
+        let resets = io.port_resets();
+        let unbinding = io.unbinding_flag();
         Arc::pin_init(
             try_pin_init!(Self {
                 name: CString::try_from(intf.name())?,
@@ -214,7 +214,7 @@ impl UbDevice {
     /// After an open, a device given up is tried again at once.
     pub(super) fn take_retry_now(&self, io: &mut Io) {
         if self.retry_now.swap(false, Ordering::AcqRel) {
-            io.bot.retry_now();
+            io.retry_now();
         }
     }
 

@@ -32,7 +32,7 @@ impl UbDevice {
         flush_work(&self.work);
         // Waits for the holder of the transport; a caller that comes later
         // finds it released.
-        self.lock_io().bot.release();
+        self.lock_io().release();
     }
 
     /// Someone is about to reset the device. If it is not our own worker (its
@@ -65,8 +65,7 @@ impl UbDevice {
     fn restart(self: &Arc<Self>, reset: bool) {
         if reset {
             let mut io = self.lock_io();
-            io.bot.reset_by_others();
-            io.rec.succeeded();
+            io.reset_by_others();
         }
         {
             let mut p = self.pending.lock();

@@ -102,7 +102,7 @@ impl QueueOps for LunQueue {
         };
         self.dev.with_usable_io(|io| {
             // Devices that lock their medium refuse the eject until unlocked.
-            if !io.bot.quirks().contains(Quirks::NOT_LOCKABLE) {
+            if !io.quirks().contains(Quirks::NOT_LOCKABLE) {
                 let _ = prevent_allow(io, lun, false);
             }
             io.data_in(lun, &cdb::start_stop_unit(false, true, false), 0)
@@ -128,7 +128,7 @@ impl QueueOps for LunQueue {
             return Ok(());
         }
         self.dev.with_usable_io(|io| {
-            if io.bot.quirks().contains(Quirks::NOT_LOCKABLE) {
+            if io.quirks().contains(Quirks::NOT_LOCKABLE) {
                 return Ok(());
             }
             prevent_allow(io, lun, lock)

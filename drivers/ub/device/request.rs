@@ -18,7 +18,7 @@ use super::{
 use crate::{
     bot::{Fault, Outcome, Timeouts, TransportError},
     counters::Counter,
-    exec::{send_over, Buffer, Io, Payload, Policy, Ran, MAX_TRIES},
+    exec::{Buffer, Io, Payload, Policy, Ran, MAX_TRIES},
     kext::{
         blk::{Op, Request, Status},
         task::now_ns,
@@ -140,7 +140,7 @@ impl UbDevice {
         // the request is parked: the port reset and the check after it have no
         // deadline, and blk-mq's timeout must be able to end the request at
         // its own. How it went, its command finds out.
-        let _ = io.bot.revive(lun);
+        let _ = io.revive(lun);
         let Ending {
             status,
             done,
@@ -161,8 +161,7 @@ impl UbDevice {
         // The request failed for want of a valid CSW after its last try: put the
         // device back in step for the next command now that the request is over.
         if let Some(e) = broken {
-            let Io { bot, rec, .. } = &mut *io;
-            if rec.recover(bot, lun, &job.cdb, job.bytes, e) == Err(TransportError::Gone) {
+            if io.recover(lun, &job.cdb, job.bytes, e) == Err(TransportError::Gone) {
                 self.gone();
             }
         }
@@ -186,7 +185,7 @@ impl UbDevice {
         if blocks < 2 || end != blocks {
             return;
         }
-        let learned = io.bot.learn(
+        let learned = io.learn(
             Quirks::FIX_CAPACITY,
             format_args!(
                 "{} blocks reported, block {} out of range",
@@ -218,7 +217,7 @@ impl UbDevice {
             ));
             return Ending::of(Status::IoErr);
         }
-        let mut t = io.bot.timeouts().by(job.deadline_ns);
+        let mut t = io.timeouts().by(job.deadline_ns);
         if matches!(op, Op::Flush | Op::Discard) {
             // The status of a SYNCHRONIZE CACHE comes once the cache is on the
             // medium, an UNMAP's once the blocks are freed: seconds on a disk
@@ -387,9 +386,8 @@ impl Payload for RequestData<'_> {
     ) -> Option<Result<Outcome, TransportError>> {
         // Taken back from where blk-mq's timeout can complete it, unless it did.
         let rq = self.dev.unpark()?;
-        let Io { bot, sg, .. } = io;
         let is_in = self.op == Op::Read;
-        let out = send_over(bot, lun, cdb, rq.map_sg(sg), is_in, self.bytes, t);
+        let out = io.send_mapped(lun, cdb, |sg| rq.map_sg(sg), is_in, self.bytes, t);
         self.dev.park(rq, self.deadline_ns);
         Some(out)
     }
@@ -436,7 +434,7 @@ impl Policy for BlockPolicy<'_> {
             // usb-storage's INITIAL_READ10: a READ that fails right after one
             // that worked is tried again at once.
             let worked = matches!(out, Ok(Outcome::Passed { residue: 0 }));
-            if core::mem::replace(&mut io.read_worked, worked) && !worked && !last {
+            if io.swap_read_worked(worked) && !worked && !last {
                 // A CHECK CONDITION's sense is read and recorded as any
                 // other's (`after_sense` tries it again): a UNIT ATTENTION
                 // for a new medium must still mark the LUN stale.

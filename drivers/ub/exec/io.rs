@@ -5,16 +5,25 @@
 //! commands, what the driver learned of the device's sense and reads), the
 //! executor's bounds, and the rate-limited log of failed requests.
 
+use core::sync::atomic::AtomicBool;
 use kernel::{
     prelude::*,
-    sync::{Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard},
 };
 
 use crate::{
-    bot::{Bot, Recovery, TransportError},
-    kext::{dma::DmaBuf, ratelimit::RateLimit, sg::SgTable, task::NoIoScope, usb::UsbDevice},
-    quirks::Quirks,
+    bot::{Bot, Recovery, Timeouts, TransportError},
+    kext::{
+        dma::DmaBuf,
+        ratelimit::RateLimit,
+        sg::SgTable,
+        task::NoIoScope,
+        usb::{PortReset, UsbDevice},
+    },
+    knobs::Knobs,
+    quirks::{Quirks, QUIRKS_TEXT},
     scsi::{
+        cdb::Cdb,
         inquiry::{self, INQUIRY_STD_LEN},
         sense::Sense,
         sense_len::{self, SenseLen},
@@ -47,22 +56,22 @@ pub(crate) const SPIN_UP_MS: u32 = 20_000;
 /// buffers.
 pub(crate) struct Io {
     /// The Bulk-Only transport.
-    pub(crate) bot: Bot,
+    pub(super) bot: Bot,
     /// Recovery from commands that end without a valid CSW.
-    pub(crate) rec: Recovery,
+    pub(super) rec: Recovery,
     /// Scatterlist for block requests and internal commands.
-    pub(crate) sg: SgTable,
+    pub(super) sg: SgTable,
     /// DMA-able buffer for internal commands' data.
-    pub(crate) buf: DmaBuf,
+    pub(super) buf: DmaBuf,
     /// Limits the per-request error lines: a broken medium fails every
     /// request, and the log must not drown in them (the counters count all).
     pub(super) req_log: RateLimit,
     /// How much sense data REQUEST SENSE asks this device for.
     pub(super) sense_len: SenseLen,
     /// Quirk I: the INQUIRY data the probe uses instead of asking.
-    pub(crate) fixed_inquiry: Option<[u8; INQUIRY_STD_LEN]>,
+    fixed_inquiry: Option<[u8; INQUIRY_STD_LEN]>,
     /// Quirk n: the last READ worked, so a failing one is tried again at once.
-    pub(crate) read_worked: bool,
+    read_worked: bool,
 }
 
 /// Why a command the driver issues did not deliver its data.
@@ -156,5 +165,104 @@ impl Io {
             );
         }
         print
+    }
+}
+
+/// What the layers above ask of the transport and its state: they go through
+/// these, never into the fields.
+impl Io {
+    /// The quirks in force: configured and learned.
+    pub(crate) fn quirks(&self) -> Quirks {
+        self.bot.quirks()
+    }
+
+    /// The text of the interface's `quirks` file, into `out`.
+    pub(crate) fn quirks_text<'a>(&self, out: &'a mut [u8; QUIRKS_TEXT]) -> &'a str {
+        self.bot.quirks_text(out)
+    }
+
+    /// Learns quirk `q` from `evidence` (logged once); whether it was new.
+    pub(crate) fn learn(&mut self, q: Quirks, evidence: core::fmt::Arguments<'_>) -> bool {
+        self.bot.learn(q, evidence)
+    }
+
+    /// The timeouts a command starting now gets.
+    pub(crate) fn timeouts(&self) -> Timeouts {
+        self.bot.timeouts()
+    }
+
+    /// The device's stage timeouts, for its sysfs files.
+    pub(crate) fn knobs(&self) -> Arc<Knobs> {
+        self.bot.knobs()
+    }
+
+    /// The device's port reset, for whoever must wait for it.
+    pub(crate) fn port_resets(&self) -> Arc<PortReset> {
+        self.bot.port_resets()
+    }
+
+    /// The flag that tells the transport the interface is being unbound.
+    pub(crate) fn unbinding_flag(&self) -> Arc<AtomicBool> {
+        self.bot.unbinding_flag()
+    }
+
+    /// The interface is being unbound: send nothing any more, and give the
+    /// transport's USB resources back now.
+    pub(crate) fn release(&mut self) {
+        self.bot.release();
+    }
+
+    /// A device given up is tried again at the next command, backoff or not.
+    pub(crate) fn retry_now(&mut self) {
+        self.bot.retry_now();
+    }
+
+    /// Tries a device given up again once its backoff is over (a port reset).
+    pub(crate) fn revive(&mut self, lun: u8) -> Result<(), TransportError> {
+        self.bot.revive(lun)
+    }
+
+    /// GET MAX LUN: the highest LUN, 0 for a device that does not say.
+    pub(crate) fn get_max_lun(&mut self) -> u8 {
+        self.bot.get_max_lun(&mut self.buf)
+    }
+
+    /// Someone else reset the device: it starts afresh, recovery included.
+    pub(crate) fn reset_by_others(&mut self) {
+        self.bot.reset_by_others();
+        self.rec.succeeded();
+    }
+
+    /// Recovers the transport after a command to `lun` (`cdb`, `len` bytes)
+    /// ended without a valid CSW (`e`): the caller completed its request first.
+    pub(crate) fn recover(
+        &mut self,
+        lun: u8,
+        cdb: &Cdb,
+        len: u32,
+        e: TransportError,
+    ) -> Result<(), TransportError> {
+        self.rec.recover(&mut self.bot, lun, cdb, len, e)
+    }
+
+    /// The data an internal command read, the whole buffer.
+    pub(crate) fn data(&self) -> &[u8] {
+        self.buf.as_slice()
+    }
+
+    /// The buffer of internal commands, to fill.
+    pub(crate) fn data_mut(&mut self) -> &mut [u8] {
+        self.buf.as_mut_slice()
+    }
+
+    /// Quirk I: the INQUIRY data the probe uses instead of asking.
+    pub(crate) fn fixed_inquiry(&self) -> Option<&[u8; INQUIRY_STD_LEN]> {
+        self.fixed_inquiry.as_ref()
+    }
+
+    /// Quirk n: records whether the last READ `worked`; whether the one before
+    /// it did.
+    pub(crate) fn swap_read_worked(&mut self, worked: bool) -> bool {
+        core::mem::replace(&mut self.read_worked, worked)
     }
 }

@@ -10,7 +10,10 @@ use kernel::prelude::*;
 use super::io::{Io, SENSE_MAX, TRANSPORT_TRIES};
 use crate::{
     bot::{Bot, Data, Fault, Outcome, Stage, Timeouts, TransportError},
-    kext::{dma::DmaBuf, sg::Segments},
+    kext::{
+        dma::DmaBuf,
+        sg::{Segments, SgTable},
+    },
     scsi::{
         cdb::{self, Cdb},
         sense::Sense,
@@ -105,7 +108,7 @@ impl Payload for Buffer<'_> {
 /// Sends `cdb` to `lun` with a data stage of `len` bytes over `segments`, in
 /// when `is_in`: the one place a scatterlist that could not be set up fails a
 /// try (as a USB error in the data stage).
-pub(crate) fn send_over(
+pub(super) fn send_over(
     bot: &mut Bot,
     lun: u8,
     cdb: &Cdb,
@@ -119,6 +122,26 @@ pub(crate) fn send_over(
     };
     let data = if is_in { Data::In(seg) } else { Data::Out(seg) };
     bot.command_with(lun, cdb, data, len, t)
+}
+
+impl Io {
+    /// Sends `cdb` to `lun` with `len` bytes over the scatterlist `map` fills
+    /// (a block request's own pages), in when `is_in`.
+    pub(crate) fn send_mapped<F>(
+        &mut self,
+        lun: u8,
+        cdb: &Cdb,
+        map: F,
+        is_in: bool,
+        len: u32,
+        t: Timeouts,
+    ) -> Result<Outcome, TransportError>
+    where
+        F: for<'s> FnOnce(&'s mut SgTable) -> Result<Segments<'s>>,
+    {
+        let Io { bot, sg, .. } = self;
+        send_over(bot, lun, cdb, map(sg), is_in, len, t)
+    }
 }
 
 /// When a command is tried again.
