@@ -8,8 +8,8 @@
 //! each a directory (Documentation/design.rst draws them):
 //!
 //! - the block driver: [`device`] (the bound device, its requests and worker),
-//!   [`exec`] (the command executor), [`probe`] and [`disk`] (a LUN and its
-//!   disk), [`quirks`], [`counters`] and [`knobs`];
+//!   [`exec`] (the command executor), [`luns`] (a device's LUNs), [`probe`] and
+//!   [`disk`] (a LUN and its disk), [`quirks`], [`counters`] and [`knobs`];
 //! - the Bulk-Only engine, [`bot`]: one command from CBW to CSW, recovery;
 //! - the kernel layer, [`kext`]: safe types over the kernel's USB and blk-mq C
 //!   API and the bundled helpers, with `usbcore_sg` (DMA mapping, `usb_sg_*`).
@@ -31,6 +31,8 @@ mod exec;
 mod kext;
 #[forbid(unsafe_code)]
 mod knobs;
+#[forbid(unsafe_code)]
+mod luns;
 #[forbid(unsafe_code)]
 mod probe;
 #[forbid(unsafe_code)]
@@ -154,52 +156,7 @@ impl usb::Driver for UbDriver {
         )?;
         intf.publish_counters(dev.counters().clone())?;
         intf.publish_knobs(dev.with_io(|io| io.knobs()))?;
-        let max_lun = if quirks.contains(quirks::Quirks::SINGLE_LUN) {
-            0
-        } else {
-            dev.with_io(|io| io.get_max_lun())
-        };
-        let luns = usize::from(max_lun) + 1;
-        dev.reserve_luns(luns)?;
-        let mut disks = KVec::with_capacity(luns, GFP_KERNEL)?;
-        let mut first_err = None;
-        for lun in 0..=max_lun {
-            // One LUN that cannot be used (not a disk, broken) does not cost the
-            // others their disks; the device is refused only if none is usable.
-            let added = dev
-                .with_io(|io| probe::probe_lun(io, lun, name, io.quirks()))
-                .and_then(|info| {
-                    if disks.is_empty() {
-                        // The interface's vendor/model/rev/serial: those of the first
-                        // LUN with a disk; the quirks, with those learned so far.
-                        let mut text = [0u8; quirks::QUIRKS_TEXT];
-                        let text = dev.with_io(|io| io.quirks_text(&mut text));
-                        intf.set_ident(
-                            info.ident.vendor(),
-                            info.ident.product(),
-                            info.ident.revision(),
-                            text,
-                        )?;
-                    }
-                    let d = disk::add_disk(&dev, lun, intf, &info, bulk_in, bulk_out, quirks)?;
-                    log_disk(&d, &info, name, lun, luns);
-                    Ok(d)
-                })
-                // Room for every LUN was reserved: this push does not allocate.
-                .and_then(|d| disks.push(d, GFP_KERNEL).map_err(Error::from));
-            match added {
-                Ok(()) => {}
-                Err(e) => {
-                    if luns > 1 {
-                        pr_warn!("{}: LUN {}: no disk (error {})\n", name, lun, e.to_errno());
-                    }
-                    first_err.get_or_insert(e);
-                }
-            }
-        }
-        if disks.is_empty() {
-            return Err(first_err.unwrap_or(ENODEV));
-        }
+        let disks = luns::add_disks(&dev, intf, quirks, bulk_in, bulk_out)?;
         Ok(UbBinding { disks, dev })
     }
 
@@ -231,47 +188,6 @@ impl usb::Driver for UbDriver {
 
     fn reset_resume(data: Pin<&UbBinding>) {
         data.dev.resume(true);
-    }
-}
-
-/// Logs what a new disk is: one line per LUN.
-fn log_disk(disk: &blk::Disk, info: &probe::LunInfo, name: &CStr, lun: u8, luns: usize) {
-    pr_info!(
-        "{}: {} {} {} ({} LUN {}), {}{}, {} LUN(s)\n",
-        disk.name(),
-        info.ident.vendor(),
-        info.ident.product(),
-        info.ident.revision(),
-        name,
-        lun,
-        Medium(info),
-        if info.removable { ", removable" } else { "" },
-        luns
-    );
-}
-
-/// A LUN's medium for the log: size and properties, or its absence.
-struct Medium<'a>(&'a probe::LunInfo);
-
-impl kernel::fmt::Display for Medium<'_> {
-    fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
-        let info = self.0;
-        let Some(cap) = info.capacity else {
-            return f.write_str("no medium");
-        };
-        write!(
-            f,
-            "{} {}-byte blocks ({} MiB){}{}",
-            cap.blocks,
-            cap.block_size,
-            cap.bytes() >> 20,
-            if info.read_only { ", read-only" } else { "" },
-            if info.write_cache {
-                ", write cache"
-            } else {
-                ", no write cache"
-            }
-        )
     }
 }
 
