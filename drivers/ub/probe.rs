@@ -13,7 +13,7 @@ use kernel::{
 };
 
 use crate::{
-    exec::{CmdError, Io},
+    exec::{CmdError, Executor},
     quirks::Quirks,
     scsi::{
         capacity::{
@@ -125,8 +125,8 @@ struct Vpd {
     discard: Option<Discard>,
 }
 
-/// INQUIRY of VPD page `page` into the command buffer (`Io::data`); the bytes returned, or `None`.
-fn vpd_page(io: &mut Io, lun: u8, page: u8) -> Option<&[u8]> {
+/// INQUIRY of VPD page `page` into the command buffer (`Executor::data`); the bytes returned, or `None`.
+fn vpd_page(io: &mut Executor, lun: u8, page: u8) -> Option<&[u8]> {
     let n = io
         .data_in(lun, &cdb::inquiry(Some(page), VPD_LEN as u16), VPD_LEN)
         .ok()?;
@@ -138,7 +138,7 @@ fn vpd_page(io: &mut Io, lun: u8, page: u8) -> Option<&[u8]> {
 /// page is mandatory), and only the pages listed there. usb-storage never asks
 /// (some old devices hang on VPD requests); `ub` asks only what the device says
 /// it supports. Fills the unit serial number (page 0x80) into `ident`.
-fn read_vpd(io: &mut Io, lun: u8, version: u8, ident: &mut Ident) -> Vpd {
+fn read_vpd(io: &mut Executor, lun: u8, version: u8, ident: &mut Ident) -> Vpd {
     let mut vpd = Vpd {
         rotational: true,
         discard: None,
@@ -218,7 +218,12 @@ fn log_fail(name: &CStr, what: &str, e: &CmdError) -> Error {
 }
 
 /// Probes `lun`. Errors are logged; `name` is the interface name.
-pub(crate) fn probe_lun(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Result<LunInfo> {
+pub(crate) fn probe_lun(
+    io: &mut Executor,
+    lun: u8,
+    name: &CStr,
+    quirks: Quirks,
+) -> Result<LunInfo> {
     // Quirk I: the device's INQUIRY cannot be trusted (or hangs it); use the
     // answer usb-storage makes up for it instead of asking.
     let n = match io.fixed_inquiry().copied() {
@@ -298,7 +303,7 @@ pub(crate) fn probe_lun(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Re
 }
 
 /// TEST UNIT READY until the LUN is ready; `false` when it has no medium.
-fn wait_ready(io: &mut Io, lun: u8, name: &CStr) -> Result<bool> {
+fn wait_ready(io: &mut Executor, lun: u8, name: &CStr) -> Result<bool> {
     let mut started = false;
     for _ in 0..READY_TRIES {
         match io.data_in(lun, &cdb::test_unit_ready(), 0) {
@@ -326,7 +331,12 @@ fn wait_ready(io: &mut Io, lun: u8, name: &CStr) -> Result<bool> {
 
 /// READ CAPACITY(10), and (16) when (10) cannot express the size, then the
 /// capacity quirks.
-fn read_capacity(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Result<(Capacity, u32)> {
+fn read_capacity(
+    io: &mut Executor,
+    lun: u8,
+    name: &CStr,
+    quirks: Quirks,
+) -> Result<(Capacity, u32)> {
     let (mut cap, phys) = read_capacity_raw(io, lun, name, quirks)?;
     let odd = cap.blocks % 2 == 1;
     if cap.blocks > 1
@@ -343,7 +353,12 @@ fn read_capacity(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Result<(C
     Ok((cap, phys))
 }
 
-fn read_capacity_raw(io: &mut Io, lun: u8, name: &CStr, quirks: Quirks) -> Result<(Capacity, u32)> {
+fn read_capacity_raw(
+    io: &mut Executor,
+    lun: u8,
+    name: &CStr,
+    quirks: Quirks,
+) -> Result<(Capacity, u32)> {
     let bad = |e| unusable_capacity(name, e);
     // Quirk E: READ CAPACITY(16) first, as sd asks a device that does not get
     // `try_rc_10_first`; (10) only if (16) fails.
@@ -391,7 +406,7 @@ fn unusable_capacity(name: &CStr, e: CapacityError) -> Error {
 }
 
 /// READ CAPACITY(16): the capacity and the physical block size.
-fn read_capacity_16(io: &mut Io, lun: u8, name: &CStr) -> Result<(Capacity, u32)> {
+fn read_capacity_16(io: &mut Executor, lun: u8, name: &CStr) -> Result<(Capacity, u32)> {
     let bad = |e| unusable_capacity(name, e);
     let n = io
         .data_in(
@@ -417,7 +432,7 @@ fn read_capacity_16(io: &mut Io, lun: u8, name: &CStr) -> Result<(Capacity, u32)
 /// MODE SENSE(6): (write protected, write cache enabled if the caching page
 /// says). A device that fails it is taken as writable, as sd assumes; with the
 /// NO_WP_DETECT quirk only the caching page is asked for.
-fn mode_sense(io: &mut Io, lun: u8, quirks: Quirks) -> (bool, Option<bool>, bool) {
+fn mode_sense(io: &mut Executor, lun: u8, quirks: Quirks) -> (bool, Option<bool>, bool) {
     let mut read_only = false;
     let mut wce = None;
     let mut dpofua = false;

@@ -89,7 +89,7 @@ impl Bot {
                 stats,
                 ..
             } = self;
-            let mut wire = Wire {
+            let mut wire = StagePath {
                 go_slow: *go_slow,
                 unbinding,
                 udev,
@@ -293,7 +293,7 @@ impl Bot {
 
 /// What the stages of one command go over: split from [`Bot`] so that the data
 /// stage's mapping can borrow the device meanwhile.
-struct Wire<'a> {
+struct StagePath<'a> {
     udev: &'a UsbDevice,
     chain: Option<Pin<&'a Chain>>,
     req: Pin<&'a mut SgRequest>,
@@ -307,7 +307,7 @@ struct Wire<'a> {
     unbinding: &'a AtomicBool,
 }
 
-impl Wire<'_> {
+impl StagePath<'_> {
     /// Sends the CBW and, as long as each stage ends cleanly, moves the data and
     /// reads the CSW (into the transport's CSW buffer): chained on the device's URBs, or one
     /// stage after the other with the USB core's synchronous calls.

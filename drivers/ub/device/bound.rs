@@ -22,7 +22,7 @@ use super::{
 use crate::{
     bot::{Bot, Recovery, Setup},
     counters::Counters,
-    exec::{Io, IoLock},
+    exec::{Executor, ExecutorLock},
     kext::{
         blk::Status,
         task::{now_ns, NoIoScope},
@@ -39,11 +39,11 @@ pub(crate) struct UbDevice {
     pub(super) name: CString,
     /// The transport and its buffers: one command at a time (BOT allows no
     /// more). Lock order: this lock, then `pending`, never the other way
-    /// round; whoever holds it is in a no-I/O allocation scope ([`IoLock`]).
+    /// round; whoever holds it is in a no-I/O allocation scope ([`ExecutorLock`]).
     /// The kernel layer's `PortReset` lock, taken by a port reset under
     /// this one, comes after it.
     #[pin]
-    pub(super) io: Mutex<Io>,
+    pub(super) io: Mutex<Executor>,
     /// The requests waiting for the worker and the device's [`State`]: a
     /// spinlock, for `queue_rq` and the request timeout (atomic context),
     /// which take nothing else. Held only for a few instructions.
@@ -139,7 +139,7 @@ impl UbDevice {
         )?;
         let rec =
             Recovery::new(setup.port_reset_first || quirks.contains(Quirks::PORT_RESET_FIRST));
-        let io = Io::new(bot, rec, udev, quirks)?;
+        let io = Executor::new(bot, rec, udev, quirks)?;
         let resets = io.port_resets();
         let unbinding = io.unbinding_flag();
         Arc::pin_init(
@@ -175,14 +175,14 @@ impl UbDevice {
         &self.name
     }
 
-    /// Locks the transport (see [`IoLock`]). Lock order: the transport lock
+    /// Locks the transport (see [`ExecutorLock`]). Lock order: the transport lock
     /// before the pending-requests lock, never the other way round.
-    pub(super) fn lock_io(&self) -> IoLock<'_> {
-        IoLock::lock(&self.io)
+    pub(super) fn lock_io(&self) -> ExecutorLock<'_> {
+        ExecutorLock::lock(&self.io)
     }
 
     /// Runs `f` with the transport, for probing.
-    pub(crate) fn with_io<R>(&self, f: impl FnOnce(&mut Io) -> R) -> R {
+    pub(crate) fn with_io<R>(&self, f: impl FnOnce(&mut Executor) -> R) -> R {
         f(&mut self.lock_io())
     }
 
@@ -193,7 +193,10 @@ impl UbDevice {
     /// or is tried again if its backoff is over). The state is checked again once the
     /// lock is held: a caller that waited for it while the interface was unbound
     /// must not send anything.
-    pub(super) fn with_usable_io<R>(&self, f: impl FnOnce(&mut Io) -> Result<R>) -> Result<R> {
+    pub(super) fn with_usable_io<R>(
+        &self,
+        f: impl FnOnce(&mut Executor) -> Result<R>,
+    ) -> Result<R> {
         if self.access() == Access::Gone {
             return Err(ENODEV);
         }
@@ -212,7 +215,7 @@ impl UbDevice {
     }
 
     /// After an open, a device given up is tried again at once.
-    pub(super) fn take_retry_now(&self, io: &mut Io) {
+    pub(super) fn take_retry_now(&self, io: &mut Executor) {
         if self.retry_now.swap(false, Ordering::AcqRel) {
             io.retry_now();
         }

@@ -9,7 +9,7 @@ use kernel::{prelude::*, sync::Arc};
 use super::{bound::UbDevice, lun::Who, pending::Queued};
 use crate::{
     counters::Counter,
-    exec::{CmdError, Io},
+    exec::{CmdError, Executor},
     kext::{
         blk::{DiskHandle, Expiry, Passthrough, PtDir, QueueOps, Request, RequestId, Status},
         dma::DmaBuf,
@@ -228,7 +228,7 @@ impl QueueOps for LunQueue {
 /// it (no status on either try, answering after each reset) gets quirk `l`
 /// learned: it is not lockable, and the lock or unlock succeeds without it,
 /// as with the letter.
-fn prevent_allow(io: &mut Io, lun: u8, prevent: bool) -> Result {
+fn prevent_allow(io: &mut Executor, lun: u8, prevent: bool) -> Result {
     match io.data_in(lun, &cdb::prevent_allow_medium_removal(prevent), 0) {
         Ok(_) => Ok(()),
         Err(e) if io.learn_hang(Quirks::NOT_LOCKABLE, "PREVENT ALLOW MEDIUM REMOVAL", &e) => Ok(()),

@@ -18,7 +18,7 @@ use super::{
 use crate::{
     bot::{Fault, Outcome, Timeouts, TransportError},
     counters::Counter,
-    exec::{Buffer, Io, Payload, Policy, Ran, MAX_TRIES},
+    exec::{Buffer, CommandEnd, Executor, Payload, Policy, MAX_TRIES},
     kext::{
         blk::{Op, Request, Status},
         task::now_ns,
@@ -117,7 +117,7 @@ impl UbDevice {
             }
             Op::Other(_) => return rq.end(Status::NotSupp),
         };
-        let job = Job {
+        let job = BlockCommand {
             lun,
             op,
             cdb: cmd,
@@ -141,7 +141,7 @@ impl UbDevice {
         // deadline, and blk-mq's timeout must be able to end the request at
         // its own. How it went, its command finds out.
         let _ = io.revive(lun);
-        let Ending {
+        let RequestEnd {
             status,
             done,
             broken,
@@ -172,7 +172,13 @@ impl UbDevice {
     /// device cannot mean that of a block its own READ CAPACITY counts: it
     /// reports one block more than it has. The disk loses that block now (with
     /// the request that showed it) and at every revalidation.
-    fn learn_capacity(&self, io: &mut Io, params: &LunParams, job: &Job, sense: &Sense) {
+    fn learn_capacity(
+        &self,
+        io: &mut Executor,
+        params: &LunParams,
+        job: &BlockCommand,
+        sense: &Sense,
+    ) {
         if !matches!(job.op, Op::Read | Op::Write)
             || sense.key != SenseKey::IllegalRequest
             || (sense.asc, sense.ascq) != (0x21, 0x00)
@@ -205,7 +211,7 @@ impl UbDevice {
     /// them) until it succeeds, fails, or its deadline passes. Returns its
     /// status, and the transport error still to recover from if the last try
     /// ended without a valid CSW.
-    fn execute(&self, io: &mut Io, params: &LunParams, job: &Job) -> Ending {
+    fn execute(&self, io: &mut Executor, params: &LunParams, job: &BlockCommand) -> RequestEnd {
         let who = Who(&self.name, job.lun);
         let (lun, op, cdb) = (job.lun, job.op, &job.cdb);
         if params.stale.load(Ordering::Acquire) {
@@ -215,7 +221,7 @@ impl UbDevice {
                 op_name(op),
                 job.sector
             ));
-            return Ending::of(Status::IoErr);
+            return RequestEnd::of(Status::IoErr);
         }
         let mut t = io.timeouts().by(job.deadline_ns);
         if matches!(op, Op::Flush | Op::Discard) {
@@ -248,8 +254,8 @@ impl UbDevice {
             }
         };
         match ran {
-            Ran::Passed { residue: 0 } => Ending::of(Status::Ok),
-            Ran::Passed { residue } => {
+            CommandEnd::Passed { residue: 0 } => RequestEnd::of(Status::Ok),
+            CommandEnd::Passed { residue } => {
                 io.request_error(fmt!(
                     "{}: {} at sector {}: {} of {} bytes not transferred\n",
                     who,
@@ -258,9 +264,9 @@ impl UbDevice {
                     residue,
                     job.bytes
                 ));
-                Ending::of(Status::IoErr)
+                RequestEnd::of(Status::IoErr)
             }
-            Ran::Failed { residue, sense } => {
+            CommandEnd::Failed { residue, sense } => {
                 let Some(sense) = sense.parsed() else {
                     io.request_error(fmt!(
                         "{}: {} at sector {} failed, no sense data\n",
@@ -268,12 +274,12 @@ impl UbDevice {
                         op_name(op),
                         job.sector
                     ));
-                    return Ending::of(Status::IoErr);
+                    return RequestEnd::of(Status::IoErr);
                 };
                 let all_moved = residue == 0;
                 let status = sense.blk_status_after(all_moved);
                 if status == Status::Ok {
-                    return Ending::of(status);
+                    return RequestEnd::of(status);
                 }
                 self.learn_capacity(io, params, job, &sense);
                 // As sd: the blocks before one the device names as bad
@@ -303,23 +309,23 @@ impl UbDevice {
                     sense.ascq,
                     if all_moved { "" } else { ", data missing" }
                 ));
-                Ending {
+                RequestEnd {
                     done,
-                    ..Ending::of(status)
+                    ..RequestEnd::of(status)
                 }
             }
-            Ran::Broken {
+            CommandEnd::Broken {
                 error: TransportError::Gone,
                 ..
             }
-            | Ran::Broken {
+            | CommandEnd::Broken {
                 recovery: Some(Err(TransportError::Gone)),
                 ..
             } => {
                 self.gone();
-                Ending::of(Status::Offline)
+                RequestEnd::of(Status::Offline)
             }
-            Ran::Broken {
+            CommandEnd::Broken {
                 error: e @ TransportError::Broken(_, fault),
                 tries,
                 recovery,
@@ -332,7 +338,7 @@ impl UbDevice {
                 if recovery.is_some() {
                     // Given up for now, or reset and still not answering:
                     // this request fails, the next one tries again.
-                    return Ending::of(status);
+                    return RequestEnd::of(status);
                 }
                 io.request_error(fmt!(
                     "{}: {} at sector {}: {} after {} tries; failing it\n",
@@ -342,23 +348,23 @@ impl UbDevice {
                     fault.name(),
                     tries
                 ));
-                Ending {
+                RequestEnd {
                     broken: Some(e),
-                    ..Ending::of(status)
+                    ..RequestEnd::of(status)
                 }
             }
-            Ran::Broken { .. } | Ran::OutOfTries => Ending::of(Status::IoErr),
-            Ran::Expired => {
+            CommandEnd::Broken { .. } | CommandEnd::OutOfTries => RequestEnd::of(Status::IoErr),
+            CommandEnd::Expired => {
                 io.request_error(fmt!(
                     "{}: {} at sector {}: no result within its time limit (queue/io_timeout)\n",
                     who,
                     op_name(op),
                     job.sector
                 ));
-                Ending::of(Status::Timeout)
+                RequestEnd::of(Status::Timeout)
             }
             // Its time ran out while it waited: blk-mq's timeout completed it.
-            Ran::Aborted => Ending::of(Status::Timeout),
+            CommandEnd::Aborted => RequestEnd::of(Status::Timeout),
         }
     }
 }
@@ -379,7 +385,7 @@ impl Payload for RequestData<'_> {
 
     fn send(
         &mut self,
-        io: &mut Io,
+        io: &mut Executor,
         lun: u8,
         cdb: &Cdb,
         t: Timeouts,
@@ -416,7 +422,7 @@ impl Policy for BlockPolicy<'_> {
 
     fn after_try(
         &mut self,
-        io: &mut Io,
+        io: &mut Executor,
         lun: u8,
         out: &Result<Outcome, TransportError>,
         last: bool,
@@ -450,7 +456,7 @@ impl Policy for BlockPolicy<'_> {
 
     fn after_sense(
         &mut self,
-        io: &mut Io,
+        io: &mut Executor,
         lun: u8,
         sense: &Sense,
         residue: u32,
@@ -483,7 +489,7 @@ impl Policy for BlockPolicy<'_> {
 }
 
 /// How the commands of a block request ended.
-struct Ending {
+struct RequestEnd {
     /// The status of the request, or of its part after `done`.
     status: Status,
     /// Bytes at the start of the request that completed before an error the
@@ -494,7 +500,7 @@ struct Ending {
     broken: Option<TransportError>,
 }
 
-impl Ending {
+impl RequestEnd {
     const fn of(status: Status) -> Self {
         Self {
             status,
@@ -525,7 +531,7 @@ impl kernel::fmt::Display for PartialNote {
 }
 
 /// What the worker runs for one block request.
-struct Job {
+struct BlockCommand {
     lun: u8,
     op: Op,
     cdb: Cdb,

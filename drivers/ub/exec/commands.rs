@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The commands the driver and its users send outside block I/O, through the
-//! executor: the driver's own (with their data in [`Io::buf`]), the spin-up of
+//! executor: the driver's own (with their data in [`Executor::buf`]), the spin-up of
 //! a stopped unit, and `SG_IO` passthrough.
 
 use kernel::prelude::*;
 
 use super::{
-    io::{CmdError, Io, SENSE_MAX, SPIN_UP_MS, TRANSPORT_TRIES},
-    run::{Buffer, Plain, Ran},
+    io::{CmdError, Executor, SENSE_MAX, SPIN_UP_MS, TRANSPORT_TRIES},
+    run::{Buffer, CommandEnd, OwnCommands},
 };
 use crate::{
     bot::TransportError,
@@ -21,24 +21,24 @@ use crate::{
 const SAM_GOOD: u8 = 0x00;
 const SAM_CHECK_CONDITION: u8 = 0x02;
 
-impl Io {
+impl Executor {
     /// Runs a command with no data stage or a data-in stage of `len` bytes into
     /// `self.buf`, with auto-sense, recovering and retrying (a bounded number of
     /// times) when the transport fails. Returns the bytes received.
     pub(crate) fn data_in(&mut self, lun: u8, cdb: &Cdb, len: usize) -> Result<usize, CmdError> {
         let t = self.bot.timeouts();
         let mut payload = Buffer::In(len);
-        match self.run(lun, cdb, t, &mut payload, &mut Plain(TRANSPORT_TRIES)) {
-            Ran::Passed { residue } => Ok(len.saturating_sub(residue as usize)),
-            Ran::Failed { sense, .. } => Err(CmdError::Sense(sense.parsed())),
-            Ran::Broken {
+        match self.run(lun, cdb, t, &mut payload, &mut OwnCommands(TRANSPORT_TRIES)) {
+            CommandEnd::Passed { residue } => Ok(len.saturating_sub(residue as usize)),
+            CommandEnd::Failed { sense, .. } => Err(CmdError::Sense(sense.parsed())),
+            CommandEnd::Broken {
                 error,
                 tries: TRANSPORT_TRIES..,
                 recovery: Some(Ok(())),
             } => Err(CmdError::Hangs(error)),
-            Ran::Broken { error, .. } => Err(CmdError::Transport(error)),
+            CommandEnd::Broken { error, .. } => Err(CmdError::Transport(error)),
             // No deadline, and a buffer can always be sent.
-            Ran::Expired | Ran::Aborted | Ran::OutOfTries => {
+            CommandEnd::Expired | CommandEnd::Aborted | CommandEnd::OutOfTries => {
                 Err(CmdError::Transport(TransportError::Dead))
             }
         }
@@ -80,8 +80,8 @@ impl Io {
         let cdb = cdb::start_stop_unit(true, false, false);
         let t = self.bot.timeouts().with_wait_ms(SPIN_UP_MS);
         matches!(
-            self.run(lun, &cdb, t, &mut Buffer::None, &mut Plain(1)),
-            Ran::Passed { .. }
+            self.run(lun, &cdb, t, &mut Buffer::None, &mut OwnCommands(1)),
+            CommandEnd::Passed { .. }
         )
     }
 
@@ -109,24 +109,27 @@ impl Io {
             PtDir::Out => Buffer::OutOf(buf),
         };
         let mut raw = [0u8; SENSE_MAX];
-        match self.run(lun, cdb, t, &mut payload, &mut Plain(1)) {
-            Ran::Passed { residue } => Ok((SAM_GOOD, residue, raw, 0)),
-            Ran::Failed { residue, sense } => {
+        match self.run(lun, cdb, t, &mut payload, &mut OwnCommands(1)) {
+            CommandEnd::Passed { residue } => Ok((SAM_GOOD, residue, raw, 0)),
+            CommandEnd::Failed { residue, sense } => {
                 let n = sense.bytes().len().min(SENSE_MAX);
                 if let (Some(dst), Some(src)) = (raw.get_mut(..n), sense.bytes().get(..n)) {
                     dst.copy_from_slice(src);
                 }
                 Ok((SAM_CHECK_CONDITION, residue, raw, n))
             }
-            Ran::Broken {
+            CommandEnd::Broken {
                 error: TransportError::Gone,
                 ..
             }
-            | Ran::Broken {
+            | CommandEnd::Broken {
                 recovery: Some(Err(TransportError::Gone)),
                 ..
             } => Err(ENODEV),
-            Ran::Broken { .. } | Ran::Expired | Ran::Aborted | Ran::OutOfTries => Err(EIO),
+            CommandEnd::Broken { .. }
+            | CommandEnd::Expired
+            | CommandEnd::Aborted
+            | CommandEnd::OutOfTries => Err(EIO),
         }
     }
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The transport under its I/O lock ([`Io`], [`IoLock`]): what the lock
+//! The transport under its I/O lock ([`Executor`], [`ExecutorLock`]): what the lock
 //! protects (the transport, its recovery, the scatterlist and buffer for
 //! commands, what the driver learned of the device's sense and reads), the
 //! executor's bounds, and the rate-limited log of failed requests.
@@ -54,7 +54,7 @@ pub(crate) const SPIN_UP_MS: u32 = 20_000;
 
 /// What the transport lock protects: the transport, its recovery state and its
 /// buffers.
-pub(crate) struct Io {
+pub(crate) struct Executor {
     /// The Bulk-Only transport.
     pub(super) bot: Bot,
     /// Recovery from commands that end without a valid CSW.
@@ -92,15 +92,15 @@ pub(crate) enum CmdError {
 /// polling, eject, `SG_IO`, probe, suspend) may allocate memory meanwhile (the
 /// USB core's synchronous calls do, with `GFP_KERNEL`), and reclaim must not
 /// wait for writeback or swap on this very device while it holds the transport.
-pub(crate) struct IoLock<'a> {
+pub(crate) struct ExecutorLock<'a> {
     // Dropped in this order: the lock is released before the scope is left.
-    io: MutexGuard<'a, Io>,
+    io: MutexGuard<'a, Executor>,
     _noio: NoIoScope,
 }
 
-impl<'a> IoLock<'a> {
+impl<'a> ExecutorLock<'a> {
     /// Locks `io`, entering the scope first.
-    pub(crate) fn lock(io: &'a Mutex<Io>) -> Self {
+    pub(crate) fn lock(io: &'a Mutex<Executor>) -> Self {
         let noio = NoIoScope::enter();
         Self {
             io: io.lock(),
@@ -109,21 +109,21 @@ impl<'a> IoLock<'a> {
     }
 }
 
-impl core::ops::Deref for IoLock<'_> {
-    type Target = Io;
+impl core::ops::Deref for ExecutorLock<'_> {
+    type Target = Executor;
 
-    fn deref(&self) -> &Io {
+    fn deref(&self) -> &Executor {
         &self.io
     }
 }
 
-impl core::ops::DerefMut for IoLock<'_> {
-    fn deref_mut(&mut self) -> &mut Io {
+impl core::ops::DerefMut for ExecutorLock<'_> {
+    fn deref_mut(&mut self) -> &mut Executor {
         &mut self.io
     }
 }
 
-impl Io {
+impl Executor {
     /// The transport `bot` with its recovery `rec` and the buffers for the
     /// commands of `udev`, which has `quirks`.
     pub(crate) fn new(bot: Bot, rec: Recovery, udev: &UsbDevice, quirks: Quirks) -> Result<Self> {
@@ -170,7 +170,7 @@ impl Io {
 
 /// What the layers above ask of the transport and its state: they go through
 /// these, never into the fields.
-impl Io {
+impl Executor {
     /// The quirks in force: configured and learned.
     pub(crate) fn quirks(&self) -> Quirks {
         self.bot.quirks()

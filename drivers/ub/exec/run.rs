@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The executor's loop ([`Io::run`]): one command tried until it passes, fails
+//! The executor's loop ([`Executor::run`]): one command tried until it passes, fails
 //! for good or runs out of tries or time. What a try sends is a [`Payload`];
-//! when to try again is a [`Policy`]. Auto-sense ([`Io::request_sense_raw`])
+//! when to try again is a [`Policy`]. Auto-sense ([`Executor::request_sense_raw`])
 //! and the recovery of a try without a valid CSW happen here and nowhere else.
 
 use kernel::prelude::*;
 
-use super::io::{Io, SENSE_MAX, TRANSPORT_TRIES};
+use super::io::{Executor, SENSE_MAX, TRANSPORT_TRIES};
 use crate::{
     bot::{Bot, Data, Fault, Outcome, Stage, Timeouts, TransportError},
     kext::{
@@ -30,7 +30,7 @@ pub(crate) trait Payload {
     /// cannot be tried any more (its block request was taken by its timeout).
     fn send(
         &mut self,
-        io: &mut Io,
+        io: &mut Executor,
         lun: u8,
         cdb: &Cdb,
         t: Timeouts,
@@ -41,9 +41,9 @@ pub(crate) trait Payload {
 pub(crate) enum Buffer<'a> {
     /// No data stage.
     None,
-    /// This many bytes in, into [`Io::buf`].
+    /// This many bytes in, into [`Executor::buf`].
     In(usize),
-    /// These bytes out, through [`Io::buf`].
+    /// These bytes out, through [`Executor::buf`].
     Out(&'a [u8]),
     /// Into this buffer, all of it (passthrough).
     InTo(&'a mut DmaBuf),
@@ -64,12 +64,12 @@ impl Payload for Buffer<'_> {
 
     fn send(
         &mut self,
-        io: &mut Io,
+        io: &mut Executor,
         lun: u8,
         cdb: &Cdb,
         t: Timeouts,
     ) -> Option<Result<Outcome, TransportError>> {
-        let Io { bot, sg, buf, .. } = io;
+        let Executor { bot, sg, buf, .. } = io;
         let (buf, len, is_in) = match self {
             Buffer::None => (buf, 0, true),
             Buffer::In(len) => (buf, *len, true),
@@ -124,7 +124,7 @@ pub(super) fn send_over(
     bot.command_with(lun, cdb, data, len, t)
 }
 
-impl Io {
+impl Executor {
     /// Sends `cdb` to `lun` with `len` bytes over the scatterlist `map` fills
     /// (a block request's own pages), in when `is_in`.
     pub(crate) fn send_mapped<F>(
@@ -139,7 +139,7 @@ impl Io {
     where
         F: for<'s> FnOnce(&'s mut SgTable) -> Result<Segments<'s>>,
     {
-        let Io { bot, sg, .. } = self;
+        let Executor { bot, sg, .. } = self;
         send_over(bot, lun, cdb, map(sg), is_in, len, t)
     }
 }
@@ -158,7 +158,7 @@ pub(crate) trait Policy {
     /// try again at once (a quirk's retry).
     fn after_try(
         &mut self,
-        _io: &mut Io,
+        _io: &mut Executor,
         _lun: u8,
         _out: &Result<Outcome, TransportError>,
         _last: bool,
@@ -171,7 +171,7 @@ pub(crate) trait Policy {
     /// `last` gets.
     fn after_sense(
         &mut self,
-        _io: &mut Io,
+        _io: &mut Executor,
         _lun: u8,
         _sense: &Sense,
         _residue: u32,
@@ -183,9 +183,9 @@ pub(crate) trait Policy {
 
 /// The policy of the driver's own commands: tried again only after a try
 /// without a valid CSW was recovered from, `tries` times in all.
-pub(crate) struct Plain(pub(crate) u32);
+pub(crate) struct OwnCommands(pub(crate) u32);
 
-impl Policy for Plain {
+impl Policy for OwnCommands {
     fn tries(&self) -> u32 {
         self.0
     }
@@ -214,7 +214,7 @@ impl SenseData {
 }
 
 /// How a command ended.
-pub(crate) enum Ran {
+pub(crate) enum CommandEnd {
     /// GOOD status, with `residue` bytes of the data stage not moved.
     Passed {
         /// Bytes not moved.
@@ -245,7 +245,7 @@ pub(crate) enum Ran {
     OutOfTries,
 }
 
-impl Io {
+impl Executor {
     /// Runs `cdb` on `lun` within `t`: sends it with `payload`, reads the
     /// sense after a CHECK CONDITION, recovers after a try without a valid
     /// CSW, and tries again as `policy` says, at most [`TRANSPORT_TRIES`]
@@ -257,15 +257,15 @@ impl Io {
         t: Timeouts,
         payload: &mut dyn Payload,
         policy: &mut dyn Policy,
-    ) -> Ran {
+    ) -> CommandEnd {
         let tries = policy.tries();
         let mut broken = 0;
         for attempt in 1..=tries {
             if t.expired() {
-                return Ran::Expired;
+                return CommandEnd::Expired;
             }
             let Some(out) = payload.send(self, lun, cdb, t) else {
-                return Ran::Aborted;
+                return CommandEnd::Aborted;
             };
             let last = attempt == tries;
             if out.is_ok() {
@@ -277,7 +277,7 @@ impl Io {
             match out {
                 Ok(Outcome::Passed { residue }) => {
                     self.sense_len.command_passed(cdb.as_bytes());
-                    return Ran::Passed { residue };
+                    return CommandEnd::Passed { residue };
                 }
                 Ok(Outcome::Failed { residue }) => {
                     let mut sense = SenseData {
@@ -290,11 +290,11 @@ impl Io {
                         None => false,
                     };
                     if !retry {
-                        return Ran::Failed { residue, sense };
+                        return CommandEnd::Failed { residue, sense };
                     }
                 }
                 Err(error @ (TransportError::Gone | TransportError::Dead)) => {
-                    return Ran::Broken {
+                    return CommandEnd::Broken {
                         error,
                         tries: broken + 1,
                         recovery: None,
@@ -304,17 +304,17 @@ impl Io {
                     broken += 1;
                     let more = broken < TRANSPORT_TRIES && !last && !t.expired();
                     if !more && !policy.recover_last() {
-                        return Ran::Broken {
+                        return CommandEnd::Broken {
                             error,
                             tries: broken,
                             recovery: None,
                         };
                     }
-                    let Io { bot, rec, .. } = &mut *self;
+                    let Executor { bot, rec, .. } = &mut *self;
                     let len = payload.len();
                     let recovery = rec.recover(bot, lun, cdb, len, error);
                     if !more || recovery.is_err() {
-                        return Ran::Broken {
+                        return CommandEnd::Broken {
                             error,
                             tries: broken,
                             recovery: Some(recovery),
@@ -323,7 +323,7 @@ impl Io {
                 }
             }
         }
-        Ran::OutOfTries
+        CommandEnd::OutOfTries
     }
 
     /// REQUEST SENSE after a failed command (auto-sense). `None` when the device
