@@ -54,17 +54,18 @@ impl LunParams {
         }
     }
 
-    /// Records what a failed command of the driver's own (a flush before a
-    /// suspend, an eject) says about the medium, as [`LunParams::saw`] does
-    /// for a request: its UNIT ATTENTION is the only news of a medium that
-    /// went or changed, and a device tells it once. Whether it told that.
-    pub(super) fn saw_error(&self, e: &CmdError) -> bool {
+    /// Records what a failed command of the driver's own (media polling, a
+    /// flush before a suspend, an eject) says about the medium, as
+    /// [`LunParams::saw`] does for a request: its UNIT ATTENTION is the only
+    /// news of a medium that went or changed, and a device tells it once.
+    /// What its sense said, if it had sense.
+    pub(super) fn saw_error(&self, e: &CmdError) -> Option<Retry> {
         let CmdError::Sense(Some(s)) = e else {
-            return false;
+            return None;
         };
         let retry = s.retry();
         self.saw(retry);
-        matches!(retry, Retry::NoMedium | Retry::MediaChanged)
+        Some(retry)
     }
 
     /// Records what a command learned about the medium.

@@ -9,7 +9,7 @@ use super::{bound::UbDevice, lun::Who, state::State};
 use crate::{
     counters::Counter,
     kext::task::{flush_work, worker_queue},
-    scsi::cdb,
+    scsi::{cdb, sense::Retry},
 };
 
 impl UbDevice {
@@ -116,7 +116,7 @@ impl UbDevice {
                     // A card swapped as the reader goes to sleep: the flush
                     // carries the news, which the next poll and open need.
                     // Nothing is flushed, and the suspend is tried again.
-                    if p.saw_error(&e) {
+                    if matches!(p.saw_error(&e), Some(Retry::NoMedium | Retry::MediaChanged)) {
                         continue;
                     }
                     io.request_error(fmt!(

@@ -9,7 +9,7 @@ use kernel::{prelude::*, sync::Arc};
 use super::{bound::UbDevice, lun::Who, pending::Queued};
 use crate::{
     counters::Counter,
-    exec::{CmdError, Executor},
+    exec::Executor,
     kext::{
         blk::{DiskHandle, Expiry, Passthrough, PtDir, QueueOps, Request, RequestId, Status},
         dma::DmaBuf,
@@ -80,12 +80,7 @@ impl QueueOps for LunQueue {
             .with_usable_io(|io| {
                 Ok(match io.data_in(self.lun, &cdb::test_unit_ready(), 0) {
                     Ok(_) => Some(true),
-                    Err(CmdError::Sense(Some(s))) => {
-                        let retry = s.retry();
-                        p.saw(retry);
-                        (retry == Retry::NoMedium).then_some(false)
-                    }
-                    Err(_) => None,
+                    Err(e) => (p.saw_error(&e) == Some(Retry::NoMedium)).then_some(false),
                 })
             })
             .unwrap_or(None);
