@@ -6,7 +6,8 @@
 # 4 MiB, across the request size limit) reads back intact; fio verifies random-size
 # I/O with crc32c at QD 1 and 32 (libaio at one depth and io_uring at the other,
 # swapped between controllers, so that every pair runs on a high-speed and a
-# full-speed controller); ext4 on a partition
+# full-speed controller); a request that finds the device idle is run by its
+# submitter, and with direct=0 by the worker; ext4 on a partition
 # survives mkfs, a copy, fsck and a remount; a read-only image refuses writes; the
 # stage-by-stage command path does the same, and (on xHCI, since the choice does not
 # depend on the controller) a bus without scatter-gather gets it.
@@ -27,7 +28,7 @@ esac
 
 ktap_print_header
 # The scatter-gather test once, on xHCI: the path is chosen by the driver.
-ktap_set_plan $((14 + $([ "$UB_CONTROLLER" = xhci ] && echo 1 || echo 0) + $([ "$UB_HC" = xhci+iommu ] && echo 1 || echo 0)))
+ktap_set_plan $((16 + $([ "$UB_CONTROLLER" = xhci ] && echo 1 || echo 0) + $([ "$UB_HC" = xhci+iommu ] && echo 1 || echo 0)))
 
 test_begin "every USB disk appears as a ub block device"
 load_ub_and_wait || fail "$(count_ub_disks) ub disks for: $UB_DISKS"
@@ -83,6 +84,19 @@ m=$(($(ub_stat $dev sg_maps) - m0)) n=$(($(rw_ios) - n0))
 [ "$n" -ge 16 ] || fail "only $n requests completed for 16 I/Os of 256 KiB"
 [ "$m" = "$n" ] || fail "$m DMA mappings for $n read and write requests"
 ktap_print_msg "$m DMA mappings for $n requests of 256 KiB"
+test_end
+
+# A request that finds the device idle is run by the task that submitted it
+# (ub_stats/direct_requests), not handed to the worker: a lone reader at queue
+# depth 1 never leaves one queued, so every one of its requests is direct.
+test_begin "idle device: each request of a qd1 reader run by its submitter (ub_stats/direct_requests), data intact"
+d0=$(ub_stat $dev direct_requests) n0=$(rw_ios)
+msg=$(write_readback "$dev" 1536 12800) || fail "$msg"
+dd if=/dev/$dev of=/dev/null bs=4k count=64 skip=100 iflag=direct status=none || fail "direct read failed"
+d=$(($(ub_stat $dev direct_requests) - d0)) n=$(($(rw_ios) - n0))
+[ "$n" -ge 64 ] || fail "only $n requests completed for 64 reads of 4 KiB"
+[ "$d" = "$n" ] || fail "$d of $n requests run by their submitter"
+ktap_print_msg "$d of $n requests run by their submitter"
 test_end
 
 if [ "$UB_HC" = xhci+iommu ]; then
@@ -261,6 +275,16 @@ if [ "$(test_dmesg | grep -c "no scatter-gather")" = "$sg_lines" ]; then
 	[ "$(ub_stat $dev stepwise_commands)" = 0 ] ||
 		fail "$(ub_stat $dev stepwise_commands) commands went stage by stage with the defaults"
 fi
+test_end
+
+# Every request through the device's worker (direct=0), as before the direct
+# path: the same checks, and no request run by its submitter.
+no_direct() {
+	[ "$(ub_stat $dev direct_requests)" = 0 ] ||
+		fail "$(ub_stat $dev direct_requests) requests run by their submitter with direct=0"
+}
+test_begin "every request through the worker (direct=0): write and read-back, fio verify qd32"
+with_ub direct=0 : no_direct
 test_end
 
 # dwc2, musb, max3421 and controllers with local memory take no scatterlists

@@ -14,7 +14,7 @@
 COUNTERS="commands bytes_in bytes_out check_conditions residues timeouts stalls
 	phase_errors bad_csws tag_mismatches bad_residues usb_errors gone recoveries
 	bulk_resets clear_halts port_resets dead passthrough suspends resumes reset_resumes
-	fua_writes stepwise_commands sg_maps"
+	fua_writes stepwise_commands sg_maps direct_requests"
 ERRORS="check_conditions residues timeouts stalls phase_errors bad_csws
 	tag_mismatches bad_residues usb_errors gone recoveries bulk_resets port_resets dead"
 DDC=/sys/kernel/debug/dynamic_debug/control

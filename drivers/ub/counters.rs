@@ -72,6 +72,9 @@ pub(crate) enum Counter {
     /// Data stages mapped for DMA (`usb_buffer_map_sg`): one per command with
     /// a data stage, whatever its segments.
     SgMaps,
+    /// Block requests run by the task that submitted them (`queue_rq` found
+    /// the device idle), without a hand-over to the device's worker.
+    DirectRequests,
 }
 
 impl Counter {
@@ -102,6 +105,7 @@ impl Counter {
         Counter::FuaWrites,
         Counter::StepwiseCommands,
         Counter::SgMaps,
+        Counter::DirectRequests,
     ];
 
     /// Checked at build time: `ALL[i]` is the counter with discriminant `i`.
@@ -141,12 +145,13 @@ impl Counter {
             Counter::FuaWrites => c"fua_writes",
             Counter::StepwiseCommands => c"stepwise_commands",
             Counter::SgMaps => c"sg_maps",
+            Counter::DirectRequests => c"direct_requests",
         }
     }
 }
 
 /// How many counters there are (the last discriminant plus one).
-pub(crate) const COUNTERS: usize = Counter::SgMaps as usize + 1;
+pub(crate) const COUNTERS: usize = Counter::DirectRequests as usize + 1;
 
 /// The counters of one device.
 pub(crate) struct Counters([AtomicU64; COUNTERS]);

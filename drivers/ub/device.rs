@@ -5,14 +5,16 @@
 //! (BOT allows one command in flight per device, whatever the LUN), the mapping of
 //! each outcome to a block status, and teardown.
 //!
-//! Each LUN's disk queues into a [`LunQueue`]; its `queue_rq` (atomic context) only
-//! appends the request, tagged with the LUN and its deadline, to
-//! [`pending::Pending`] and kicks the worker, a work item on the per-CPU
-//! high-priority workqueue ([`crate::kext::task::worker_queue`]) that is never run
-//! twice at once; the worker builds the CDB, maps the data and runs the command
-//! through the executor ([`crate::exec`]).
+//! Each LUN's disk queues into a [`LunQueue`]. A request that finds the device
+//! idle is run at once by the task that submitted it (`queue_rq` may sleep:
+//! [`direct`]); any other is appended, tagged with the LUN and its deadline, to
+//! [`pending::Pending`] for the worker, a work item on the per-CPU
+//! high-priority workqueue ([`crate::kext::task::worker_queue`]) that is never
+//! run twice at once. Either builds the CDB, maps the data and runs the command
+//! through the executor ([`crate::exec`]), one request at a time.
 //!
-//! The files: [`bound`] (the device, its locks and worker), [`pending`] and
+//! The files: [`bound`] (the device, its locks and worker), [`direct`] (a
+//! request run by its submitter), [`pending`] and
 //! [`state`] (what waits, and whether the device serves it), [`queue`] (the
 //! disk-facing side), [`request`] (one block request), [`lun`] and [`media`]
 //! (LUNs and their media), [`pm`] (teardown, resets by others, suspend).
@@ -24,6 +26,7 @@
 //! blk-mq's timeout takes it and completes it with `ETIMEDOUT`.
 
 mod bound;
+mod direct;
 mod lun;
 mod media;
 mod pending;

@@ -153,6 +153,7 @@ impl usb::Driver for UbDriver {
                 port_reset_first: module_parameters::port_reset_first.value(),
                 fail_port_resets: module_parameters::debug_fail_port_resets.value(),
             },
+            module_parameters::direct.value(),
         )?;
         intf.publish_counters(dev.counters().clone())?;
         intf.publish_knobs(dev.with_io(|io| io.knobs()))?;
@@ -261,6 +262,10 @@ module! {
         pipeline: bool {
             default: true,
             description: "Submit each stage of a command (CBW, data, CSW) from the previous stage's completion; 0 waits for each stage in turn (read at probe)",
+        },
+        direct: bool {
+            default: true,
+            description: "Run a request that finds the device idle in the context of the task that submitted it; 0 hands every request to the device's worker (read at probe)",
         },
     },
 }

@@ -67,6 +67,9 @@ pub(crate) struct UbDevice {
     pub(super) stats: Arc<Counters>,
     /// The interface, for runtime PM.
     pub(super) intf: InterfaceRef,
+    /// A request that finds the device idle is run by the task that submitted
+    /// it (the `direct` parameter).
+    pub(super) direct: bool,
 }
 
 impl_has_work! {
@@ -81,16 +84,33 @@ impl WorkItem for UbDevice {
         // Held while there is work: the device is resumed for it and not
         // autosuspended under it; dropped when the queue is empty.
         let mut pm: Option<AutoPm> = None;
+        // `Pending::running` is this run's: it took a request to run.
+        let mut running = false;
         loop {
             let (q, state) = {
                 let mut p = this.pending.lock();
-                if p.requests.is_empty() || !p.state.worker_takes() {
+                let failing = p.state.fails_requests();
+                // A request run by its submitter has the device; that task
+                // queues this work again when it is done, if requests wait.
+                let direct = p.running && !running;
+                let taken =
+                    if p.requests.is_empty() || !p.state.worker_takes() || direct && !failing {
+                        None
+                    } else {
+                        p.requests.remove(0).ok()
+                    };
+                let Some(q) = taken else {
+                    if running {
+                        p.running = false;
+                    }
                     break;
+                };
+                // A request failed at once is not run.
+                if !failing {
+                    p.running = true;
+                    running = true;
                 }
-                match p.requests.remove(0) {
-                    Ok(q) => (q, p.state),
-                    Err(_) => break,
-                }
+                (q, p.state)
             };
             match state {
                 s if s.fails_requests() => q.rq.end(Status::Offline),
@@ -110,7 +130,7 @@ impl WorkItem for UbDevice {
                             })
                             .ok();
                     }
-                    this.run_request(q);
+                    this.run_request(q, None);
                 }
             }
         }
@@ -119,12 +139,14 @@ impl WorkItem for UbDevice {
 
 impl UbDevice {
     /// Sets up the device of `intf`: transport, buffers, worker. Nothing is sent.
+    /// `direct`: a request that finds the device idle is run by its submitter.
     pub(crate) fn new(
         intf: &Interface,
         reset: Arc<PortReset>,
         bulk_in: Endpoint,
         bulk_out: Endpoint,
         setup: Setup,
+        direct: bool,
     ) -> Result<Arc<Self>> {
         let quirks = setup.quirks;
         let udev = intf.usb_device();
@@ -149,6 +171,7 @@ impl UbDevice {
                 pending <- new_spinlock!(Pending {
                     requests: KVec::with_capacity(QUEUE_DEPTH as usize, GFP_KERNEL)?,
                     current: None,
+                    running: false,
                     progress_ns: now_ns(),
                     state: State::Running,
                 }),
@@ -160,6 +183,7 @@ impl UbDevice {
                 retry_now: AtomicBool::new(false),
                 stats,
                 intf: intf.get_ref(),
+                direct,
             }),
             GFP_KERNEL,
         )
@@ -179,6 +203,11 @@ impl UbDevice {
     /// before the pending-requests lock, never the other way round.
     pub(super) fn lock_io(&self) -> ExecutorLock<'_> {
         ExecutorLock::lock(&self.io)
+    }
+
+    /// Locks the transport if nobody holds it.
+    pub(super) fn try_lock_io(&self) -> Option<ExecutorLock<'_>> {
+        ExecutorLock::try_lock(&self.io)
     }
 
     /// Runs `f` with the transport, for probing.

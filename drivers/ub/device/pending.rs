@@ -33,6 +33,10 @@ pub(crate) struct Pending {
     pub(super) requests: KVec<Queued>,
     /// The worker's request between its commands, and its deadline.
     pub(super) current: Option<(Request, i64)>,
+    /// A block request is being run, by the worker or by the task that
+    /// submitted it ([`super::queue::LunQueue`]'s direct path): one at a time,
+    /// as `current` has room for one.
+    pub(super) running: bool,
     /// When a request last succeeded (`ktime_get()` ns).
     pub(super) progress_ns: i64,
     /// The device's state ([`State`]): its one copy, under this lock.

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The disk-facing side of a LUN ([`LunQueue`]): `queue_rq`, open, media
+//! The disk-facing side of a LUN ([`LunQueue`]): `queue_rq` (a request run
+//! at once on an idle device, queued for the worker otherwise), open, media
 //! polling, eject, door lock, the request timeout and `SG_IO`.
 
 use core::sync::atomic::Ordering;
 use kernel::{prelude::*, sync::Arc};
 
-use super::{bound::UbDevice, lun::Who, pending::Queued};
+use super::{bound::UbDevice, lun::Who, pending::Queued, state::State};
 use crate::{
     counters::Counter,
     exec::Executor,
@@ -207,6 +208,13 @@ impl QueueOps for LunQueue {
             timeout_ns,
             arrived_ns: now_ns(),
         };
+        // An idle device: the request is ours to run (see `direct.rs`).
+        if dev.direct && p.state == State::Running && !p.running && p.requests.is_empty() {
+            p.running = true;
+            drop(p);
+            dev.run_direct(q);
+            return;
+        }
         if let Err(err) = p.requests.push_within_capacity(q) {
             drop(p);
             // Cannot happen: the list has room for every tag of every LUN.

@@ -61,8 +61,9 @@ impl UbDevice {
         self.pending.lock().progress_ns = now_ns();
     }
 
-    /// Runs one block request and completes it, by its deadline.
-    pub(super) fn run_request(&self, q: Queued) {
+    /// Runs one block request and completes it, by its deadline; `held`: the
+    /// transport, if the caller holds it already (the direct path).
+    pub(super) fn run_request(&self, q: Queued, held: Option<&mut Executor>) {
         let Queued {
             rq,
             lun,
@@ -134,8 +135,15 @@ impl UbDevice {
         // Waiting for the transport (another command, a recovery, an ioctl),
         // the request is the timeout's to take.
         self.park(rq, deadline_ns);
-        let mut io = self.lock_io();
-        self.take_retry_now(&mut io);
+        let mut locked;
+        let io: &mut Executor = match held {
+            Some(io) => io,
+            None => {
+                locked = self.lock_io();
+                &mut locked
+            }
+        };
+        self.take_retry_now(io);
         // A device given up whose backoff is over is tried again here, while
         // the request is parked: the port reset and the check after it have no
         // deadline, and blk-mq's timeout must be able to end the request at
@@ -145,7 +153,7 @@ impl UbDevice {
             status,
             done,
             broken,
-        } = self.execute(&mut io, params, &job);
+        } = self.execute(io, params, &job);
         if let Some(rq) = self.unpark() {
             if status == Status::Ok {
                 self.progress();

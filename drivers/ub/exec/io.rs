@@ -107,6 +107,15 @@ impl<'a> ExecutorLock<'a> {
             _noio: noio,
         }
     }
+
+    /// Locks `io` if nobody holds it.
+    pub(crate) fn try_lock(io: &'a Mutex<Executor>) -> Option<Self> {
+        let noio = NoIoScope::enter();
+        Some(Self {
+            io: io.try_lock()?,
+            _noio: noio,
+        })
+    }
 }
 
 impl core::ops::Deref for ExecutorLock<'_> {

@@ -155,6 +155,9 @@ impl Disk {
                     set.write(core::mem::MaybeUninit::zeroed().assume_init());
                     (*set).ops = &OpsTable::<T>::OPS;
                     (*set).nr_hw_queues = 1;
+                    // `queue_rq` may sleep: an idle device's request is run by
+                    // the task that submitted it (see `QueueOps::queue_rq`).
+                    (*set).flags = bindings::BLK_MQ_F_BLOCKING;
                     (*set).queue_depth = depth;
                     (*set).timeout = kernel::time::msecs_to_jiffies(lim.io_timeout_ms)
                         .try_into()

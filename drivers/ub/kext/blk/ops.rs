@@ -13,7 +13,10 @@ use crate::kext::ffi as c;
 /// What a disk's owner does with the requests of its queue and with the disk's
 /// block device operations.
 pub(crate) trait QueueOps: Sync + 'static {
-    /// Takes a started request, to complete now or later; must not sleep.
+    /// Takes a started request, to complete now or later. May sleep (the tag
+    /// set is `BLK_MQ_F_BLOCKING`: blk-mq calls it from a context that can,
+    /// the submitter's or its own worker's, and waits for it in SRCU when it
+    /// quiesces the queue), so it may run the request to its end.
     fn queue_rq(&self, rq: Request);
 
     /// The disk is being opened (`ndelay`: with `O_NDELAY`, which must succeed
