@@ -6,8 +6,8 @@
 # 4 MiB, across the request size limit) reads back intact; fio verifies random-size
 # I/O with crc32c at QD 1 and 32 (libaio at one depth and io_uring at the other,
 # swapped between controllers, so that every pair runs on a high-speed and a
-# full-speed controller); a request that finds the device idle is run by its
-# submitter, and with direct=0 by the worker; ext4 on a partition
+# full-speed controller); a request that finds the device idle is run in
+# queue_rq, and with direct=0 by the worker; ext4 on a partition
 # survives mkfs, a copy, fsck and a remount; a read-only image refuses writes; the
 # stage-by-stage command path does the same, and (on xHCI, since the choice does not
 # depend on the controller) a bus without scatter-gather gets it.
@@ -86,17 +86,18 @@ m=$(($(ub_stat $dev sg_maps) - m0)) n=$(($(rw_ios) - n0))
 ktap_print_msg "$m DMA mappings for $n requests of 256 KiB"
 test_end
 
-# A request that finds the device idle is run by the task that submitted it
-# (ub_stats/direct_requests), not handed to the worker: a lone reader at queue
-# depth 1 never leaves one queued, so every one of its requests is direct.
-test_begin "idle device: each request of a qd1 reader run by its submitter (ub_stats/direct_requests), data intact"
+# A request that finds the device idle is run in queue_rq (by its submitter, or
+# blk-mq's own work item) and not handed to the device's worker
+# (ub_stats/direct_requests): a lone reader at queue depth 1 never leaves one
+# queued, so every one of its requests is direct.
+test_begin "idle device: each request of a qd1 reader run in queue_rq, not by the worker (ub_stats/direct_requests), data intact"
 d0=$(ub_stat $dev direct_requests) n0=$(rw_ios)
 msg=$(write_readback "$dev" 1536 12800) || fail "$msg"
 dd if=/dev/$dev of=/dev/null bs=4k count=64 skip=100 iflag=direct status=none || fail "direct read failed"
 d=$(($(ub_stat $dev direct_requests) - d0)) n=$(($(rw_ios) - n0))
 [ "$n" -ge 64 ] || fail "only $n requests completed for 64 reads of 4 KiB"
-[ "$d" = "$n" ] || fail "$d of $n requests run by their submitter"
-ktap_print_msg "$d of $n requests run by their submitter"
+[ "$d" = "$n" ] || fail "$d of $n requests run in queue_rq"
+ktap_print_msg "$d of $n requests run in queue_rq"
 test_end
 
 if [ "$UB_HC" = xhci+iommu ]; then
@@ -278,10 +279,10 @@ fi
 test_end
 
 # Every request through the device's worker (direct=0), as before the direct
-# path: the same checks, and no request run by its submitter.
+# path: the same checks, and no request run in queue_rq.
 no_direct() {
 	[ "$(ub_stat $dev direct_requests)" = 0 ] ||
-		fail "$(ub_stat $dev direct_requests) requests run by their submitter with direct=0"
+		fail "$(ub_stat $dev direct_requests) requests run in queue_rq with direct=0"
 }
 test_begin "every request through the worker (direct=0): write and read-back, fio verify qd32"
 with_ub direct=0 : no_direct

@@ -72,8 +72,9 @@ pub(crate) enum Counter {
     /// Data stages mapped for DMA (`usb_buffer_map_sg`): one per command with
     /// a data stage, whatever its segments.
     SgMaps,
-    /// Block requests run by the task that submitted them (`queue_rq` found
-    /// the device idle), without a hand-over to the device's worker.
+    /// Block requests whose first try ran in `queue_rq`, which found the
+    /// device idle, without a hand-over to the device's worker (a try that
+    /// left a retry or a recovery hands the rest to it).
     DirectRequests,
 }
 

@@ -14,7 +14,7 @@
 //! through the executor ([`crate::exec`]), one request at a time.
 //!
 //! The files: [`bound`] (the device, its locks and worker), [`direct`] (a
-//! request run by its submitter), [`pending`] and
+//! request run in `queue_rq`), [`pending`] and
 //! [`state`] (what waits, and whether the device serves it), [`queue`] (the
 //! disk-facing side), [`request`] (one block request), [`lun`] and [`media`]
 //! (LUNs and their media), [`pm`] (teardown, resets by others, suspend).

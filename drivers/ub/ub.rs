@@ -265,7 +265,7 @@ module! {
         },
         direct: bool {
             default: true,
-            description: "Run a request that finds the device idle in the context of the task that submitted it; 0 hands every request to the device's worker (read at probe)",
+            description: "Run the first try of a request that finds the device idle in queue_rq (the submitter's context, or blk-mq's work item); 0 hands every request to the device's worker (read at probe)",
         },
     },
 }

@@ -431,6 +431,12 @@ impl Bot {
         });
     }
 
+    /// Whether the next command would try to revive a device given up (its
+    /// backoff is over): a port reset, with no deadline of its own.
+    pub(crate) fn revive_due(&self) -> bool {
+        self.given_up.is_some_and(|b| now_ns() >= b.retry_at_ns)
+    }
+
     /// A device given up is tried again with the next command (a new open, or
     /// someone else's reset, gives it another chance at once).
     pub(crate) fn retry_now(&mut self) {

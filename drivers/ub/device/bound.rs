@@ -67,8 +67,8 @@ pub(crate) struct UbDevice {
     pub(super) stats: Arc<Counters>,
     /// The interface, for runtime PM.
     pub(super) intf: InterfaceRef,
-    /// A request that finds the device idle is run by the task that submitted
-    /// it (the `direct` parameter).
+    /// A request that finds the device idle has its first try run in
+    /// `queue_rq` (the `direct` parameter).
     pub(super) direct: bool,
 }
 
@@ -90,7 +90,7 @@ impl WorkItem for UbDevice {
             let (q, state) = {
                 let mut p = this.pending.lock();
                 let failing = p.state.fails_requests();
-                // A request run by its submitter has the device; that task
+                // A request run in `queue_rq` has the device; that call
                 // queues this work again when it is done, if requests wait.
                 let direct = p.running && !running;
                 let taken =
@@ -130,7 +130,8 @@ impl WorkItem for UbDevice {
                             })
                             .ok();
                     }
-                    this.run_request(q, None);
+                    // Only the direct path gets a request back.
+                    let _ = this.run_request(q, None);
                 }
             }
         }
@@ -139,7 +140,7 @@ impl WorkItem for UbDevice {
 
 impl UbDevice {
     /// Sets up the device of `intf`: transport, buffers, worker. Nothing is sent.
-    /// `direct`: a request that finds the device idle is run by its submitter.
+    /// `direct`: a request that finds the device idle is run in `queue_rq`.
     pub(crate) fn new(
         intf: &Interface,
         reset: Arc<PortReset>,

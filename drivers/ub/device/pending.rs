@@ -17,7 +17,8 @@ pub(super) struct Queued {
     pub(super) lun: u8,
     /// Its queue's `io_timeout` when it came, in nanoseconds.
     pub(super) timeout_ns: i64,
-    /// When it came (`ktime_get()` nanoseconds).
+    /// When it was submitted (`ktime_get()` nanoseconds), or reached the
+    /// driver if the block layer keeps no time stamp.
     pub(super) arrived_ns: i64,
 }
 

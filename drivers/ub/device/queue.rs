@@ -202,11 +202,15 @@ impl QueueOps for LunQueue {
             rq.end(Status::Offline);
             return;
         }
+        // Its time runs from when it was submitted: it may have waited in
+        // the I/O scheduler while a request ran here (the direct path).
+        let now = now_ns();
+        let arrived_ns = rq.submitted_ns().map_or(now, |t| t.min(now));
         let q = Queued {
             rq,
             lun: self.lun,
             timeout_ns,
-            arrived_ns: now_ns(),
+            arrived_ns,
         };
         // An idle device: the request is ours to run (see `direct.rs`).
         if dev.direct && p.state == State::Running && !p.running && p.requests.is_empty() {

@@ -61,9 +61,14 @@ impl UbDevice {
         self.pending.lock().progress_ns = now_ns();
     }
 
-    /// Runs one block request and completes it, by its deadline; `held`: the
-    /// transport, if the caller holds it already (the direct path).
-    pub(super) fn run_request(&self, q: Queued, held: Option<&mut Executor>) {
+    /// Runs one block request and completes it, by its deadline.
+    ///
+    /// `held`: the transport, which the caller holds already: the direct path,
+    /// which runs the request's first try only (see `direct.rs`). Whatever that
+    /// try leaves to do (a retry, a recovery, a device to revive) is the
+    /// worker's: the request comes back, to be queued for it.
+    pub(super) fn run_request(&self, q: Queued, held: Option<&mut Executor>) -> Option<Queued> {
+        let direct = held.is_some();
         let Queued {
             rq,
             lun,
@@ -84,7 +89,8 @@ impl UbDevice {
             .saturating_add(timeout_ns);
         let op = rq.op();
         let Some(params) = self.luns.get(usize::from(lun)) else {
-            return rq.end(Status::IoErr);
+            rq.end(Status::IoErr);
+            return None;
         };
         let shift = params.block_shift.load(Ordering::Relaxed);
         // The blocks of a read, write or discard.
@@ -104,19 +110,28 @@ impl UbDevice {
                 };
                 match cdb {
                     Ok(c) => c,
-                    Err(_) => return rq.end(Status::IoErr),
+                    Err(_) => {
+                        rq.end(Status::IoErr);
+                        return None;
+                    }
                 }
             }
             Op::Flush if params.write_cache.load(Ordering::Relaxed) => {
                 cdb::synchronize_cache_10(0, 0, false)
             }
-            Op::Flush => return rq.end(Status::Ok),
+            Op::Flush => {
+                rq.end(Status::Ok);
+                return None;
+            }
             // Only queues with discard limits get discards: UNMAP.
             Op::Discard => {
                 unmap = unmap_params(lba, blocks);
                 cdb::unmap(UNMAP_PARAM_LEN as u16)
             }
-            Op::Other(_) => return rq.end(Status::NotSupp),
+            Op::Other(_) => {
+                rq.end(Status::NotSupp);
+                return None;
+            }
         };
         let job = BlockCommand {
             lun,
@@ -144,6 +159,18 @@ impl UbDevice {
             }
         };
         self.take_retry_now(io);
+        // Work that may take long before the command is even sent (a recovery
+        // owed, a port reset to revive a device given up) has no deadline:
+        // the worker's, with the request parked where blk-mq's timeout can end
+        // it. Not in a submitter's call, which would wait for all of it.
+        if direct && io.owes_work() {
+            return self.unpark().map(|rq| Queued {
+                rq,
+                lun,
+                timeout_ns,
+                arrived_ns,
+            });
+        }
         // A device given up whose backoff is over is tried again here, while
         // the request is parked: the port reset and the check after it have no
         // deadline, and blk-mq's timeout must be able to end the request at
@@ -153,7 +180,16 @@ impl UbDevice {
             status,
             done,
             broken,
-        } = self.execute(io, params, &job);
+            to_worker,
+        } = self.execute(io, params, &job, direct);
+        if to_worker {
+            return self.unpark().map(|rq| Queued {
+                rq,
+                lun,
+                timeout_ns,
+                arrived_ns,
+            });
+        }
         if let Some(rq) = self.unpark() {
             if status == Status::Ok {
                 self.progress();
@@ -173,6 +209,7 @@ impl UbDevice {
                 self.gone();
             }
         }
+        None
     }
 
     /// Quirk `c` learned: the device refuses, as out of range (ILLEGAL REQUEST
@@ -219,7 +256,17 @@ impl UbDevice {
     /// them) until it succeeds, fails, or its deadline passes. Returns its
     /// status, and the transport error still to recover from if the last try
     /// ended without a valid CSW.
-    fn execute(&self, io: &mut Executor, params: &LunParams, job: &BlockCommand) -> RequestEnd {
+    ///
+    /// `direct`: the first try only (the direct path); what would follow it
+    /// (a retry, the recovery after a try without a valid CSW, which is left
+    /// owed to the next command) ends it with [`RequestEnd::to_worker`].
+    fn execute(
+        &self,
+        io: &mut Executor,
+        params: &LunParams,
+        job: &BlockCommand,
+        direct: bool,
+    ) -> RequestEnd {
         let who = Who(&self.name, job.lun);
         let (lun, op, cdb) = (job.lun, job.op, &job.cdb);
         if params.stale.load(Ordering::Acquire) {
@@ -246,6 +293,8 @@ impl UbDevice {
             params,
             op,
             read_after_worked: false,
+            direct,
+            wants_retry: false,
         };
         let ran = match op {
             Op::Flush => io.run(lun, cdb, t, &mut Buffer::None, &mut policy),
@@ -262,6 +311,19 @@ impl UbDevice {
             }
         };
         match ran {
+            // The worker tries again (and recovers first, if owed).
+            CommandEnd::Failed { .. } | CommandEnd::OutOfTries if direct && policy.wants_retry => {
+                RequestEnd::to_worker()
+            }
+            CommandEnd::OutOfTries if direct => RequestEnd::to_worker(),
+            CommandEnd::Broken {
+                error: e @ TransportError::Broken(..),
+                recovery: None,
+                ..
+            } if direct => {
+                io.owe_recovery(lun, cdb, job.bytes, e);
+                RequestEnd::to_worker()
+            }
             CommandEnd::Passed { residue: 0 } => RequestEnd::of(Status::Ok),
             CommandEnd::Passed { residue } => {
                 io.request_error(fmt!(
@@ -416,11 +478,20 @@ struct BlockPolicy<'a> {
     /// INITIAL_READ10: the last try was a READ that failed right after one
     /// that worked.
     read_after_worked: bool,
+    /// The direct path: one try; a retry it would want is the worker's.
+    direct: bool,
+    /// The direct path's try ended with a sense the command would be tried
+    /// again after.
+    wants_retry: bool,
 }
 
 impl Policy for BlockPolicy<'_> {
     fn tries(&self) -> u32 {
-        MAX_TRIES
+        if self.direct {
+            1
+        } else {
+            MAX_TRIES
+        }
     }
 
     fn recover_last(&self) -> bool {
@@ -477,6 +548,18 @@ impl Policy for BlockPolicy<'_> {
         // went or may be another one.
         let quirk_retry = core::mem::take(&mut self.read_after_worked)
             && !matches!(decision, Retry::MediaChanged | Retry::NoMedium);
+        if self.direct {
+            // Recorded above; the worker's try acts on it (starts the unit,
+            // waits), not the submitter's call.
+            self.wants_retry = sense.blk_status_after(all_moved) != Status::Ok
+                && (quirk_retry
+                    || match decision {
+                        Retry::Yes | Retry::NeedsStart | Retry::Delayed => true,
+                        Retry::MediaChanged => !self.params.removable.load(Ordering::Acquire),
+                        Retry::No | Retry::NoMedium => false,
+                    });
+            return false;
+        }
         let retry = quirk_retry
             || match decision {
                 Retry::Yes => true,
@@ -506,6 +589,8 @@ struct RequestEnd {
     /// The transport error still to recover from, if the last try ended
     /// without a valid CSW.
     broken: Option<TransportError>,
+    /// The direct path's try did not end the request: the worker goes on.
+    to_worker: bool,
 }
 
 impl RequestEnd {
@@ -514,6 +599,15 @@ impl RequestEnd {
             status,
             done: 0,
             broken: None,
+            to_worker: false,
+        }
+    }
+
+    /// Not ended: the worker goes on with the request.
+    const fn to_worker() -> Self {
+        Self {
+            to_worker: true,
+            ..Self::of(Status::Ok)
         }
     }
 }

@@ -72,6 +72,17 @@ pub(crate) struct Executor {
     fixed_inquiry: Option<[u8; INQUIRY_STD_LEN]>,
     /// Quirk n: the last READ worked, so a failing one is tried again at once.
     read_worked: bool,
+    /// A command that ended without a valid CSW and whose recovery was left
+    /// to whoever sends the next one ([`Executor::owe_recovery`]).
+    pub(super) owed: Option<Owed>,
+}
+
+/// A recovery left for the next command: the command that needs it.
+pub(super) struct Owed {
+    pub(super) lun: u8,
+    pub(super) cdb: Cdb,
+    pub(super) len: u32,
+    pub(super) error: TransportError,
 }
 
 /// Why a command the driver issues did not deliver its data.
@@ -150,7 +161,27 @@ impl Executor {
                 .contains(Quirks::FIX_INQUIRY)
                 .then(|| inquiry::made_up(udev.manufacturer(), udev.product(), udev.release())),
             read_worked: false,
+            owed: None,
         })
+    }
+
+    /// Leaves the recovery after command `cdb` to `lun` (`len` bytes), which
+    /// ended without a valid CSW (`error`), to the next command, whoever
+    /// sends it ([`Executor::run`] recovers first): the direct path hands its
+    /// request to the worker rather than recover in its submitter's call.
+    pub(crate) fn owe_recovery(&mut self, lun: u8, cdb: &Cdb, len: u32, error: TransportError) {
+        self.owed = Some(Owed {
+            lun,
+            cdb: *cdb,
+            len,
+            error,
+        });
+    }
+
+    /// Whether a command now could take long before it is even sent: a
+    /// recovery is owed, or a device given up is due for a port reset.
+    pub(crate) fn owes_work(&self) -> bool {
+        self.owed.is_some() || self.bot.revive_due()
     }
 
     /// Logs a line about a failed request, rate-limited per device (with a
@@ -251,6 +282,7 @@ impl Executor {
         len: u32,
         e: TransportError,
     ) -> Result<(), TransportError> {
+        self.owed = None;
         self.rec.recover(&mut self.bot, lun, cdb, len, e)
     }
 

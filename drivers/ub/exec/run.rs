@@ -258,6 +258,20 @@ impl Executor {
         payload: &mut dyn Payload,
         policy: &mut dyn Policy,
     ) -> CommandEnd {
+        // The recovery a command before this one left to it: the device is
+        // out of step until it is done. A device gone or given up in it ends
+        // this command as that try would have ended had it recovered at once.
+        if let Some(o) = self.owed.take() {
+            let Executor { bot, rec, .. } = &mut *self;
+            let recovery = rec.recover(bot, o.lun, &o.cdb, o.len, o.error);
+            if let Err(TransportError::Gone | TransportError::Dead) = recovery {
+                return CommandEnd::Broken {
+                    error: o.error,
+                    tries: 1,
+                    recovery: Some(recovery),
+                };
+            }
+        }
         let tries = policy.tries();
         let mut broken = 0;
         for attempt in 1..=tries {

@@ -55,6 +55,7 @@ extern "C" {
     ) -> ffi::c_int;
     pub(crate) fn ub_rq_queuedata(rq: *const bindings::request) -> *mut ffi::c_void;
     pub(crate) fn ub_rq_timeout_ms(rq: *const bindings::request) -> ffi::c_uint;
+    pub(crate) fn ub_rq_time_from_submission(rq: *mut bindings::request);
     pub(crate) fn ub_rq_set_timeout_ms(rq: *mut bindings::request, ms: ffi::c_uint);
     pub(crate) fn ub_errno_to_blk_status(err: ffi::c_int) -> bindings::blk_status_t;
     pub(crate) fn ub_limits_set_write_cache(lim: *mut bindings::queue_limits, fua: bool);

@@ -58,6 +58,7 @@ bool ub_req_fua(const struct request *rq);
 int ub_blk_rq_map_sg(struct request *rq, struct scatterlist *sglist);
 void *ub_rq_queuedata(const struct request *rq);
 unsigned int ub_rq_timeout_ms(const struct request *rq);
+void ub_rq_time_from_submission(struct request *rq);
 void ub_rq_set_timeout_ms(struct request *rq, unsigned int ms);
 blk_status_t ub_errno_to_blk_status(int err);
 void ub_limits_set_write_cache(struct queue_limits *lim, bool fua);

@@ -266,7 +266,25 @@ void *ub_rq_queuedata(const struct request *rq)
 
 unsigned int ub_rq_timeout_ms(const struct request *rq)
 {
-	return jiffies_to_msecs(rq->timeout);
+	return jiffies_to_msecs(rq->q->rq_timeout);
+}
+
+/*
+ * Before blk_mq_start_request(): the request's timer counts from when it was
+ * submitted (its time stamp), not from now. It may have waited in the I/O
+ * scheduler or a plug while ->queue_rq ran another request; the driver's
+ * timeout callback extends it where that wait was free.
+ */
+void ub_rq_time_from_submission(struct request *rq)
+{
+	u64 now = ktime_get_ns(), start = rq->start_time_ns;
+	unsigned long full = rq->timeout ? rq->timeout : rq->q->rq_timeout;
+	unsigned long waited;
+
+	if (!start || start >= now)
+		return;
+	waited = nsecs_to_jiffies(now - start);
+	rq->timeout = waited < full ? full - waited : 1;
 }
 
 void ub_rq_set_timeout_ms(struct request *rq, unsigned int ms)

@@ -106,6 +106,8 @@ impl<T: QueueOps> OpsTable<T> {
         // SAFETY: The queue data is the `Arc<T>` given to `Disk::new`, handed over
         // with `into_foreign` and kept by the disk's hooks until the disk is freed.
         let owner = unsafe { <Arc<T> as ForeignOwnable>::borrow(c::ub_rq_queuedata(rq)) };
+        // SAFETY: `rq` is valid and not started: its timer is not armed yet.
+        unsafe { c::ub_rq_time_from_submission(rq) };
         // SAFETY: `rq` is valid and not started.
         unsafe { bindings::blk_mq_start_request(rq) };
         // INVARIANT: Started just above, completed only through `Request`.

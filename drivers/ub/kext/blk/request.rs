@@ -114,12 +114,24 @@ impl Request {
         RequestId(self.raw())
     }
 
-    /// The time the request may take, from when it was started (the queue's
-    /// `io_timeout`, which users may change in sysfs), in milliseconds.
+    /// The time the request may take, from when it was submitted: its queue's
+    /// `io_timeout` (which users may change in sysfs), in milliseconds. Its
+    /// timer was started for what was left of it when the driver got it.
     pub(crate) fn timeout_ms(&self) -> u32 {
-        // SAFETY: The request is valid (type invariant); blk-mq set its timeout
-        // when it started it, before the driver got it.
+        // SAFETY: The request is valid (type invariant), and so is its queue.
         unsafe { c::ub_rq_timeout_ms(self.raw()) }
+    }
+
+    /// When the request was submitted (`ktime_get()` nanoseconds): the block
+    /// layer's time stamp of it, taken before it waited in the I/O scheduler
+    /// or a plug; `None` when the queue keeps none (`queue/iostats` off and
+    /// no scheduler).
+    pub(crate) fn submitted_ns(&self) -> Option<i64> {
+        // SAFETY: The request is valid (type invariant); the block layer wrote
+        // `start_time_ns` before the driver got it and does not change it
+        // while the driver has it.
+        let ns = unsafe { (*self.raw()).start_time_ns };
+        i64::try_from(ns).ok().filter(|&ns| ns > 0)
     }
 
     /// Completes the first `done` bytes of the request successfully and the
