@@ -506,6 +506,9 @@ impl Policy for BlockPolicy<'_> {
         out: &Result<Outcome, TransportError>,
         last: bool,
     ) -> bool {
+        // The direct path's one try is not the request's last: the worker has
+        // the others.
+        let last = last && !self.direct;
         let quirks = self.dev.quirks;
         if self.op == Op::Flush
             && matches!(out, Ok(Outcome::Passed { .. }))
