@@ -34,13 +34,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path("bench/results")
-# The latest full run, and the label the shipped driver has in it.
-RUN = RESULTS / "2026-12-01-2357-full-chained.md"
-UB = "ub-base"
-# In that run, `ub` is the back-to-back experiment (its own columns in the table).
-EXPERIMENT = "ub"
+# The latest run, the label the shipped driver has in it, and its parent's.
+RUN = RESULTS / "2026-12-06-2239-full-direct.md"
+UB = "ub"
+BASE = "ub-base"
 # Older results the prose cites.
 CEILING = RESULTS / "2026-11-26-1555-full.md"  # has virtio-blk
+CHAINED = RESULTS / "2026-12-01-2357-full-chained.md"  # the experiment, every job, 4 repetitions
 CHAINED_AB = RESULTS / "2026-12-02-0049-full-chained-ab.md"  # the experiment, depth jobs, 7 repetitions
 PREPARE_NEXT = RESULTS / "2026-11-26-1450-quick-prepare-next.md"  # the other experiment
 TRACE = RESULTS / "2026-12-02-0039-trace.md"  # the experiment's trace
@@ -53,10 +53,12 @@ NOISE = 1.2  # stated in the prose: ratios closer to 1 than this are inside the 
 BEHIND = 0.9  # "behind uas": below this ratio
 HC_NAMES = {"xhci": "xHCI", "ehci": "EHCI", "ohci": "OHCI", "uhci": "UHCI"}
 JOB_NAMES = {"seq-read-1m": "seq read 1 MiB", "seq-write-1m": "seq write 1 MiB",
-             "seq-read-128k": "seq read 128 KiB", "rand-read-4k": "rand read 4 KiB",
+             "seq-read-128k": "seq read 128 KiB", "seq-write-128k": "seq write 128 KiB",
+             "rand-read-4k": "rand read 4 KiB",
              "rand-write-4k": "rand write 4 KiB", "mixed-4k": "mixed 70/30 4 KiB"}
 JOB_PHRASES = {"seq-read-1m": "1 MiB reads", "seq-write-1m": "1 MiB writes",
-               "seq-read-128k": "128 KiB reads", "rand-read-4k": "4 KiB random reads",
+               "seq-read-128k": "128 KiB reads", "seq-write-128k": "128 KiB writes",
+               "rand-read-4k": "4 KiB random reads",
                "rand-write-4k": "4 KiB random writes", "mixed-4k": "mixed 4 KiB I/O"}
 
 
@@ -167,28 +169,34 @@ def paragraph(text):
                          break_on_hyphens=False)
 
 
-def block(run_path, ub, exp):
+def block(run_path, ub, base):
     """The README's block: marker, prose and table, every figure computed from the files."""
     run = load_run(run_path)
     hcs = [h for h in run if h != "text"]
-    claim(hcs[:2] == ["xhci", "ehci"] and len(hcs) == 2, f"controllers are {hcs}, the prose is about xHCI and EHCI")
-    xh, eh = hcs
+    claim(hcs in (["xhci"], ["xhci", "ehci"]), f"controllers are {hcs}, the prose is about xHCI (and EHCI)")
+    xh, eh = hcs[0], (hcs[1] if len(hcs) > 1 else None)
     us, uas = "usb-storage", "uas"
     for h in hcs:
-        for d in (ub, us, uas, exp):
+        for d in (ub, us, uas, base):
             claim(all(d in run[h]["jobs"][j] for j in run[h]["jobs"]), f"{d} missing from {h} jobs")
     jobs = list(run[xh]["jobs"])
-    claim(jobs == list(run[eh]["jobs"]), "the controllers ran different jobs")
+    claim(all(jobs == list(run[h]["jobs"]) for h in hcs), "the controllers ran different jobs")
     head = run[xh]["head"]
     reps = re.search(r"(\d+) repetitions per job", head).group(1)
     accel = re.search(r", (TCG|KVM), ", head).group(1)
     claim("fio pinned to CPU" in head and "in one boot" in head, "fio not pinned or drivers not in one boot")
     base_rev = re.search(r"UB_BENCH_BASE=(\w+)", run["text"])
-    claim(base_rev, f"{run_path} does not say which revision `{ub}` is (UB_BENCH_BASE=)")
+    claim(base_rev, f"{run_path} does not say which revision `{base}` is (UB_BENCH_BASE=)")
+    command = re.search(r"Run as `([^`]+)`", run["text"].replace("\n", " "))
+    claim(command, f"{run_path} does not say how it was run (Run as `...`)")
+    qd1 = [j for j in jobs if base_qd(j)[1] == 1]
+    depth = [j for j in jobs if base_qd(j)[1] > 1]
+    mib = [j for j in jobs if base_qd(j)[0].endswith("-1m")]
+    small = [j for j in jobs if j not in mib]
 
     # The per-run spread of every cell the table draws on.
     spreads = sorted((run[h]["jobs"][j][d]["spread"], h, j, d)
-                     for h in hcs for j in jobs for d in (ub, us, uas, exp))
+                     for h in hcs for j in jobs for d in (ub, us, uas, base))
     q1, _, q3 = statistics.quantiles([s[0] for s in spreads], n=4)
     top = spreads[-1]
     # Boots differ: the same usb-storage in two trace boots of one day.
@@ -196,87 +204,85 @@ def block(run_path, ub, exp):
     drift = max(max(t1[k][0] / t2[k][0], t2[k][0] / t1[k][0]) for k in t1 if k[0] == us and k in t2)
     claim(drift > NOISE, f"boot-to-boot drift {drift:.2f}× is not above the noise")
 
-    intro = f"""Latest full run ({link(run_path, run_path.as_posix())}, {accel}, medians of {reps},
-        fio pinned to one CPU, one boot per controller). `ub` as shipped ran there as `{ub}`
-        ({base_rev.group(1)}), next to `usb-storage`, `uas`, and `{exp}` with an experiment that was
-        not adopted (below); the ratios are of the median IOPS. The per-run spread is
-        {q1:.0f}-{q3:.0f} % in the middle half of the cells and up to ±{top[0]} % (`{top[3]}` on
-        {HC_NAMES[top[1]]}, {job_name(top[2])}), so differences under ~{NOISE}× are noise; two
-        boots differ by more (the same `usb-storage`'s mean command period moved by up to
-        {drift:.2f}× between the trace boots {link(TRACE_EARLIER)} and
+    on = " and ".join(HC_NAMES[h] for h in hcs)
+    intro = f"""Latest run ({link(run_path, run_path.as_posix())}, {on}, {accel}, medians of {reps},
+        fio pinned to one CPU, one boot per controller; `{command.group(1)}`): `ub` as it is
+        in this tree, next to
+        `{base}` (its parent {base_rev.group(1)}, before a request on an idle device was run in
+        `queue_rq`), `usb-storage` and `uas`; the ratios are of the median IOPS. The per-run
+        spread is {q1:.0f}-{q3:.0f} % in the middle half of the cells and up to ±{top[0]} %
+        (`{top[3]}` on {HC_NAMES[top[1]]}, {job_name(top[2])}), so differences under ~{NOISE}×
+        are noise; two boots differ by more (the same `usb-storage`'s mean command period
+        moved by up to {drift:.2f}× between the trace boots {link(TRACE_EARLIER)} and
         {link(TRACE_OTHER_BOOT)}), so drivers are compared only within one boot:"""
 
-    hdr = [f"{HC_NAMES[h]} ub / {o}" for h in hcs for o in (us, uas)]
-    hdr += [f"back to back / ub, {HC_NAMES[h]}" for h in hcs]
+    hdr = [f"{HC_NAMES[h]} ub / {o}" for h in hcs for o in (us, uas, base)]
     table = ["| job | " + " | ".join(hdr) + " |", "|---" * (len(hdr) + 1) + "|"]
-    cols = [ratios(run, h, ub, o) for h in hcs for o in (us, uas)] + [ratios(run, h, exp, ub) for h in hcs]
+    cols = [ratios(run, h, ub, o) for h in hcs for o in (us, uas, base)]
     for j in jobs:
         table.append(f"| {job_name(j)} | " + " | ".join(x(c[j]) for c in cols) + " |")
 
-    # ub against usb-storage: ahead everywhere but one job, level there.
+    def jobs_text(pairs):
+        """"4 KiB random reads at QD1 on xHCI (0.93×), ..." for (hc, job, ratio) triples."""
+        return ", ".join(f"{job_phrase(j)} on {HC_NAMES[h]} ({x(r)})" for h, j, r in pairs)
+
+    # ub against usb-storage.
     vs_us = {h: ratios(run, h, ub, us) for h in hcs}
-    low = [(h, j) for h in hcs for j in jobs if vs_us[h][j] < 1]
-    claim(len(low) == 1 and low[0][0] == xh, f"ub is not ahead of usb-storage on exactly one xHCI job: {low}")
-    lj = low[0][1]
-    claim(vs_us[xh][lj] >= 1 / NOISE, f"ub / usb-storage on {lj} is {vs_us[xh][lj]:.2f}: not level")
-    rest = [j for j in jobs if j != lj]
+    low = [(h, j, vs_us[h][j]) for h in hcs for j in jobs if vs_us[h][j] < 1]
     p99 = {h: ratios(run, h, ub, us, "p99") for h in hcs}
     cpu = {h: ratios(run, h, ub, us, "cpu") for h in hcs}
-    lim = run[eh]["limits"]
-    claim(lim[us][0] < 1024 and lim[ub][0] >= 1024, "usb-storage does not split 1 MiB on EHCI")
-    sp = run[xh]["jobs"][lj]
-    vs_usb = f"""`ub` is ahead of `usb-storage` on every job but one, {job_phrase(lj)} on xHCI,
-        where the two are level ({x(vs_us[xh][lj])}, with spreads of ±{sp[ub]['spread']} % and
-        ±{sp[us]['spread']} %): {span([vs_us[xh][j] for j in rest])} on xHCI otherwise,
-        {span(vs_us[eh].values())} on EHCI, where `usb-storage` splits every MiB into
-        {lim[us][0]} KiB commands and `ub` sends one {lim[ub][0] // 1024} MiB command. Its
-        total latency (submission to completion) at p99 is {span([p99[xh][j] for j in rest])}
-        `usb-storage`'s on xHCI except that same job ({x(p99[xh][lj])}),
-        {span(p99[eh].values())} on EHCI; guest CPU per I/O is {span([cpu[xh][j] for j in rest])}
-        on xHCI ({x(cpu[xh][lj])} on that job) and {span(cpu[eh].values())} on EHCI. Reports
-        before 2026-12-01 gave fio's completion latency (`clat`), which leaves out the
-        submission call where `ub`'s worker does much of its work; their p99 claims are
-        withdrawn (see the correction in `{CEILING.name}`)."""
+    cpu_over = [(h, j, cpu[h][j]) for h in hcs for j in jobs if cpu[h][j] > 0.8]
+    behind_us = (f"behind it on {jobs_text(low)}" if low else "behind it on no job")
+    def per_hc(d):
+        """"lo-hi× on xHCI and lo-hi× on EHCI" of {hc: {job: ratio}}."""
+        return " and ".join(f"{span(d[h].values())} on {HC_NAMES[h]}" for h in hcs)
+    ehci_split = ""
+    if eh:
+        lim = run[eh]["limits"]
+        claim(lim[us][0] < 1024 and lim[ub][0] >= 1024, "usb-storage does not split 1 MiB on EHCI")
+        ehci_split = f"""(on EHCI `usb-storage` splits every MiB into {lim[us][0]} KiB commands,
+            `ub` sends one {lim[ub][0] // 1024} MiB command)"""
+    vs_usb = f"""Against `usb-storage`, `ub` is at {per_hc(vs_us)}{" " + ehci_split if eh else ""}; it is
+        {behind_us}. Its total latency (submission to completion) at p99 is {per_hc(p99)}
+        of `usb-storage`'s; guest CPU per I/O is {per_hc(cpu)} of
+        `usb-storage`'s{", above 0.8× on " + jobs_text(cpu_over) if cpu_over else ""}."""
 
-    # ub against uas: the jobs more than 10 % behind, in three groups.
+    # ub against uas.
     vs_uas = {h: ratios(run, h, ub, uas) for h in hcs}
-    groups = [(xh, ["rand-write-4k-qd1", "rand-write-4k-qd32", "mixed-4k-qd8"]),
-              (eh, ["seq-read-128k-qd1", "rand-read-4k-qd1"]),
-              (eh, ["rand-read-4k-qd32", "rand-write-4k-qd32", "mixed-4k-qd8"])]
-    behind = {(h, j) for h in hcs for j in jobs if vs_uas[h][j] < BEHIND}
-    claim(behind == {(h, j) for h, js in groups for j in js},
-          f"the jobs where ub is below {BEHIND}× uas are {sorted(behind)}")
-    g = [span([vs_uas[h][j] for j in js]) for h, js in groups]
-    mib = [j for j in jobs if base_qd(j)[0].endswith("-1m")]
-    small = [j for j in jobs if j not in mib]
-    claim(min(vs_uas[h][j] for h in hcs for j in mib) > 1, "ub is not ahead of uas on every 1 MiB job")
+    p99_uas = ratios(run, xh, ub, uas, "p99", jobs=qd1)
+    behind = [(h, j, vs_uas[h][j]) for h in hcs for j in jobs if vs_uas[h][j] < BEHIND]
     uas_kb = {run[h]["limits"][uas][0] for h in hcs}
     claim(len(uas_kb) == 1, "uas splits at different sizes on the two controllers")
-    tr = load_trace(TRACE)
-    qd1 = [k for k in tr if k[0] == "ub" and base_qd(k[1])[1] == 1 and not k[1].endswith("-1m-qd1")]
-    vs_uas_text = f"""Where `ub` is more than {100 - BEHIND * 100:.0f} % behind `uas`: 4 KiB writes and
-        mixed I/O on xHCI ({g[0]}), 128 KiB and 4 KiB reads at QD1 on EHCI ({g[1]}), and small
-        I/O at depth on EHCI ({g[2]}). At QD1 the period is bounded by what happens between a
-        CSW and the next CBW ({span([tr[k][1] for k in qd1], ' µs', '{}')} of a
-        {span([tr[k][0] for k in qd1], ' µs', '{}')} period in the trace
-        {link(TRACE)}, whose `ub` is the back-to-back experiment): the interrupt, the worker's wake-up,
-        the request's completion, fio, and the next submission handed to the worker; `uas`
-        queues command, data and status at once from the submitter and completes in the
-        interrupt. On EHCI at depth, Bulk-Only's one command at a time is the bound: `ub`
-        stays at {span([run[eh]['jobs'][j][ub]['iops'] for j in small], ' IOPS', '{}')} at any
-        depth under QEMU's EHCI schedule while `uas` keeps up to {run[eh]['limits'][uas][1]}
-        commands in flight. 1 MiB transfers are ahead of `uas` on both controllers
-        ({span([vs_uas[h][j] for h in hcs for j in mib])}), which splits them at
-        {uas_kb.pop()} KiB."""
+    ehci_depth = ""
+    if eh:
+        ehci_depth = f"""On EHCI at depth, Bulk-Only's one command at a time is the bound: `ub`
+            stays at {span([run[eh]['jobs'][j][ub]['iops'] for j in small if j in depth], ' IOPS', '{}')}
+            on small I/O at depth under QEMU's EHCI schedule while `uas` keeps up to
+            {run[eh]['limits'][uas][1]} commands in flight."""
+    vs_uas_text = f"""Against `uas`, at queue depth 1 on xHCI `ub` is at
+        {span([vs_uas[xh][j] for j in qd1])} (p99 total latency {span(p99_uas.values())}
+        `uas`'s); over every job {per_hc(vs_uas)}. It is more than
+        {100 - BEHIND * 100:.0f} % behind on {jobs_text(behind) if behind else "no job"}.
+        {ehci_depth} `uas` splits 1 MiB transfers at {uas_kb.pop()} KiB."""
+
+    # ub against its parent: what the direct path buys.
+    vs_base = {h: ratios(run, h, ub, base) for h in hcs}
+    at = lambda js: " and ".join(f"{span([vs_base[h][j] for j in js])} on {HC_NAMES[h]}" for h in hcs)  # noqa: E731
+    direct = f"""Against `{base}`, the same driver with every request handed to its worker,
+        `ub` is at {at(qd1)} at queue depth 1, and {at(depth)} at depth, where most requests
+        still queue for the worker."""
 
     ceil = load_run(CEILING)
-    vir = {h: ratios(ceil, h, "ub", "virtio") for h in (xh, eh)}
+    vir = {h: ratios(ceil, h, "ub", "virtio") for h in ("xhci", "ehci")}
     ceiling = f"""The run of 2026-11-26 ({link(CEILING, CEILING.name)}) also has virtio-blk, the
-        VM's ceiling (`ub` at {span([vir[xh][j] for j in mib])}
-        on 1 MiB and {span([vir[xh][j] for j in jobs if '-4k' in j])} on 4 KiB on xHCI,
-        {span(vir[eh].values())} on EHCI), and `ub-stepwise`, the stage-by-stage path."""
+        VM's ceiling (`ub` at {span([vir['xhci'][j] for j in vir['xhci'] if '-1m' in j])}
+        on 1 MiB and {span([vir['xhci'][j] for j in vir['xhci'] if '-4k' in j])} on 4 KiB on
+        xHCI, {span(vir['ehci'].values())} on EHCI, before the direct path), and `ub-stepwise`,
+        the stage-by-stage path."""
 
-    depth = [j for j in jobs if base_qd(j)[1] > 1]
+    old = load_run(CHAINED)
+    old_depth = [j for j in old["xhci"]["jobs"] if base_qd(j)[1] > 1]
+    tr = load_trace(TRACE)
     ab = load_run(CHAINED_AB)
     ab_reps = re.search(r"(\d+) repetitions", ab["xhci"]["head"]).group(1)
     pn = load_run(PREPARE_NEXT)
@@ -290,20 +296,21 @@ def block(run_path, ub, exp):
         cut the trace's mean CSW-to-CBW gap at QD32 on xHCI to {span(gap(tr), ' µs', '{}')}
         ({link(TRACE)}) from {span(gap(t1), ' µs', '{}')} in an earlier boot
         ({link(TRACE_EARLIER)}), but measured
-        {span(ratios(run, xh, exp, ub, jobs=depth).values())} `ub` at depth
-        on xHCI in the full run and {span(ratios(ab, 'xhci', 'ub', 'ub-base').values())} in a
-        run of the depth jobs alone with {ab_reps} repetitions ({link(CHAINED_AB)}),
-        {span(ratios(run, eh, exp, ub, jobs=depth).values())} on EHCI: nothing beyond the
-        noise for 600 more lines on the data path. Preparing request N+1 while N is on the wire
-        (ending N-1 and filling N+1's scatterlist during N) measured {span(pn_depth)} its base
-        at depth and {span(pn_all.values())} over all its jobs (branch
-        `experiment/prepare-next`, {link(PREPARE_NEXT)})."""
+        {span(ratios(old, 'xhci', 'ub', 'ub-base', jobs=old_depth).values())} its base at depth
+        on xHCI in a full run ({link(CHAINED)}) and
+        {span(ratios(ab, 'xhci', 'ub', 'ub-base').values())} in a run of the depth jobs alone
+        with {ab_reps} repetitions ({link(CHAINED_AB)}),
+        {span(ratios(old, 'ehci', 'ub', 'ub-base', jobs=old_depth).values())} on EHCI: nothing
+        beyond the noise for 600 more lines on the data path. Preparing request N+1 while N is
+        on the wire (ending N-1 and filling N+1's scatterlist during N) measured
+        {span(pn_depth)} its base at depth and {span(pn_all.values())} over all its jobs
+        (branch `experiment/prepare-next`, {link(PREPARE_NEXT)})."""
 
-    sources = [run_path] + [CEILING, CHAINED_AB, PREPARE_NEXT, TRACE, TRACE_EARLIER, TRACE_OTHER_BOOT]
-    marker = (BEGIN + run_path.as_posix() + f" (--ub {ub}) and "
+    sources = [run_path] + [CEILING, CHAINED, CHAINED_AB, PREPARE_NEXT, TRACE, TRACE_EARLIER, TRACE_OTHER_BOOT]
+    marker = (BEGIN + run_path.as_posix() + f" (--ub {ub} --base {base}) and "
               + ", ".join(p.name for p in sources[1:]) + "; do not edit -->")
-    paras = [paragraph(intro), "\n".join(table), paragraph(vs_usb), paragraph(vs_uas_text + " " + ceiling),
-             paragraph(experiments)]
+    paras = [paragraph(intro), "\n".join(table), paragraph(vs_usb), paragraph(vs_uas_text),
+             paragraph(direct + " " + ceiling), paragraph(experiments)]
     return marker + "\n\n" + "\n\n".join(paras) + "\n\n" + END
 
 
@@ -322,15 +329,15 @@ def main():
     ap.add_argument("results", nargs="?", type=Path, default=RUN,
                     help=f"the full run the table comes from (default {RUN})")
     ap.add_argument("--ub", default=UB, help=f"the shipped driver's label in that run (default {UB})")
-    ap.add_argument("--experiment", default=EXPERIMENT,
-                    help=f"the back-to-back experiment's label in that run (default {EXPERIMENT})")
+    ap.add_argument("--base", default=BASE,
+                    help=f"the label of the shipped driver's parent in that run (default {BASE})")
     ap.add_argument("--readme", type=Path, default=ROOT / "README.md")
     ap.add_argument("--check", action="store_true",
                     help="write nothing; exit 1 with a diff if the README's block differs")
     a = ap.parse_args()
     # Relative to the current directory or, failing that, to the repository.
     results = (a.results if a.results.exists() else ROOT / a.results).resolve().relative_to(ROOT)
-    new = block(results, a.ub, a.experiment)
+    new = block(results, a.ub, a.base)
     before, old, after = split(a.readme)
     if old == new:
         print(f"readme_table: {a.readme}: benchmark block matches {results}")
