@@ -158,18 +158,23 @@ impl UbDevice {
                 &mut locked
             }
         };
+        // The request back from where it waits, for the worker (unless its
+        // timeout took it meanwhile).
+        let hand_back = || {
+            self.unpark().map(|rq| Queued {
+                rq,
+                lun,
+                timeout_ns,
+                arrived_ns,
+            })
+        };
         self.take_retry_now(io);
         // Work that may take long before the command is even sent (a recovery
         // owed, a port reset to revive a device given up) has no deadline:
         // the worker's, with the request parked where blk-mq's timeout can end
         // it. Not in a submitter's call, which would wait for all of it.
         if direct && io.owes_work() {
-            return self.unpark().map(|rq| Queued {
-                rq,
-                lun,
-                timeout_ns,
-                arrived_ns,
-            });
+            return hand_back();
         }
         // A device given up whose backoff is over is tried again here, while
         // the request is parked: the port reset and the check after it have no
@@ -183,12 +188,7 @@ impl UbDevice {
             to_worker,
         } = self.execute(io, params, &job, direct);
         if to_worker {
-            return self.unpark().map(|rq| Queued {
-                rq,
-                lun,
-                timeout_ns,
-                arrived_ns,
-            });
+            return hand_back();
         }
         if let Some(rq) = self.unpark() {
             if status == Status::Ok {
@@ -312,9 +312,7 @@ impl UbDevice {
         };
         match ran {
             // The worker tries again (and recovers first, if owed).
-            CommandEnd::Failed { .. } | CommandEnd::OutOfTries if direct && policy.wants_retry => {
-                RequestEnd::to_worker()
-            }
+            CommandEnd::Failed { .. } if direct && policy.wants_retry => RequestEnd::to_worker(),
             CommandEnd::OutOfTries if direct => RequestEnd::to_worker(),
             CommandEnd::Broken {
                 error: e @ TransportError::Broken(..),
