@@ -14,13 +14,21 @@
 //! - [`residue`]: what a CSW's residue is taken to mean.
 //! - [`learned`]: quirks learned from what the device does.
 //! - [`outcome`], [`timeouts`]: how a command ends, and its time limits.
+//! - [`quirks`], [`knobs`], [`counters`]: what a device is configured with
+//!   (usb-storage's quirk flags, most of them transport quirks; the stage
+//!   timeouts in sysfs) and what it counts (`ub_stats`). The block driver
+//!   reads and adds to them; they sit here because the engine is their first
+//!   user and must not import anything above it.
 
 mod chain;
+pub(crate) mod counters;
 mod data;
 mod exchange;
+pub(crate) mod knobs;
 mod ladder;
 mod learned;
 mod outcome;
+pub(crate) mod quirks;
 mod recovery;
 mod residue;
 mod timeouts;

@@ -7,10 +7,10 @@
 //! happens when an interface is bound or released. The driver has three layers,
 //! each a directory (Documentation/design.rst draws them):
 //!
-//! - the block driver: [`device`] (the bound device, its requests and worker),
-//!   [`exec`] (the command executor), [`luns`] (a device's LUNs), [`probe`] and
-//!   [`disk`] (a LUN and its disk), [`quirks`], [`counters`] and [`knobs`];
-//! - the Bulk-Only engine, [`bot`]: one command from CBW to CSW, recovery;
+//! - the block driver, [`block`]: the bound device, its requests and worker, the
+//!   command executor, a device's LUNs and their disks;
+//! - the Bulk-Only engine, [`bot`]: one command from CBW to CSW, recovery, and
+//!   the device's quirks, stage timeouts and counters;
 //! - the kernel layer, [`kext`]: safe types over the kernel's USB and blk-mq C
 //!   API and the bundled helpers, with `usbcore_sg` (DMA mapping, `usb_sg_*`).
 //!   The only `unsafe` code is there: every module above it is compiled with
@@ -19,24 +19,10 @@
 use kernel::{prelude::*, sync::Arc};
 
 #[forbid(unsafe_code)]
+mod block;
+#[forbid(unsafe_code)]
 mod bot;
-#[forbid(unsafe_code)]
-mod counters;
-#[forbid(unsafe_code)]
-mod device;
-#[forbid(unsafe_code)]
-mod disk;
-#[forbid(unsafe_code)]
-mod exec;
 mod kext;
-#[forbid(unsafe_code)]
-mod knobs;
-#[forbid(unsafe_code)]
-mod luns;
-#[forbid(unsafe_code)]
-mod probe;
-#[forbid(unsafe_code)]
-mod quirks;
 
 #[path = "../../scsi/src/scsi.rs"]
 #[allow(unreachable_pub)]
@@ -46,7 +32,8 @@ mod scsi;
 #[path = "../../usbcore_sg/sg.rs"]
 mod usbcore_sg;
 
-use device::UbDevice;
+use block::{device::UbDevice, luns};
+use bot::{counters, knobs, quirks};
 use kext::{blk, usb};
 
 /// Interface class, subclass and protocol of a Bulk-Only mass-storage interface with

@@ -28,10 +28,9 @@ use super::{
     Bot, Chain, Data, Fault, Outcome, Stage, Stages, Timeouts, TransportError,
 };
 use crate::{
-    counters::Counter,
+    bot::{counters::Counter, quirks::Quirks},
     kext::usb::{Pipe, UsbDevice},
     kext::{dma::DmaBuf, usb::TransferError},
-    quirks::Quirks,
     scsi::{
         cbw::{Cbw, Direction, CBW_LEN},
         cdb::Cdb,

@@ -12,7 +12,7 @@ use kernel::prelude::*;
 
 use super::Bot;
 use crate::{
-    quirks::{Quirks, QUIRKS_TEXT},
+    bot::quirks::{Quirks, QUIRKS_TEXT},
     scsi::cdb::Cdb,
 };
 

@@ -25,7 +25,7 @@ use super::{
     ladder::{self, Step},
     Bot, Fault, Stage, TransportError,
 };
-use crate::{counters::Counter, kext::ratelimit::RateLimit, scsi::cdb::Cdb};
+use crate::{bot::counters::Counter, kext::ratelimit::RateLimit, scsi::cdb::Cdb};
 
 /// The recovery state of one device.
 pub(crate) struct Recovery {

@@ -14,15 +14,17 @@ use kernel::{prelude::*, str::CString, sync::Arc};
 
 use super::{chain, Chain, Data, Fault, Outcome, Timeouts, TransportError};
 use crate::{
-    counters::{Counter, Counters},
+    bot::{
+        counters::{Counter, Counters},
+        knobs::{Knob, Knobs},
+        quirks::Quirks,
+    },
     kext::{
         dma::DmaBuf,
         ratelimit::RateLimit,
         task::now_ns,
         usb::{Interface, InterfaceRef, Pipe, PortReset, TransferError, UsbDeviceRef},
     },
-    knobs::{Knob, Knobs},
-    quirks::Quirks,
     scsi::{
         cbw::CBW_LEN,
         cdb::{self, Cdb},

@@ -5,13 +5,13 @@
 //! place `ub` touches `struct request`, `struct gendisk` and
 //! `struct blk_mq_tag_set`.
 
-mod disk;
+mod gendisk;
 mod hooks;
 mod ops;
 mod passthrough;
 mod request;
 
-pub(crate) use disk::{Disk, Limits, Major};
+pub(crate) use gendisk::{Disk, Limits, Major};
 pub(crate) use hooks::DiskIdent;
 pub(crate) use ops::{DiskHandle, QueueOps};
 pub(crate) use passthrough::{Passthrough, PtDir};

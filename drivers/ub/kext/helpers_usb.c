@@ -54,7 +54,7 @@ int ub_usb_port_reset(struct usb_interface *intf)
 }
 
 /*
- * usb-storage's quirks syntax, VID:PID:letters[,...]; parsed in drivers/ub/quirks.rs
+ * usb-storage's quirks syntax, VID:PID:letters[,...]; parsed in drivers/ub/bot/quirks.rs
  * at each probe, so a change applies to the next device bound.
  */
 static char ub_quirks[256];
@@ -88,7 +88,7 @@ struct ub_ident {
 	char rev[5];
 	char serial[128];
 	/*
-	 * The quirk letters in force and those learned (drivers/ub/quirks.rs),
+	 * The quirk letters in force and those learned (drivers/ub/bot/quirks.rs),
 	 * "" for none; rewritten when the driver learns one, under ub_ident_lock.
 	 */
 	char quirks[80];
@@ -199,7 +199,7 @@ int ub_ident_set_quirks(struct usb_interface *intf, const char *quirks,
  * Tables of values the Rust side owns, shown as files of the bound interface:
  * the counters (the directory ub_stats/, read-only) and the stage timeouts
  * (*_timeout_ms, read-write). The names come from Rust when the driver
- * registers (drivers/ub/counters.rs, knobs.rs). A devres holds a reference to
+ * registers (drivers/ub/bot/counters.rs, knobs.rs). A devres holds a reference to
  * the Rust owner of each table, taken by ub_values_set() and dropped by its
  * release callback when the interface is unbound, after the driver core
  * removed the files.

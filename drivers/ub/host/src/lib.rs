@@ -21,9 +21,11 @@ mod bot {
 }
 
 #[cfg(test)]
-#[path = "../../device"]
-mod device {
-    pub(crate) mod state;
+#[path = "../../block"]
+mod block {
+    pub(crate) mod device {
+        pub(crate) mod state;
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! The device state machine of Documentation/design.rst, transition by
 //! transition.
 
-use crate::device::state::{Access, State};
+use crate::block::device::state::{Access, State};
 
 const ALL: [State; 4] = [State::Running, State::Reset, State::Asleep, State::Gone];
 

@@ -13,8 +13,8 @@ use kernel::{
 };
 
 use crate::{
-    exec::{CmdError, Executor},
-    quirks::Quirks,
+    block::exec::{CmdError, Executor},
+    bot::quirks::Quirks,
     scsi::{
         capacity::{
             Capacity, CapacityError, ReadCapacity10, ReadCapacity16, READ_CAPACITY_10_LEN,

@@ -9,14 +9,13 @@ use kernel::{prelude::*, sync::Arc};
 
 use super::{bound::UbDevice, lun::Who, pending::Queued, state::State};
 use crate::{
-    counters::Counter,
-    exec::Executor,
+    block::exec::Executor,
+    bot::{counters::Counter, quirks::Quirks},
     kext::{
         blk::{DiskHandle, Expiry, Passthrough, PtDir, QueueOps, Request, RequestId, Status},
         dma::DmaBuf,
         task::{now_ns, worker_queue},
     },
-    quirks::Quirks,
     scsi::{
         cdb::{self, Cdb},
         sense::Retry,

@@ -11,12 +11,13 @@
 //! [`pending::Pending`] for the worker, a work item on the per-CPU
 //! high-priority workqueue ([`crate::kext::task::worker_queue`]) that is never
 //! run twice at once. Either builds the CDB, maps the data and runs the command
-//! through the executor ([`crate::exec`]), one request at a time.
+//! through the executor ([`crate::block::exec`]), one request at a time.
 //!
 //! The files: [`bound`] (the device, its locks and worker), [`direct`] (a
 //! request run in `queue_rq`), [`pending`] and
 //! [`state`] (what waits, and whether the device serves it), [`queue`] (the
-//! disk-facing side), [`request`] (one block request), [`lun`] and [`media`]
+//! disk-facing side), [`run_request`] (one block request) and [`tries`] (one
+//! try of it, as the executor asks), [`lun`] and [`media`]
 //! (LUNs and their media), [`pm`] (teardown, resets by others, suspend).
 //!
 //! Every request ends within its queue's `io_timeout` (the `io_timeout_ms`
@@ -32,8 +33,9 @@ mod media;
 mod pending;
 mod pm;
 mod queue;
-mod request;
+mod run_request;
 mod state;
+mod tries;
 
 pub(crate) use bound::UbDevice;
 pub(crate) use pending::QUEUE_DEPTH;

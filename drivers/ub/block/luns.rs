@@ -7,14 +7,12 @@
 use kernel::{prelude::*, sync::Arc};
 
 use crate::{
-    device::UbDevice,
-    disk,
+    block::{device::UbDevice, disk, probe},
+    bot::quirks::{Quirks, QUIRKS_TEXT},
     kext::{
         blk,
         usb::{Endpoint, Interface},
     },
-    probe,
-    quirks::{Quirks, QUIRKS_TEXT},
 };
 
 /// Probes every LUN of `dev` (bound on `intf`, with `quirks`) and adds a disk

@@ -11,9 +11,8 @@ use super::{
     run::{Buffer, CommandEnd, OwnCommands},
 };
 use crate::{
-    bot::TransportError,
+    bot::{quirks::Quirks, TransportError},
     kext::{blk::PtDir, dma::DmaBuf},
-    quirks::Quirks,
     scsi::cdb::{self, Cdb},
 };
 

@@ -32,7 +32,7 @@ use kernel::{alloc::kvec::InsertError, sync::Arc};
 
 use super::{bound::UbDevice, pending::Queued, state::State};
 use crate::{
-    counters::Counter,
+    bot::counters::Counter,
     kext::{
         blk::Status,
         task::{worker_queue, NoIoScope},

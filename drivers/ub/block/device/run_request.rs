@@ -1,33 +1,30 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! One block request from the worker's point of view: its commands built, run
-//! (its request parked where blk-mq's timeout can take it between them),
-//! retried as its sense says, and completed, in part when the device locates
-//! the error, by its deadline.
+//! One block request, run by the worker or (its first try) by its submitter:
+//! its commands built, run (its request parked where blk-mq's timeout can take
+//! it between them), retried as its sense says ([`super::tries`]), and
+//! completed, in part when the device locates the error, by its deadline.
+
 use core::sync::atomic::Ordering;
-use kernel::{
-    prelude::*,
-    time::{delay::fsleep, Delta},
-};
+use kernel::prelude::*;
 
 use super::{
     bound::UbDevice,
     lun::{LunParams, Who},
     pending::Queued,
+    tries::{BlockPolicy, RequestData},
 };
 use crate::{
-    bot::{Fault, Outcome, Timeouts, TransportError},
-    counters::Counter,
-    exec::{Buffer, CommandEnd, Executor, Payload, Policy, MAX_TRIES},
+    block::exec::{Buffer, CommandEnd, Executor},
+    bot::{counters::Counter, quirks::Quirks, Fault, TransportError},
     kext::{
         blk::{Op, Request, Status},
         task::now_ns,
     },
-    quirks::Quirks,
     scsi::{
         cdb::{self, Cdb},
         provisioning::{unmap_params, UNMAP_PARAM_LEN},
-        sense::{Retry, Sense, SenseKey},
+        sense::{Sense, SenseKey},
     },
 };
 
@@ -45,13 +42,13 @@ pub(super) fn op_name(op: Op) -> &'static str {
 impl UbDevice {
     /// Hands the worker's request, due by `deadline_ns`, to [`Pending`] while it
     /// waits between commands: blk-mq's timeout may complete it there.
-    fn park(&self, rq: Request, deadline_ns: i64) {
+    pub(super) fn park(&self, rq: Request, deadline_ns: i64) {
         self.pending.lock().current = Some((rq, deadline_ns));
     }
 
     /// Takes the worker's request back for a command, or `None` if its time ran
     /// out meanwhile (blk-mq's timeout completed it).
-    fn unpark(&self) -> Option<Request> {
+    pub(super) fn unpark(&self) -> Option<Request> {
         self.pending.lock().current.take().map(|(rq, _)| rq)
     }
 
@@ -288,31 +285,19 @@ impl UbDevice {
             // only slow.
             t = t.with_wait_ms(t.left(u32::MAX));
         }
-        let mut policy = BlockPolicy {
-            dev: self,
-            params,
-            op,
-            read_after_worked: false,
-            direct,
-            wants_retry: false,
-        };
+        let mut policy = BlockPolicy::new(self, params, op, direct);
         let ran = match op {
             Op::Flush => io.run(lun, cdb, t, &mut Buffer::None, &mut policy),
             // The UNMAP parameter list is the driver's, in its own buffer.
             Op::Discard => io.run(lun, cdb, t, &mut Buffer::Out(&job.unmap), &mut policy),
             _ => {
-                let mut data = RequestData {
-                    dev: self,
-                    op,
-                    bytes: job.bytes,
-                    deadline_ns: job.deadline_ns,
-                };
+                let mut data = RequestData::new(self, op, job.bytes, job.deadline_ns);
                 io.run(lun, cdb, t, &mut data, &mut policy)
             }
         };
         match ran {
             // The worker tries again (and recovers first, if owed).
-            CommandEnd::Failed { .. } if direct && policy.wants_retry => RequestEnd::to_worker(),
+            CommandEnd::Failed { .. } if direct && policy.wants_retry() => RequestEnd::to_worker(),
             CommandEnd::OutOfTries if direct => RequestEnd::to_worker(),
             CommandEnd::Broken {
                 error: e @ TransportError::Broken(..),
@@ -434,149 +419,6 @@ impl UbDevice {
             // Its time ran out while it waited: blk-mq's timeout completed it.
             CommandEnd::Aborted => RequestEnd::of(Status::Timeout),
         }
-    }
-}
-
-/// The data stage of a read or a write: the request's own pages, out of the
-/// timeout's reach while they move.
-struct RequestData<'a> {
-    dev: &'a UbDevice,
-    op: Op,
-    bytes: u32,
-    deadline_ns: i64,
-}
-
-impl Payload for RequestData<'_> {
-    fn len(&self) -> u32 {
-        self.bytes
-    }
-
-    fn send(
-        &mut self,
-        io: &mut Executor,
-        lun: u8,
-        cdb: &Cdb,
-        t: Timeouts,
-    ) -> Option<Result<Outcome, TransportError>> {
-        // Taken back from where blk-mq's timeout can complete it, unless it did.
-        let rq = self.dev.unpark()?;
-        let is_in = self.op == Op::Read;
-        let out = io.send_mapped(lun, cdb, |sg| rq.map_sg(sg), is_in, self.bytes, t);
-        self.dev.park(rq, self.deadline_ns);
-        Some(out)
-    }
-}
-
-/// How a block request's command is tried again: as sd does after its sense,
-/// and as usb-storage's quirks ask.
-struct BlockPolicy<'a> {
-    dev: &'a UbDevice,
-    params: &'a LunParams,
-    op: Op,
-    /// INITIAL_READ10: the last try was a READ that failed right after one
-    /// that worked.
-    read_after_worked: bool,
-    /// The direct path: one try; a retry it would want is the worker's.
-    direct: bool,
-    /// The direct path's try ended with a sense the command would be tried
-    /// again after.
-    wants_retry: bool,
-}
-
-impl Policy for BlockPolicy<'_> {
-    fn tries(&self) -> u32 {
-        if self.direct {
-            1
-        } else {
-            MAX_TRIES
-        }
-    }
-
-    fn recover_last(&self) -> bool {
-        // The worker completes the request first.
-        false
-    }
-
-    fn after_try(
-        &mut self,
-        io: &mut Executor,
-        lun: u8,
-        out: &Result<Outcome, TransportError>,
-        last: bool,
-    ) -> bool {
-        // The direct path's one try is not the request's last: the worker has
-        // the others.
-        let last = last && !self.direct;
-        let quirks = self.dev.quirks;
-        if self.op == Op::Flush
-            && matches!(out, Ok(Outcome::Passed { .. }))
-            && quirks.contains(Quirks::SENSE_AFTER_SYNC)
-        {
-            // usb-storage's SENSE_AFTER_SYNC: a command right after the flush
-            // keeps the device from taking it as a goodbye.
-            let _ = io.request_sense(lun);
-        }
-        if self.op == Op::Read && quirks.contains(Quirks::INITIAL_READ10) {
-            // usb-storage's INITIAL_READ10: a READ that fails right after one
-            // that worked is tried again at once.
-            let worked = matches!(out, Ok(Outcome::Passed { residue: 0 }));
-            if io.swap_read_worked(worked) && !worked && !last {
-                // A CHECK CONDITION's sense is read and recorded as any
-                // other's (`after_sense` tries it again): a UNIT ATTENTION
-                // for a new medium must still mark the LUN stale.
-                if let Ok(Outcome::Failed { .. }) = out {
-                    self.read_after_worked = true;
-                    return false;
-                }
-                return out.is_ok();
-            }
-        }
-        false
-    }
-
-    fn after_sense(
-        &mut self,
-        io: &mut Executor,
-        lun: u8,
-        sense: &Sense,
-        residue: u32,
-        last: bool,
-    ) -> bool {
-        let all_moved = residue == 0;
-        let decision = sense.retry_after(all_moved);
-        self.params.saw(decision);
-        // INITIAL_READ10: tried again whatever the sense, unless the medium
-        // went or may be another one.
-        let quirk_retry = core::mem::take(&mut self.read_after_worked)
-            && !matches!(decision, Retry::MediaChanged | Retry::NoMedium);
-        if self.direct {
-            // Recorded above; the worker's try acts on it (starts the unit,
-            // waits), not the submitter's call.
-            self.wants_retry = sense.blk_status_after(all_moved) != Status::Ok
-                && (quirk_retry
-                    || match decision {
-                        Retry::Yes | Retry::NeedsStart | Retry::Delayed => true,
-                        Retry::MediaChanged => !self.params.removable.load(Ordering::Acquire),
-                        Retry::No | Retry::NoMedium => false,
-                    });
-            return false;
-        }
-        let retry = quirk_retry
-            || match decision {
-                Retry::Yes => true,
-                // As sd: a unit that needs starting is started, then the command
-                // is tried again.
-                Retry::NeedsStart => !last && io.start_unit(lun),
-                Retry::Delayed => {
-                    fsleep(Delta::from_millis(100));
-                    true
-                }
-                // As sd: not retried on a removable medium that may be another one.
-                Retry::MediaChanged => !self.params.removable.load(Ordering::Acquire),
-                Retry::No | Retry::NoMedium => false,
-            };
-        // A sense that completes the command (RECOVERED ERROR) ends it.
-        retry && sense.blk_status_after(all_moved) != Status::Ok
     }
 }
 

@@ -6,7 +6,7 @@
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
 
-use crate::{exec::CmdError, scsi::sense::Retry};
+use crate::{block::exec::CmdError, scsi::sense::Retry};
 
 /// LUNs a Bulk-Only device may have (GET MAX LUN answers at most 15).
 pub(crate) const MAX_LUNS: usize = 16;

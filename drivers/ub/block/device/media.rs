@@ -7,7 +7,7 @@ use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
 use super::{bound::UbDevice, lun::Who};
-use crate::{kext::blk::DiskHandle, probe};
+use crate::{block::probe, kext::blk::DiskHandle};
 
 impl UbDevice {
     pub(super) fn revalidate(&self, lun: u8, disk: &DiskHandle) {

@@ -7,14 +7,16 @@
 use kernel::{prelude::*, sync::Arc};
 
 use crate::{
-    device::{LunQueue, UbDevice, QUEUE_DEPTH},
-    exec::MAX_SEGMENTS,
+    block::{
+        device::{LunQueue, UbDevice, QUEUE_DEPTH},
+        exec::MAX_SEGMENTS,
+        probe::LunInfo,
+    },
+    bot::quirks::Quirks,
     kext::{
         blk::{Disk, DiskIdent, Limits},
         usb::{Endpoint, Interface},
     },
-    probe::LunInfo,
-    quirks::Quirks,
 };
 
 /// Largest request in 512-byte sectors: 1 MiB. usb-storage sends 120 KiB on high

@@ -7,7 +7,7 @@ use kernel::{prelude::*, sync::Arc};
 
 use super::{bound::UbDevice, lun::Who, state::State};
 use crate::{
-    counters::Counter,
+    bot::counters::Counter,
     kext::task::{flush_work, worker_queue},
     scsi::{cdb, sense::Retry},
 };

@@ -12,7 +12,11 @@ use kernel::{
 };
 
 use crate::{
-    bot::{Bot, Recovery, Timeouts, TransportError},
+    bot::{
+        knobs::Knobs,
+        quirks::{Quirks, QUIRKS_TEXT},
+        Bot, Recovery, Timeouts, TransportError,
+    },
     kext::{
         dma::DmaBuf,
         ratelimit::RateLimit,
@@ -20,8 +24,6 @@ use crate::{
         task::NoIoScope,
         usb::{PortReset, UsbDevice},
     },
-    knobs::Knobs,
-    quirks::{Quirks, QUIRKS_TEXT},
     scsi::{
         cdb::Cdb,
         inquiry::{self, INQUIRY_STD_LEN},

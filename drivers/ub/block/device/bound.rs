@@ -20,16 +20,16 @@ use super::{
     state::{Access, State},
 };
 use crate::{
-    bot::{Bot, Recovery, Setup},
-    counters::Counters,
-    exec::{Executor, ExecutorLock},
+    block::{
+        exec::{Executor, ExecutorLock},
+        probe::LunInfo,
+    },
+    bot::{counters::Counters, quirks::Quirks, Bot, Recovery, Setup},
     kext::{
         blk::Status,
         task::{now_ns, NoIoScope},
         usb::{AutoPm, Endpoint, Interface, InterfaceRef, PortReset},
     },
-    probe::LunInfo,
-    quirks::Quirks,
 };
 
 /// One bound USB mass-storage device.
