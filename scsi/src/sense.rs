@@ -120,18 +120,14 @@ impl SenseKey {
     }
 }
 
-/// The block-layer completion status of a request, mirroring the kernel's
-/// `blk_status_t` values the driver uses. The driver maps each variant to the
-/// kernel constant of the same name; no numeric value is implied here, since
-/// the kernel has renumbered them over time.
+/// The block-layer completion status a sense leads to, named after the
+/// kernel's `blk_status_t` value it stands for (the driver maps each variant to
+/// the value of the same name); no numeric value is implied here, since the
+/// kernel has renumbered them over time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlkStatus {
     /// `BLK_STS_OK`.
     Ok,
-    /// `BLK_STS_NOTSUPP`: operation not supported.
-    NotSupp,
-    /// `BLK_STS_TIMEOUT`.
-    Timeout,
     /// `BLK_STS_NOSPC`: critical space allocation failure.
     NoSpc,
     /// `BLK_STS_TARGET`: critical target failure; not worth retrying.
@@ -140,10 +136,6 @@ pub enum BlkStatus {
     Medium,
     /// `BLK_STS_PROTECTION`: protection information error.
     Protection,
-    /// `BLK_STS_RESOURCE`: out of kernel resources; requeue.
-    Resource,
-    /// `BLK_STS_OFFLINE`: the device is gone or going.
-    Offline,
     /// `BLK_STS_IOERR`: any other I/O error.
     IoErr,
 }

@@ -330,7 +330,7 @@ impl UbDevice {
                     return RequestEnd::of(Status::IoErr);
                 };
                 let all_moved = residue == 0;
-                let status = sense.blk_status_after(all_moved);
+                let status = Status::from(sense.blk_status_after(all_moved));
                 if status == Status::Ok {
                     return RequestEnd::of(status);
                 }

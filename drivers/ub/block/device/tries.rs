@@ -19,7 +19,7 @@ use crate::{
     kext::blk::{Op, Status},
     scsi::{
         cdb::Cdb,
-        sense::{Retry, Sense},
+        sense::{BlkStatus, Retry, Sense},
     },
 };
 
@@ -138,7 +138,7 @@ impl Policy for BlockPolicy<'_> {
         if self.direct {
             // Recorded above; the worker's try acts on it (starts the unit,
             // waits), not the submitter's call.
-            self.wants_retry = sense.blk_status_after(all_moved) != Status::Ok
+            self.wants_retry = sense.blk_status_after(all_moved) != BlkStatus::Ok
                 && (quirk_retry
                     || match decision {
                         Retry::Yes | Retry::NeedsStart | Retry::Delayed => true,
@@ -162,7 +162,7 @@ impl Policy for BlockPolicy<'_> {
                 Retry::No | Retry::NoMedium => false,
             };
         // A sense that completes the command (RECOVERED ERROR) ends it.
-        retry && sense.blk_status_after(all_moved) != Status::Ok
+        retry && sense.blk_status_after(all_moved) != BlkStatus::Ok
     }
 }
 
@@ -194,5 +194,20 @@ impl<'a> BlockPolicy<'a> {
     /// the command again.
     pub(super) fn wants_retry(&self) -> bool {
         self.wants_retry
+    }
+}
+
+/// The block status the `scsi` crate's reading of a sense maps to: the same
+/// `blk_status_t` by name.
+impl From<BlkStatus> for Status {
+    fn from(s: BlkStatus) -> Self {
+        match s {
+            BlkStatus::Ok => Status::Ok,
+            BlkStatus::NoSpc => Status::NoSpc,
+            BlkStatus::Target => Status::Target,
+            BlkStatus::Medium => Status::Medium,
+            BlkStatus::Protection => Status::Protection,
+            BlkStatus::IoErr => Status::IoErr,
+        }
     }
 }

@@ -28,10 +28,33 @@ pub(crate) enum Op {
     Other(u32),
 }
 
-/// A completion status: the `scsi` crate's decision type, mapped onto
-/// `blk_status_t` through the kernel's own errno table (`errno_to_blk_status()`),
-/// so that no numeric `BLK_STS_*` value is copied here.
-pub(crate) use crate::scsi::sense::BlkStatus as Status;
+/// A request's completion status: the `blk_status_t` values a driver ends
+/// requests with, mapped through the kernel's own errno table
+/// (`errno_to_blk_status()`), so that no numeric `BLK_STS_*` value is copied
+/// here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// `BLK_STS_OK`.
+    Ok,
+    /// `BLK_STS_NOTSUPP`: operation not supported.
+    NotSupp,
+    /// `BLK_STS_TIMEOUT`.
+    Timeout,
+    /// `BLK_STS_NOSPC`: out of space.
+    NoSpc,
+    /// `BLK_STS_TARGET`: critical target failure, not worth retrying.
+    Target,
+    /// `BLK_STS_MEDIUM`: critical medium failure.
+    Medium,
+    /// `BLK_STS_PROTECTION`: protection information error.
+    Protection,
+    /// `BLK_STS_RESOURCE`: out of kernel resources.
+    Resource,
+    /// `BLK_STS_OFFLINE`: the device is gone or going.
+    Offline,
+    /// `BLK_STS_IOERR`: any other I/O error.
+    IoErr,
+}
 
 pub(super) fn raw_status(status: Status) -> bindings::blk_status_t {
     let errno = match status {
