@@ -23,7 +23,7 @@ for i in /sys/bus/usb/drivers/ub/*:*; do
 done
 
 step "kernel log"
-dmesg | grep -E 'ub: '
+dmesg | grep -E ' ub [0-9]+-[0-9.]+:[0-9.]+: '
 
 step "partition /dev/uba and make ext4 on /dev/uba1"
 echo ',,L' | sfdisk -q --label dos /dev/uba

@@ -61,6 +61,13 @@ test_dmesg() {
 	dmesg | tail -n +"$((TEST_MARK + 1))"
 }
 
+# ub logs on its interface, as usb-storage does: "ub 1-1:1.0: ...". An ERE
+# for that prefix, and the test's lines from ub.
+UB_LOG='(^| )ub [0-9]+-[0-9.]+:[0-9]+\.[0-9]+: '
+ub_dmesg() {
+	test_dmesg | grep -E "$UB_LOG"
+}
+
 # Record a failed check; the test goes on so that one run shows every failure.
 fail() {
 	ktap_print_msg "$TEST_NAME: $*"

@@ -52,8 +52,8 @@ test_end
 test_begin "bound log line names $speed"
 sysfs_speed=$(rd "/sys/bus/usb/devices/${stick%%:*}/speed")
 [ "$sysfs_speed" = "$mbps" ] || fail "device runs at '$sysfs_speed' Mbit/s, expected $mbps"
-line=$(dmesg | grep -E "ub: bound $QEMU_STICK_VID:0001 .*\($stick\)$" | tail -n1)
-echo "$line" | grep -qE "ub: bound $QEMU_STICK_VID:0001 $speed bulk-in 0x8[0-9a-f] bulk-out 0x0[0-9a-f] maxpacket $maxp \($stick\)$" ||
+line=$(dmesg | grep -E "ub $stick: bound $QEMU_STICK_VID:0001 " | tail -n1)
+echo "$line" | grep -qE "ub $stick: bound $QEMU_STICK_VID:0001 $speed bulk-in 0x8[0-9a-f] bulk-out 0x0[0-9a-f] maxpacket $maxp\$" ||
 	fail "log line '$line' does not match '$speed ... maxpacket $maxp ($stick)'"
 test_end
 
@@ -74,7 +74,7 @@ else
 		echo 'file drivers/base/dd.c -p' >/sys/kernel/debug/dynamic_debug/control
 		echo "$QEMU_KBD_VID 0001" >/sys/bus/usb/drivers/ub/remove_id
 		[ -z "$(driver_of "$kbd")" ] || fail "$kbd is bound to $(driver_of "$kbd")"
-		n=$(test_dmesg | grep -c "ub: $kbd: ")
+		n=$(test_dmesg | grep -c "ub $kbd: ")
 		[ "$n" = 1 ] || fail "expected one ub log line for $kbd, found $n"
 		test_dmesg | grep -q "$kbd: probe with driver ub rejects match -19" ||
 			fail "the driver core did not see -ENODEV from ub"
@@ -87,7 +87,7 @@ modprobe usb-storage || fail "modprobe usb-storage failed"
 nap 1
 [ "$(driver_of "$stick")" = ub ] || fail "loading usb-storage took $stick from ub"
 echo "$stick" >/sys/bus/usb/drivers/ub/unbind || fail "unbind from ub failed"
-test_dmesg | grep -q "ub: released $stick" || fail "ub did not log the release"
+test_dmesg | grep -q "ub $stick: released$" || fail "ub did not log the release"
 echo "$stick" >/sys/bus/usb/drivers/usb-storage/bind || fail "bind to usb-storage failed"
 [ "$(driver_of "$stick")" = usb-storage ] || fail "$stick not bound to usb-storage"
 sd_of_stick() { ls -d /sys/bus/usb/devices/"$stick"/host*/target*/*/block/sd* 2>/dev/null | head -n1; }
@@ -99,12 +99,12 @@ label=$(dd if="/dev/$sd" bs=512 count=1 2>/dev/null | head -c 15)
 test_end
 
 test_begin "sysfs unbind and bind move the device back to ub"
-mark=$(dmesg | grep -c "ub: bound $QEMU_STICK_VID.*($stick)")
+mark=$(dmesg | grep -c "ub $stick: bound $QEMU_STICK_VID")
 echo "$stick" >/sys/bus/usb/drivers/usb-storage/unbind || fail "unbind from usb-storage failed"
 wait_for 10 test ! -e "/dev/$sd" || fail "/dev/$sd still exists"
 echo "$stick" >/sys/bus/usb/drivers/ub/bind || fail "bind to ub failed"
 [ "$(driver_of "$stick")" = ub ] || fail "$stick is bound to '$(driver_of "$stick")', not ub"
-[ "$(dmesg | grep -c "ub: bound $QEMU_STICK_VID.*($stick)")" -gt "$mark" ] || fail "no new bound line"
+[ "$(dmesg | grep -c "ub $stick: bound $QEMU_STICK_VID")" -gt "$mark" ] || fail "no new bound line"
 rmmod usb-storage || fail "rmmod usb-storage failed"
 test_end
 
@@ -112,7 +112,7 @@ test_begin "rmmod ub with a device bound leaves no warning and no leak"
 rmmod ub || fail "rmmod ub failed"
 [ ! -d /sys/module/ub ] || fail "/sys/module/ub still present"
 [ -z "$(driver_of "$stick")" ] || fail "$stick still bound to $(driver_of "$stick")"
-test_dmesg | grep -q "ub: released $stick" || fail "ub did not log the release"
+test_dmesg | grep -q "ub $stick: released$" || fail "ub did not log the release"
 leaks=$(kmemleak_report)
 [ -z "$leaks" ] || { echo "$leaks" | head -n 30 | sed 's/^/# /'; fail "kmemleak reports leaks"; }
 test_end

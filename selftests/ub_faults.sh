@@ -91,9 +91,9 @@ for spec in "${SINGLE_FAULTS[@]}"; do
 	fi
 	grep -q "^fault done $mode" $DEVLOG || fail "the device never acted on the fault"
 	if [ "$recovery" = - ]; then
-		test_dmesg | grep -q -E "reset recovery|port reset" && fail "unexpected reset: $(test_dmesg | grep ub: | tail -n 2)"
+		test_dmesg | grep -q -E "reset recovery|port reset" && fail "unexpected reset: $(ub_dmesg | tail -n 2)"
 	else
-		test_dmesg | grep -q -E "$recovery" || fail "no '$recovery' in the log: $(test_dmesg | grep ub: | tail -n 2)"
+		test_dmesg | grep -q -E "$recovery" || fail "no '$recovery' in the log: $(ub_dmesg | tail -n 2)"
 	fi
 	test_dmesg | grep -q "not even after a port reset" && fail "the device was given up"
 	# A fault seen once is no evidence of a quirk.
@@ -127,7 +127,7 @@ grep -q "^fault done slow-csw" $DEVLOG || fail "the device never delayed a SYNCH
 [ "$ms" -ge 6000 ] || fail "fsync returned after $ms ms, before the device answered"
 [ "$(ub_stat $DEV timeouts)" = "$to0" ] || fail "ub_stats/timeouts: $to0 -> $(ub_stat $DEV timeouts)"
 [ "$(ub_stat $DEV recoveries)" = "$rec0" ] || fail "ub_stats/recoveries: $rec0 -> $(ub_stat $DEV recoveries)"
-test_dmesg | grep -q -E "timeout in CSW stage|reset recovery" && fail "the flush was reset: $(test_dmesg | grep ub: | tail -n 2)"
+test_dmesg | grep -q -E "timeout in CSW stage|reset recovery" && fail "the flush was reset: $(ub_dmesg | tail -n 2)"
 test_end
 
 # The stage timeouts are per device in sysfs, from the module parameters at bind.
@@ -176,7 +176,7 @@ for spec in "3000 device answers again" "1000 failed"; do
 	arm "fault silent-data op=read"
 	io r 6
 	[ "$ms" = 3000 ] && { [ "$GOT" = ok ] && cmp -s $W/rd $W/wr || fail "3000: read: $GOT"; }
-	[ "$(test_dmesg | grep -c "$line")" -gt "$n0" ] || fail "$ms: no '$line' line: $(test_dmesg | grep ub: | tail -n 2)"
+	[ "$(test_dmesg | grep -c "$line")" -gt "$n0" ] || fail "$ms: no '$line' line: $(ub_dmesg | tail -n 2)"
 	echo "slow-control ms=0" >$CTL
 	ktap_print_msg "ctrl_timeout_ms=$ms, control requests answered after 1.5 s: reset recovery $outcome; the read: $GOT after $IO_MS ms"
 done
@@ -487,11 +487,11 @@ dd if=$W/good5 of=/dev/$DEV bs=4k seek=512 oflag=direct status=none || fail "set
 errs=$(partial_fio read)
 [ "$errs" = 27 ] || fail "read: $errs of 32 I/Os failed, expected the 27 from the bad block on"
 test_dmesg | grep -q "read at sector 4096 failed at sector 4136 (the 40 sectors before it completed): sense MediumError 11/00" ||
-	fail "no line naming the bad sector: $(test_dmesg | grep ' ub: ' | tail -n 1)"
+	fail "no line naming the bad sector: $(ub_dmesg | tail -n 1)"
 errs=$(partial_fio write)
 [ "$errs" = 27 ] || fail "write: $errs of 32 I/Os failed, expected 27"
 test_dmesg | grep -q "write at sector 4096 failed at sector 4136 (the 40 sectors before it completed): sense MediumError 0c/00" ||
-	fail "no line naming the bad sector of the write: $(test_dmesg | grep ' ub: ' | tail -n 1)"
+	fail "no line naming the bad sector of the write: $(ub_dmesg | tail -n 1)"
 python3 -S -c 'import sys; sys.stdout.buffer.write((b"ub-partial" * 410)[:4096] * 5)' >$W/pat5
 dd if=/dev/$DEV of=$W/back5 bs=4k skip=512 count=5 iflag=direct status=none || fail "read back failed"
 cmp -s $W/back5 $W/pat5 || fail "the 5 blocks before the bad one do not hold the written data"
@@ -675,11 +675,11 @@ while time.monotonic() < end:
 ' /dev/$DEV
 echo clear >$CTL
 errors=$(($(ub_stat $DEV check_conditions) - c0))
-lines=$(test_dmesg | grep -c "ub: ")
+lines=$(ub_dmesg | wc -l)
 ktap_print_msg "$errors failed reads in 10 s, $lines ub log lines"
 [ "$errors" -ge 20 ] || fail "only $errors check conditions counted"
 # 10 lines per 5 s, plus a note of what was suppressed.
-[ "$lines" -le 40 ] || fail "$lines log lines for $errors errors: $(test_dmesg | grep 'ub: ' | tail -n 2)"
+[ "$lines" -le 40 ] || fail "$lines log lines for $errors errors: $(ub_dmesg | tail -n 2)"
 test_dmesg | grep -q "I/O error messages suppressed" || fail "no line counting the suppressed messages"
 test_end
 
@@ -708,7 +708,7 @@ locks=$(grep '^cmd ' $DEVLOG | tail -n +$((mark + 1)) | grep -c 'op=0x1e')
 [ "$locks" = 0 ] || fail "$locks door lock(s) reached the device after the unbind: $(grep '^cmd .*op=0x1e' $DEVLOG | tail -n 1)"
 [ "$(driver_of "$intf")" = usb-storage ] || fail "$intf is bound to '$(driver_of "$intf")', not usb-storage"
 [ "$(rd $W/lock2)" != 0 ] || fail "the second door lock succeeded after the unbind"
-test_dmesg | grep -q "released $intf" || fail "no released line"
+test_dmesg | grep -q "ub $intf: released$" || fail "no released line"
 ktap_print_msg "unbind took $t_unbind ms (it waits for the command in flight)"
 echo clear >$CTL
 stop_device >/dev/null

@@ -33,7 +33,7 @@ intf=$(basename "$(readlink -f /sys/block/$card1/device)")
 
 # The disk of LUN N: the one whose log line names "(INTERFACE LUN N)".
 lun_disk() {
-	dmesg | sed -n "s/.*ub: \(ub[a-z]*\): .* ($intf LUN $1), .*/\1/p" | tail -n 1
+	dmesg | sed -n "s/.* ub $intf: \[\(ub[a-z]*\)\] .* (LUN $1), .*/\1/p" | tail -n 1
 }
 
 test_begin "card reader (usb-bot, 4 LUNs): one disk per LUN below one interface"
@@ -46,7 +46,7 @@ done
 for l in 1 2 3; do
 	[ "$(lun_disk $l)" = "$(disk_by_label card$l)" ] || fail "LUN $l is $(lun_disk $l), not the card$l image"
 done
-dmesg | grep -q "ub: .*($intf LUN 1), .*, 4 LUN(s)" || fail "no '4 LUN(s)' line"
+dmesg | grep -q "ub $intf: \[ub[a-z]*\] .*(LUN 1), .*, 4 LUN(s)" || fail "no '4 LUN(s)' line"
 test_end
 
 test_begin "each LUN has its own capacity, block size and write cache"
@@ -62,7 +62,7 @@ test_begin "a LUN without a medium still gets a disk, of size 0"
 d0=$(lun_disk 0)
 [ -n "$d0" ] || fail "no disk for LUN 0"
 [ "$(rd /sys/block/$d0/size)" = 0 ] || fail "$d0: size $(rd /sys/block/$d0/size)"
-dmesg | grep -q "ub: $d0: .*($intf LUN 0), no medium, removable" || fail "no 'no medium, removable' line for $d0"
+dmesg | grep -q "ub $intf: \[$d0\] .*(LUN 0), no medium, removable" || fail "no 'no medium, removable' line for $d0"
 test_end
 
 test_begin "I/O to three LUNs at once interleaves on one device and each LUN keeps its own data"

@@ -103,7 +103,7 @@ if [ -n "$DEV" ]; then
 		fail "the read of the block the device lacks succeeded"
 	[ "$(rd /sys/block/$DEV/size)" = 131072 ] || fail "size $(rd /sys/block/$DEV/size) after the read, not 131072"
 	learned="learned quirk c: 131073 blocks reported, block 131072 out of range; quirks=1d6b:0104:c makes it permanent"
-	test_dmesg | grep -q "$learned" || fail "no '$learned' line: $(test_dmesg | grep ub: | tail -n 2)"
+	test_dmesg | grep -q "$learned" || fail "no '$learned' line: $(ub_dmesg | tail -n 2)"
 	[ "$(rd /sys/block/$DEV/device/quirks)" = "learned: c" ] || fail "device/quirks reads '$(rd /sys/block/$DEV/device/quirks)'"
 	# The block is past the end now: nothing reaches the device, nothing more is learned.
 	n=$(dd if=/dev/$DEV bs=512 skip=131072 count=1 iflag=direct status=none 2>/dev/null | wc -c)
@@ -123,7 +123,7 @@ if [ -n "$DEV" ]; then
 		fail "mount failed"
 	fi
 	[ "$(test_dmesg | grep -c 'learned quirk')" = 1 ] || fail "learned lines: $(test_dmesg | grep 'learned quirk')"
-	[ "$(ub_stat $DEV recoveries)" = "$rec0" ] || fail "a recovery ran: $(test_dmesg | grep ub: | tail -n 1)"
+	[ "$(ub_stat $DEV recoveries)" = "$rec0" ] || fail "a recovery ran: $(ub_dmesg | tail -n 1)"
 fi
 stop_device >/dev/null
 test_end
@@ -174,7 +174,7 @@ if [ -n "$DEV" ]; then
 	io r 40
 	[ "$GOT" = ok ] && cmp -s $W/rd $W/wr || fail "read back: $GOT"
 	[ "$(cmds 0x35)" -gt "$syncs" ] || fail "fsync sent no SYNCHRONIZE CACHE"
-	[ "$(ub_stat $DEV recoveries)" = "$rec0" ] || fail "a recovery after the probe: $(test_dmesg | grep ub: | tail -n 1)"
+	[ "$(ub_stat $DEV recoveries)" = "$rec0" ] || fail "a recovery after the probe: $(ub_dmesg | tail -n 1)"
 	[ "$(cmds 0x1a)" = 4 ] || fail "MODE SENSE sent again after the probe"
 fi
 stop_device >/dev/null
@@ -416,7 +416,7 @@ quirk_device w --write-protect || fail "no disk"
 # The device still refuses writes: the writer sees an error, not silence.
 io w 30
 [ "$GOT" != ok ] || fail "a write to the protected medium succeeded"
-test_dmesg | grep -q "sense DataProtect 27/00" || fail "no DATA PROTECT line: $(test_dmesg | grep ub: | tail -n 1)"
+test_dmesg | grep -q "sense DataProtect 27/00" || fail "no DATA PROTECT line: $(ub_dmesg | tail -n 1)"
 stop_device >/dev/null
 test_end
 
@@ -448,7 +448,7 @@ io r 7
 [ "$(ub_stat $DEV port_resets)" = $((p0 + 1)) ] || fail "ub_stats/port_resets: $p0 -> $(ub_stat $DEV port_resets)"
 [ "$(ub_stat $DEV bulk_resets)" = "$b0" ] || fail "ub_stats/bulk_resets: $b0 -> $(ub_stat $DEV bulk_resets)"
 cmp -s $W/rd $W/wr || fail "the read returned wrong data"
-test_dmesg | grep -q "timeout in CSW stage; port reset: device answers again" || fail "no port reset line: $(test_dmesg | grep ub: | tail -n 1)"
+test_dmesg | grep -q "timeout in CSW stage; port reset: device answers again" || fail "no port reset line: $(ub_dmesg | tail -n 1)"
 test_dmesg | grep -q "reset recovery" && fail "a Bulk-Only reset was tried"
 grep -q '^event bulk-reset' $DEVLOG && fail "the device saw a Bulk-Only reset"
 stop_device >/dev/null

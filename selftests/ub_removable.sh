@@ -54,7 +54,7 @@ eject_ioctl() {
 test_begin "removable usb-storage is a removable disk with media change events"
 [ "$(</sys/block/$dev/removable)" = 1 ] || fail "/sys/block/$dev/removable is $(</sys/block/$dev/removable)"
 grep -qw media_change /sys/block/$dev/events || fail "events: '$(</sys/block/$dev/events)'"
-dmesg | grep -q "ub: $dev: .*, removable, " || fail "the disk line does not say removable"
+dmesg | grep -q -E "$UB_LOG\[$dev\] .*, removable, " || fail "the disk line does not say removable"
 [ "$(read_label)" = "ub-image:rem0" ] || fail "label: $(read_label)"
 test_end
 
@@ -63,7 +63,7 @@ out=$(eject_ioctl) || fail "eject failed: $out"
 out=$(read_label)
 [[ $out == *"No medium found"* ]] || fail "read after eject: '$out', expected ENOMEDIUM"
 [ "$(</sys/block/$dev/size)" = 0 ] || fail "size $(</sys/block/$dev/size) after eject"
-test_dmesg | grep -q "ub: .*: no medium" || fail "no 'no medium' line"
+test_dmesg | grep -q -E "$UB_LOG(LUN [0-9]+: )?no medium$" || fail "no 'no medium' line"
 test_end
 
 test_begin "a new medium of another size (monitor change): new capacity and its data after reopen"

@@ -81,7 +81,7 @@ for i in $(seq "$iterations"); do
 	[ "$WAIT_RC" != 0 ] || fail "iteration $i: fio reported success although the disk vanished"
 	[ "$UNPLUG_MS" -gt "$worst" ] && worst=$UNPLUG_MS
 	# One 'released' line per unplug so far: an earlier iteration's does not count.
-	n=$(test_dmesg | grep -c -E "released [0-9]+-[0-9.]+:")
+	n=$(test_dmesg | grep -c -E "$UB_LOG""released$")
 	[ "$n" -ge "$i" ] || fail "iteration $i: $n 'released' lines for $i unplugs"
 	out=$(monitor replug plug)
 	[ -z "$out" ] || fail "iteration $i: replug: $out"

@@ -69,34 +69,38 @@ impl usb::Driver for UbDriver {
         intf: &usb::Interface,
         reset: Arc<usb::PortReset>,
     ) -> impl PinInit<UbBinding, Error> + '_ {
-        let name = intf.name();
         let Some((bulk_in, bulk_out)) = intf.bulk_endpoints() else {
-            pr_err!(
-                "{}: no bulk-in and bulk-out endpoint pair: not a Bulk-Only interface\n",
-                name
+            dev_err!(
+                intf.device(),
+                "no bulk-in and bulk-out endpoint pair: not a Bulk-Only interface\n"
             );
             return Err(ENODEV);
         };
         let udev = intf.usb_device();
-        let quirks = quirks::lookup(udev.vendor_id(), udev.product_id(), udev.release(), name);
+        let quirks = quirks::lookup(
+            udev.vendor_id(),
+            udev.product_id(),
+            udev.release(),
+            intf.device(),
+        );
         if quirks.contains(quirks::Quirks::IGNORE_DEVICE) {
-            pr_info!(
-                "{}: {:04x}:{:04x} ignored (quirk)\n",
-                name,
+            dev_info!(
+                intf.device(),
+                "{:04x}:{:04x} ignored (quirk)\n",
                 udev.vendor_id(),
                 udev.product_id()
             );
             return Err(ENODEV);
         }
-        pr_info!(
-            "bound {:04x}:{:04x} {} bulk-in {:#04x} bulk-out {:#04x} maxpacket {} ({})\n",
+        dev_info!(
+            intf.device(),
+            "bound {:04x}:{:04x} {} bulk-in {:#04x} bulk-out {:#04x} maxpacket {}\n",
             udev.vendor_id(),
             udev.product_id(),
             udev.speed(),
             bulk_in.address(),
             bulk_out.address(),
             bulk_in.max_packet(),
-            name
         );
         let sg_tablesize = if module_parameters::debug_no_sg.value() {
             0
@@ -106,9 +110,9 @@ impl usb::Driver for UbDriver {
         let pipeline =
             scsi::transfer::chain_allowed(module_parameters::pipeline.value(), sg_tablesize);
         if module_parameters::pipeline.value() && !pipeline {
-            pr_info!(
-                "{}: the host controller has no scatter-gather: commands run stage by stage\n",
-                name
+            dev_info!(
+                intf.device(),
+                "the host controller has no scatter-gather: commands run stage by stage\n"
             );
         }
         let dev = UbDevice::new(
@@ -148,14 +152,14 @@ impl usb::Driver for UbDriver {
         Ok(UbBinding { disks, dev })
     }
 
-    fn disconnect(_intf: &usb::Interface, data: Pin<&UbBinding>) {
+    fn disconnect(intf: &usb::Interface, data: Pin<&UbBinding>) {
         // Delete the disks first: that drains what blk-mq has in flight while the
         // worker still serves it; then stop the worker.
         for d in data.disks.iter() {
             d.delete();
         }
         data.dev.shutdown();
-        pr_info!("released {}\n", data.dev.name());
+        dev_info!(intf.device(), "released\n");
     }
 
     fn pre_reset(data: Pin<&UbBinding>) {

@@ -4,7 +4,7 @@
 //! probe of each, a disk for each usable one, and the line that announces it.
 //! One LUN that cannot be used does not cost the others their disks.
 
-use kernel::{prelude::*, sync::Arc};
+use kernel::{device::Device, prelude::*, sync::Arc};
 
 use crate::{
     block::{device::UbDevice, disk, probe},
@@ -25,7 +25,7 @@ pub(crate) fn add_disks(
     bulk_in: Endpoint,
     bulk_out: Endpoint,
 ) -> Result<KVec<blk::Disk>> {
-    let name = intf.name();
+    let idev = intf.device();
     let max_lun = if quirks.contains(Quirks::SINGLE_LUN) {
         0
     } else {
@@ -39,7 +39,7 @@ pub(crate) fn add_disks(
         // One LUN that cannot be used (not a disk, broken) does not cost the
         // others their disks; the device is refused only if none is usable.
         let added = dev
-            .with_io(|io| probe::probe_lun(io, lun, name, io.quirks()))
+            .with_io(|io| probe::probe_lun(io, lun, idev, io.quirks()))
             .and_then(|info| {
                 if disks.is_empty() {
                     // The interface's vendor/model/rev/serial: those of the first
@@ -54,7 +54,7 @@ pub(crate) fn add_disks(
                     )?;
                 }
                 let d = disk::add_disk(dev, lun, intf, &info, bulk_in, bulk_out, quirks)?;
-                log_disk(&d, &info, name, lun, luns);
+                log_disk(&d, &info, idev, lun, luns);
                 Ok(d)
             })
             // Room for every LUN was reserved: this push does not allocate.
@@ -63,7 +63,7 @@ pub(crate) fn add_disks(
             Ok(()) => {}
             Err(e) => {
                 if luns > 1 {
-                    pr_warn!("{}: LUN {}: no disk (error {})\n", name, lun, e.to_errno());
+                    dev_warn!(idev, "LUN {}: no disk (error {})\n", lun, e.to_errno());
                 }
                 first_err.get_or_insert(e);
             }
@@ -75,15 +75,16 @@ pub(crate) fn add_disks(
     Ok(disks)
 }
 
-/// Logs what a new disk is: one line per LUN.
-fn log_disk(disk: &blk::Disk, info: &probe::LunInfo, name: &CStr, lun: u8, luns: usize) {
-    pr_info!(
-        "{}: {} {} {} ({} LUN {}), {}{}, {} LUN(s)\n",
+/// Logs what a new disk is: one line per LUN, on the interface, the disk
+/// in brackets as sd puts it (`ub 1-1:1.0: [uba] ...`).
+fn log_disk(disk: &blk::Disk, info: &probe::LunInfo, dev: &Device, lun: u8, luns: usize) {
+    dev_info!(
+        dev,
+        "[{}] {} {} {} (LUN {}), {}{}, {} LUN(s)\n",
         disk.name(),
         info.ident.vendor(),
         info.ident.product(),
         info.ident.revision(),
-        name,
         lun,
         Medium(info),
         if info.removable { ", removable" } else { "" },

@@ -7,6 +7,7 @@
 //! disk exists, under the I/O lock.
 
 use kernel::{
+    device::Device,
     prelude::*,
     str::BStr,
     time::{delay::fsleep, Delta},
@@ -199,29 +200,29 @@ pub(crate) struct LunInfo {
     pub(crate) discard: Option<Discard>,
 }
 
-fn log_fail(name: &CStr, what: &str, e: &CmdError) -> Error {
+fn log_fail(dev: &Device, what: &str, e: &CmdError) -> Error {
     match e {
-        CmdError::Sense(Some(s)) => pr_err!(
-            "{}: {} failed: sense {:?} {:02x}/{:02x}\n",
-            name,
+        CmdError::Sense(Some(s)) => dev_err!(
+            dev,
+            "{} failed: sense {:?} {:02x}/{:02x}\n",
             what,
             s.key,
             s.asc,
             s.ascq
         ),
-        CmdError::Sense(None) => pr_err!("{}: {} failed without sense data\n", name, what),
+        CmdError::Sense(None) => dev_err!(dev, "{} failed without sense data\n", what),
         CmdError::Transport(t) | CmdError::Hangs(t) => {
-            pr_err!("{}: {} failed: {:?}\n", name, what, t)
+            dev_err!(dev, "{} failed: {:?}\n", what, t)
         }
     }
     EIO
 }
 
-/// Probes `lun`. Errors are logged; `name` is the interface name.
+/// Probes `lun`. Errors are logged on `dev`, the interface's device.
 pub(crate) fn probe_lun(
     io: &mut Executor,
     lun: u8,
-    name: &CStr,
+    dev: &Device,
     quirks: Quirks,
 ) -> Result<LunInfo> {
     // Quirk I: the device's INQUIRY cannot be trusted (or hangs it); use the
@@ -240,19 +241,19 @@ pub(crate) fn probe_lun(
                 &cdb::inquiry(None, INQUIRY_STD_LEN as u16),
                 INQUIRY_STD_LEN,
             )
-            .map_err(|e| log_fail(name, "INQUIRY", &e))?,
+            .map_err(|e| log_fail(dev, "INQUIRY", &e))?,
     };
     let (mut ident, removable, version) = {
         let inq = Inquiry::parse(io.data().get(..n).unwrap_or(&[])).map_err(|_| {
-            pr_err!("{}: INQUIRY returned {} bytes, too short\n", name, n);
+            dev_err!(dev, "INQUIRY returned {} bytes, too short\n", n);
             EIO
         })?;
         if !inq.is_connected()
             || (inq.device_type != DEVICE_TYPE_DISK && inq.device_type != DEVICE_TYPE_RBC)
         {
-            pr_err!(
-                "{}: LUN {} is not a direct-access block device (type {:#04x}, qualifier {})\n",
-                name,
+            dev_err!(
+                dev,
+                "LUN {} is not a direct-access block device (type {:#04x}, qualifier {})\n",
                 lun,
                 inq.device_type,
                 inq.qualifier
@@ -263,9 +264,9 @@ pub(crate) fn probe_lun(
     };
     let vpd = read_vpd(io, lun, version, &mut ident);
 
-    let medium = wait_ready(io, lun, name)?;
+    let medium = wait_ready(io, lun, dev)?;
     let (capacity, physical_block_size) = if medium {
-        let (cap, phys) = read_capacity(io, lun, name, quirks)?;
+        let (cap, phys) = read_capacity(io, lun, dev, quirks)?;
         (Some(cap), phys)
     } else {
         (None, 512)
@@ -303,7 +304,7 @@ pub(crate) fn probe_lun(
 }
 
 /// TEST UNIT READY until the LUN is ready; `false` when it has no medium.
-fn wait_ready(io: &mut Executor, lun: u8, name: &CStr) -> Result<bool> {
+fn wait_ready(io: &mut Executor, lun: u8, dev: &Device) -> Result<bool> {
     let mut started = false;
     for _ in 0..READY_TRIES {
         match io.data_in(lun, &cdb::test_unit_ready(), 0) {
@@ -319,13 +320,13 @@ fn wait_ready(io: &mut Executor, lun: u8, name: &CStr) -> Result<bool> {
                 }
                 Retry::Delayed | Retry::NeedsStart => fsleep(Delta::from_millis(100)),
                 Retry::No => {
-                    return Err(log_fail(name, "TEST UNIT READY", &CmdError::Sense(Some(s))))
+                    return Err(log_fail(dev, "TEST UNIT READY", &CmdError::Sense(Some(s))))
                 }
             },
-            Err(e) => return Err(log_fail(name, "TEST UNIT READY", &e)),
+            Err(e) => return Err(log_fail(dev, "TEST UNIT READY", &e)),
         }
     }
-    pr_err!("{}: LUN {} did not become ready\n", name, lun);
+    dev_err!(dev, "LUN {} did not become ready\n", lun);
     Err(ETIMEDOUT)
 }
 
@@ -334,19 +335,19 @@ fn wait_ready(io: &mut Executor, lun: u8, name: &CStr) -> Result<bool> {
 fn read_capacity(
     io: &mut Executor,
     lun: u8,
-    name: &CStr,
+    dev: &Device,
     quirks: Quirks,
 ) -> Result<(Capacity, u32)> {
-    let (mut cap, phys) = read_capacity_raw(io, lun, name, quirks)?;
+    let (mut cap, phys) = read_capacity_raw(io, lun, dev, quirks)?;
     let odd = cap.blocks % 2 == 1;
     if cap.blocks > 1
         && (quirks.contains(Quirks::FIX_CAPACITY)
             || (quirks.contains(Quirks::CAPACITY_HEURISTICS) && odd))
     {
         cap.blocks -= 1;
-        pr_info!(
-            "{}: capacity quirk: using {} blocks, one fewer than reported\n",
-            name,
+        dev_info!(
+            dev,
+            "capacity quirk: using {} blocks, one fewer than reported\n",
             cap.blocks
         );
     }
@@ -356,27 +357,27 @@ fn read_capacity(
 fn read_capacity_raw(
     io: &mut Executor,
     lun: u8,
-    name: &CStr,
+    dev: &Device,
     quirks: Quirks,
 ) -> Result<(Capacity, u32)> {
-    let bad = |e| unusable_capacity(name, e);
+    let bad = |e| unusable_capacity(dev, e);
     // Quirk E: READ CAPACITY(16) first, as sd asks a device that does not get
     // `try_rc_10_first`; (10) only if (16) fails.
     if quirks.contains(Quirks::NEEDS_CAP16) {
-        if let Ok(found) = read_capacity_16(io, lun, name) {
+        if let Ok(found) = read_capacity_16(io, lun, dev) {
             return Ok(found);
         }
     }
     let n = io
         .data_in(lun, &cdb::read_capacity_10(), READ_CAPACITY_10_LEN)
-        .map_err(|e| log_fail(name, "READ CAPACITY(10)", &e))?;
+        .map_err(|e| log_fail(dev, "READ CAPACITY(10)", &e))?;
     let rc10 = ReadCapacity10::parse(io.data().get(..n).unwrap_or(&[])).map_err(bad)?;
     // What sd does without READ CAPACITY(16): the largest size (10) names.
     let without_16 = || -> Result<(Capacity, u32)> {
         let cap = rc10.capacity_without_16().map_err(bad)?;
-        pr_info!(
-            "{}: no READ CAPACITY(16) (quirk): using {} blocks\n",
-            name,
+        dev_info!(
+            dev,
+            "no READ CAPACITY(16) (quirk): using {} blocks\n",
             cap.blocks
         );
         Ok((cap, cap.block_size))
@@ -390,7 +391,7 @@ fn read_capacity_raw(
         {
             without_16()
         }
-        Err(CapacityError::Needs16) => match read_capacity_16(io, lun, name) {
+        Err(CapacityError::Needs16) => match read_capacity_16(io, lun, dev) {
             // A device that hangs on (16) was just given e: as with the letter.
             Err(_) if io.quirks().contains(Quirks::NO_READ_CAPACITY_16) => without_16(),
             found => found,
@@ -400,14 +401,14 @@ fn read_capacity_raw(
 }
 
 /// Logs READ CAPACITY data (10 or 16) the driver cannot use; `EIO`.
-fn unusable_capacity(name: &CStr, e: CapacityError) -> Error {
-    pr_err!("{}: unusable READ CAPACITY data: {:?}\n", name, e);
+fn unusable_capacity(dev: &Device, e: CapacityError) -> Error {
+    dev_err!(dev, "unusable READ CAPACITY data: {:?}\n", e);
     EIO
 }
 
 /// READ CAPACITY(16): the capacity and the physical block size.
-fn read_capacity_16(io: &mut Executor, lun: u8, name: &CStr) -> Result<(Capacity, u32)> {
-    let bad = |e| unusable_capacity(name, e);
+fn read_capacity_16(io: &mut Executor, lun: u8, dev: &Device) -> Result<(Capacity, u32)> {
+    let bad = |e| unusable_capacity(dev, e);
     let n = io
         .data_in(
             lun,
@@ -418,7 +419,7 @@ fn read_capacity_16(io: &mut Executor, lun: u8, name: &CStr) -> Result<(Capacity
             // A hang teaches e: never asked again (the caller uses what READ
             // CAPACITY(10) names, as with the letter).
             io.learn_hang(Quirks::NO_READ_CAPACITY_16, "READ CAPACITY(16)", &e);
-            log_fail(name, "READ CAPACITY(16)", &e)
+            log_fail(dev, "READ CAPACITY(16)", &e)
         })?;
     let rc16 = ReadCapacity16::parse(io.data().get(..n).unwrap_or(&[])).map_err(bad)?;
     let cap = rc16.capacity().map_err(bad)?;

@@ -14,7 +14,7 @@
 //! than the transfer is a transport error, never a success, and a residue never
 //! counts fewer bytes missing than really went missing.
 
-use core::sync::atomic::AtomicBool;
+use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{
     prelude::*,
     time::{delay::fsleep, Delta},
@@ -38,6 +38,9 @@ use crate::{
     },
     usbcore_sg::{Mapping, SgRequest},
 };
+
+/// A device sent its CSW in place of data: logged once (see [`Bot::exchange`]).
+static CSW_AS_DATA_LOGGED: AtomicBool = AtomicBool::new(false);
 
 impl Bot {
     /// The three stages of one command.
@@ -146,10 +149,13 @@ impl Bot {
                     if sg.copy_prefix(&mut head) == CSW_LEN {
                         if let Ok(csw) = Csw::parse(&head) {
                             if csw.tag == tag && csw.signature == self.signature() {
-                                kernel::pr_warn_once!(
-                                    "{}: device sent its CSW in place of data; accepting it\n",
-                                    &*self.name
-                                );
+                                // Once per module, as pr_warn_once.
+                                if !CSW_AS_DATA_LOGGED.swap(true, Ordering::Relaxed) {
+                                    dev_warn!(
+                                        self.intf.device(),
+                                        "device sent its CSW in place of data; accepting it\n"
+                                    );
+                                }
                                 // Not one byte of the data came: whatever its
                                 // status and residue say, and whatever the sense
                                 // of a failed one will claim (RECOVERED ERROR, a
@@ -275,9 +281,9 @@ impl Bot {
         let any_tag = self.quirks().contains(Quirks::BULK_IGNORE_TAG);
         let verdict = judge_csw(csw, tag, len, self.signature(), !self.csw_seen, any_tag);
         if let Some(sig) = verdict.learned_signature {
-            pr_info!(
-                "{}: device signs its CSWs {:#010x} instead of {:#010x}; accepting that\n",
-                &*self.name,
+            dev_info!(
+                self.intf.device(),
+                "device signs its CSWs {:#010x} instead of {:#010x}; accepting that\n",
                 sig,
                 CSW_SIGNATURE
             );

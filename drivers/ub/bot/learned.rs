@@ -51,9 +51,9 @@ impl Bot {
         self.learned = self.learned.union(q);
         let mut this = [0u8; 32];
         let mut all = [0u8; 32];
-        pr_warn!(
-            "{}: learned quirk {}: {}; quirks={:04x}:{:04x}:{} makes it permanent\n",
-            &*self.name,
+        dev_warn!(
+            self.intf.device(),
+            "learned quirk {}: {}; quirks={:04x}:{:04x}:{} makes it permanent\n",
             q.letters(&mut this),
             evidence,
             self.udev.vendor_id(),

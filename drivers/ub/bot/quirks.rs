@@ -10,7 +10,7 @@
 //! do not apply (Documentation/ub.rst lists each and why). Upper-case letters are
 //! `ub`'s own, so that they never collide with a future usb-storage letter.
 
-use kernel::prelude::*;
+use kernel::{device::Device, prelude::*};
 
 use crate::{kext::param::quirks_param, scsi::unusual};
 
@@ -220,8 +220,8 @@ fn parse_entry(entry: &[u8]) -> Option<(u16, u16, &[u8])> {
 
 /// The quirks of device `vid:pid` (release `bcd`): the `quirks` parameter's
 /// entry if it names the device (it replaces the table's, as in usb-storage),
-/// else the table's, else none. `name` names the interface in log lines.
-pub(crate) fn lookup(vid: u16, pid: u16, bcd: u16, name: &CStr) -> Quirks {
+/// else the table's, else none. Log lines go on `dev`, the interface's device.
+pub(crate) fn lookup(vid: u16, pid: u16, bcd: u16, dev: &Device) -> Quirks {
     let mut buf = [0u8; PARAM_LEN];
     let param = quirks_param(&mut buf);
     // The first entry naming the device counts; every malformed one is
@@ -233,9 +233,9 @@ pub(crate) fn lookup(vid: u16, pid: u16, bcd: u16, name: &CStr) -> Quirks {
             continue;
         }
         let Some((v, p, letters)) = parse_entry(entry) else {
-            pr_warn!(
-                "{}: ignoring malformed quirks entry '{}'\n",
-                name,
+            dev_warn!(
+                dev,
+                "ignoring malformed quirks entry '{}'\n",
                 kernel::str::BStr::from_bytes(entry)
             );
             continue;
@@ -249,15 +249,13 @@ pub(crate) fn lookup(vid: u16, pid: u16, bcd: u16, name: &CStr) -> Quirks {
         for &c in letters {
             match Quirks::from_letter(c) {
                 Ok(f) => q = q.union(f),
-                Err(true) => pr_info!(
-                    "{}: quirk '{}' does not apply to ub; ignored\n",
-                    name,
-                    c as char
-                ),
-                Err(false) => pr_warn!("{}: unknown quirk '{}'; ignored\n", name, c as char),
+                Err(true) => {
+                    dev_info!(dev, "quirk '{}' does not apply to ub; ignored\n", c as char)
+                }
+                Err(false) => dev_warn!(dev, "unknown quirk '{}'; ignored\n", c as char),
             }
         }
-        return log_quirks(q, name, "parameter");
+        return log_quirks(q, dev, "parameter");
     }
     match unusual::lookup(vid, pid, bcd) {
         // Every letter of the table is one `ub` honours (its host test checks).
@@ -266,15 +264,15 @@ pub(crate) fn lookup(vid: u16, pid: u16, bcd: u16, name: &CStr) -> Quirks {
                 .bytes()
                 .filter_map(|c| Quirks::from_letter(c).ok())
                 .fold(Quirks::empty(), Quirks::union),
-            name,
+            dev,
             "built-in",
         ),
         None => Quirks::empty(),
     }
 }
 
-fn log_quirks(q: Quirks, name: &CStr, from: &str) -> Quirks {
+fn log_quirks(q: Quirks, dev: &Device, from: &str) -> Quirks {
     let mut out = [0u8; 32];
-    pr_info!("{}: quirks '{}' ({})\n", name, q.letters(&mut out), from);
+    dev_info!(dev, "quirks '{}' ({})\n", q.letters(&mut out), from);
     q
 }

@@ -55,21 +55,31 @@ impl Recovery {
     fn log(&mut self, bot: &Bot, cdb: &Cdb, len: u32, what: core::fmt::Arguments<'_>) {
         let (print, missed) = self.limit.allow();
         if missed > 0 {
-            pr_warn!("{}: {} recovery messages suppressed\n", &*bot.name, missed);
+            dev_warn!(
+                bot.intf.device(),
+                "{} recovery messages suppressed\n",
+                missed
+            );
         }
         if !print {
             return;
         }
         match cdb.lba() {
-            Some(lba) => pr_warn!(
-                "{}: {} lba {} ({} bytes): {}\n",
-                &*bot.name,
+            Some(lba) => dev_warn!(
+                bot.intf.device(),
+                "{} lba {} ({} bytes): {}\n",
                 cdb.name(),
                 lba,
                 len,
                 what
             ),
-            None => pr_warn!("{}: {} ({} bytes): {}\n", &*bot.name, cdb.name(), len, what),
+            None => dev_warn!(
+                bot.intf.device(),
+                "{} ({} bytes): {}\n",
+                cdb.name(),
+                len,
+                what
+            ),
         }
     }
 

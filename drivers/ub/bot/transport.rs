@@ -10,7 +10,7 @@
 //! BOT allows: one command in flight per device.
 
 use core::sync::atomic::{AtomicBool, Ordering};
-use kernel::{prelude::*, str::CString, sync::Arc};
+use kernel::{prelude::*, sync::Arc};
 
 use super::{chain, Chain, Data, Fault, Outcome, Timeouts, TransportError};
 use crate::{
@@ -74,8 +74,6 @@ pub(crate) struct Setup {
 pub(crate) struct Bot {
     pub(super) intf: InterfaceRef,
     pub(super) udev: UsbDeviceRef,
-    /// The interface name (`1-1:1.0`), for log lines.
-    pub(crate) name: CString,
     ifnum: u8,
     pub(super) bulk_in: Pipe,
     pub(super) bulk_out: Pipe,
@@ -161,7 +159,6 @@ impl Bot {
         Ok(Self {
             intf: intf.get_ref(),
             udev,
-            name: CString::try_from(intf.name())?,
             ifnum: intf.number(),
             bulk_in,
             bulk_out,
@@ -196,6 +193,11 @@ impl Bot {
             released: false,
             stats,
         })
+    }
+
+    /// The interface's device, for `dev_*!` log lines.
+    pub(crate) fn device(&self) -> &kernel::device::Device {
+        self.intf.device()
     }
 
     /// GET MAX LUN: the highest LUN number, 0 when the device stalls the request
@@ -297,7 +299,10 @@ impl Bot {
         };
         match back {
             Ok(()) => {
-                pr_info!("{}: device answers again after a port reset\n", &*self.name);
+                dev_info!(
+                    self.intf.device(),
+                    "device answers again after a port reset\n"
+                );
                 Ok(())
             }
             Err(TransportError::Gone) => Err(TransportError::Gone),
@@ -373,9 +378,9 @@ impl Bot {
         self.stats.inc(Counter::PortResets);
         if self.fail_port_resets > 0 {
             self.fail_port_resets -= 1;
-            pr_warn!(
-                "{}: port reset not tried, failed as debug_fail_port_resets asks\n",
-                &*self.name
+            dev_warn!(
+                self.intf.device(),
+                "port reset not tried, failed as debug_fail_port_resets asks\n"
             );
             return Err(EIO);
         }
@@ -414,18 +419,14 @@ impl Bot {
         // opens cut the backoff short: rate-limited then.
         let (print, missed) = self.give_up_log.allow();
         if missed > 0 {
-            pr_err!(
-                "{}: {} 'not answering' messages suppressed\n",
-                &*self.name,
+            dev_err!(
+                self.intf.device(),
+                "{} 'not answering' messages suppressed\n",
                 missed
             );
         }
         if print {
-            pr_err!(
-                "{}: device not answering, not even after a port reset; its I/O fails at once, next try in {} s\n",
-                &*self.name,
-                wait_ms / 1000
-            );
+            dev_err!(self.intf.device(), "device not answering, not even after a port reset; its I/O fails at once, next try in {} s\n", wait_ms / 1000);
         }
         self.given_up = Some(Backoff {
             retry_at_ns: now_ns().saturating_add(i64::from(wait_ms) * 1_000_000),

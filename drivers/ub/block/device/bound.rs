@@ -9,7 +9,6 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{
     new_mutex, new_spinlock, new_work,
     prelude::*,
-    str::CString,
     sync::{Arc, Mutex, SpinLock},
     workqueue::{impl_has_work, Work, WorkItem},
 };
@@ -35,8 +34,6 @@ use crate::{
 /// One bound USB mass-storage device.
 #[pin_data]
 pub(crate) struct UbDevice {
-    /// The interface name (`1-1:1.0`), for log lines.
-    pub(super) name: CString,
     /// The transport and its buffers: one command at a time (BOT allows no
     /// more). Lock order: this lock, then `pending`, never the other way
     /// round; whoever holds it is in a no-I/O allocation scope ([`ExecutorLock`]).
@@ -122,9 +119,9 @@ impl WorkItem for UbDevice {
                             .intf
                             .autopm_get()
                             .inspect_err(|e| {
-                                pr_warn!(
-                                    "{}: resume failed (error {})\n",
-                                    &*this.name,
+                                dev_warn!(
+                                    this.intf.device(),
+                                    "resume failed (error {})\n",
                                     e.to_errno()
                                 )
                             })
@@ -167,7 +164,6 @@ impl UbDevice {
         let unbinding = io.unbinding_flag();
         Arc::pin_init(
             try_pin_init!(Self {
-                name: CString::try_from(intf.name())?,
                 io <- new_mutex!(io),
                 pending <- new_spinlock!(Pending {
                     requests: KVec::with_capacity(QUEUE_DEPTH as usize, GFP_KERNEL)?,
@@ -193,11 +189,6 @@ impl UbDevice {
     /// The device's counters.
     pub(crate) fn counters(&self) -> &Arc<Counters> {
         &self.stats
-    }
-
-    /// The interface name.
-    pub(crate) fn name(&self) -> &CStr {
-        &self.name
     }
 
     /// Locks the transport (see [`ExecutorLock`]). Lock order: the transport lock

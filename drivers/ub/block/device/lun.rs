@@ -4,7 +4,6 @@
 //! log line is about ([`Who`]).
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use kernel::prelude::*;
 
 use crate::{block::exec::CmdError, scsi::sense::Retry};
 
@@ -95,15 +94,15 @@ impl LunParams {
     }
 }
 
-/// Who a log line is about: the interface, and the LUN unless it is 0.
-pub(super) struct Who<'a>(pub(super) &'a CStr, pub(super) u8);
+/// Which LUN a log line is about, after the interface's `dev_*!` prefix:
+/// `LUN 1: `, nothing for LUN 0 (a device with one LUN has only that one).
+pub(super) struct Who(pub(super) u8);
 
-impl kernel::fmt::Display for Who<'_> {
+impl kernel::fmt::Display for Who {
     fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
-        kernel::fmt::Display::fmt(self.0, f)?;
-        match self.1 {
+        match self.0 {
             0 => Ok(()),
-            lun => kernel::fmt::Display::fmt(&format_args!(" LUN {lun}"), f),
+            lun => kernel::fmt::Display::fmt(&format_args!("LUN {lun}: "), f),
         }
     }
 }

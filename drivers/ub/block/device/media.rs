@@ -14,8 +14,9 @@ impl UbDevice {
         let Some(p) = self.luns.get(usize::from(lun)) else {
             return;
         };
-        let who = Who(&self.name, lun);
-        let info = self.with_usable_io(|io| probe::probe_lun(io, lun, &self.name, io.quirks()));
+        let who = Who(lun);
+        let info =
+            self.with_usable_io(|io| probe::probe_lun(io, lun, self.intf.device(), io.quirks()));
         let shift = p.block_shift.load(Ordering::Relaxed);
         match info.map(|i| (i.capacity, i.read_only, i.write_cache, i.fua)) {
             Ok((Some(cap), ro, wc, fua)) if cap.block_size.trailing_zeros() == shift => {
@@ -30,8 +31,9 @@ impl UbDevice {
                 let was_fua = p.fua.swap(fua, Ordering::AcqRel);
                 if was != wc || was_fua != fua {
                     if let Err(e) = disk.set_write_cache(wc, fua) {
-                        pr_warn!(
-                            "{}: cannot update the queue's write cache setting (error {})\n",
+                        dev_warn!(
+                            self.intf.device(),
+                            "{}cannot update the queue's write cache setting (error {})\n",
                             who,
                             e.to_errno()
                         );
@@ -39,8 +41,9 @@ impl UbDevice {
                 }
                 p.medium.store(true, Ordering::Release);
                 p.stale.store(false, Ordering::Release);
-                pr_info!(
-                    "{}: new medium: {} {}-byte blocks ({} MiB){}, {}\n",
+                dev_info!(
+                    self.intf.device(),
+                    "{}new medium: {} {}-byte blocks ({} MiB){}, {}\n",
                     who,
                     cap.blocks,
                     cap.block_size,
@@ -55,8 +58,9 @@ impl UbDevice {
                 p.blocks.store(0, Ordering::Relaxed);
                 p.resize_to.store(0, Ordering::Relaxed);
                 p.medium.store(false, Ordering::Release);
-                pr_warn!(
-                    "{}: the new medium has {}-byte blocks, the disk {}: unbind and bind the device to use it\n",
+                dev_warn!(
+                    self.intf.device(),
+                    "{}the new medium has {}-byte blocks, the disk {}: unbind and bind the device to use it\n",
                     who,
                     cap.block_size,
                     1u32 << shift
@@ -69,15 +73,16 @@ impl UbDevice {
                 p.medium.store(false, Ordering::Release);
                 // Nothing to protect until a medium comes (and is revalidated).
                 p.stale.store(false, Ordering::Release);
-                pr_info!("{}: no medium\n", who);
+                dev_info!(self.intf.device(), "{}no medium\n", who);
             }
             Err(e) => {
                 disk.set_capacity(0);
                 p.blocks.store(0, Ordering::Relaxed);
                 p.resize_to.store(0, Ordering::Relaxed);
                 p.medium.store(false, Ordering::Release);
-                pr_err!(
-                    "{}: the new medium cannot be used (error {})\n",
+                dev_err!(
+                    self.intf.device(),
+                    "{}the new medium cannot be used (error {})\n",
                     who,
                     e.to_errno()
                 );

@@ -120,8 +120,8 @@ impl UbDevice {
                         continue;
                     }
                     io.request_error(fmt!(
-                        "{}: cache flush before {} failed: {:?}{}\n",
-                        Who(&self.name, lun),
+                        "{}cache flush before {} failed: {:?}{}\n",
+                        Who(lun),
                         if auto { "autosuspend" } else { "suspend" },
                         e,
                         if auto { "; staying awake" } else { "" }

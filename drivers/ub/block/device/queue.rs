@@ -105,11 +105,7 @@ impl QueueOps for LunQueue {
                 .map_err(|e| {
                     let _ = p.saw_error(&e);
                     // Anyone who may open the disk may ask, as often as they like.
-                    io.request_error(fmt!(
-                        "{}: eject failed: {:?}\n",
-                        Who(&self.dev.name, lun),
-                        e
-                    ));
+                    io.request_error(fmt!("{}eject failed: {:?}\n", Who(lun), e));
                     EIO
                 })
         })

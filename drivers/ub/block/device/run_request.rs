@@ -264,11 +264,11 @@ impl UbDevice {
         job: &BlockCommand,
         direct: bool,
     ) -> RequestEnd {
-        let who = Who(&self.name, job.lun);
+        let who = Who(job.lun);
         let (lun, op, cdb) = (job.lun, job.op, &job.cdb);
         if params.stale.load(Ordering::Acquire) {
             io.request_error(fmt!(
-                "{}: {} at sector {}: the medium changed; I/O fails until the disk is opened again\n",
+                "{}{} at sector {}: the medium changed; I/O fails until the disk is opened again\n",
                 who,
                 op_name(op),
                 job.sector
@@ -310,7 +310,7 @@ impl UbDevice {
             CommandEnd::Passed { residue: 0 } => RequestEnd::of(Status::Ok),
             CommandEnd::Passed { residue } => {
                 io.request_error(fmt!(
-                    "{}: {} at sector {}: {} of {} bytes not transferred\n",
+                    "{}{} at sector {}: {} of {} bytes not transferred\n",
                     who,
                     op_name(op),
                     job.sector,
@@ -322,7 +322,7 @@ impl UbDevice {
             CommandEnd::Failed { residue, sense } => {
                 let Some(sense) = sense.parsed() else {
                     io.request_error(fmt!(
-                        "{}: {} at sector {} failed, no sense data\n",
+                        "{}{} at sector {} failed, no sense data\n",
                         who,
                         op_name(op),
                         job.sector
@@ -352,7 +352,7 @@ impl UbDevice {
                     u32::try_from(done).unwrap_or(0)
                 };
                 io.request_error(fmt!(
-                    "{}: {} at sector {} failed{}: sense {:?} {:02x}/{:02x}{}\n",
+                    "{}{} at sector {} failed{}: sense {:?} {:02x}/{:02x}{}\n",
                     who,
                     op_name(op),
                     job.sector,
@@ -394,7 +394,7 @@ impl UbDevice {
                     return RequestEnd::of(status);
                 }
                 io.request_error(fmt!(
-                    "{}: {} at sector {}: {} after {} tries; failing it\n",
+                    "{}{} at sector {}: {} after {} tries; failing it\n",
                     who,
                     op_name(op),
                     job.sector,
@@ -409,7 +409,7 @@ impl UbDevice {
             CommandEnd::Broken { .. } | CommandEnd::OutOfTries => RequestEnd::of(Status::IoErr),
             CommandEnd::Expired => {
                 io.request_error(fmt!(
-                    "{}: {} at sector {}: no result within its time limit (queue/io_timeout)\n",
+                    "{}{} at sector {}: no result within its time limit (queue/io_timeout)\n",
                     who,
                     op_name(op),
                     job.sector

@@ -70,9 +70,9 @@ impl Executor {
     pub(crate) fn start_unit(&mut self, lun: u8) -> bool {
         // A disk that stops again at once asks for this with every request.
         if self.log_allowed() {
-            pr_info!(
-                "{}: LUN {}: spinning up (START STOP UNIT)\n",
-                &*self.bot.name,
+            dev_info!(
+                self.bot.device(),
+                "LUN {}: spinning up (START STOP UNIT)\n",
                 lun
             );
         }

@@ -186,11 +186,11 @@ impl Executor {
         self.owed.is_some() || self.bot.revive_due()
     }
 
-    /// Logs a line about a failed request, rate-limited per device (with a
-    /// count of the lines suppressed).
+    /// Logs a line about a failed request, with the interface's `dev_err!`
+    /// prefix, rate-limited per device (with a count of the lines suppressed).
     pub(crate) fn request_error(&mut self, line: core::fmt::Arguments<'_>) {
         if self.log_allowed() {
-            pr_err!("{}", line);
+            dev_err!(self.bot.device(), "{}", line);
         }
     }
 
@@ -200,9 +200,9 @@ impl Executor {
     pub(crate) fn log_allowed(&mut self) -> bool {
         let (print, missed) = self.req_log.allow();
         if missed > 0 {
-            pr_err!(
-                "{}: {} I/O error messages suppressed\n",
-                &*self.bot.name,
+            dev_err!(
+                self.bot.device(),
+                "{} I/O error messages suppressed\n",
                 missed
             );
         }

@@ -373,9 +373,9 @@ impl Executor {
                 }
                 Ok(Outcome::Failed { .. }) if alloc > sense_len::SHORT => {
                     self.rec.succeeded();
-                    pr_info!(
-                        "{}: REQUEST SENSE of {} bytes failed; asking for 18 from now on\n",
-                        &*self.bot.name,
+                    dev_info!(
+                        self.bot.device(),
+                        "REQUEST SENSE of {} bytes failed; asking for 18 from now on\n",
                         alloc
                     );
                     self.sense_len.long_failed();

@@ -6,7 +6,7 @@
 
 use core::ptr::NonNull;
 use kernel::{
-    bindings,
+    bindings, device,
     error::to_result,
     prelude::*,
     sync::aref::{ARef, AlwaysRefCounted},
@@ -100,11 +100,12 @@ impl Interface {
         Ok(AutoPm(self.get_ref()))
     }
 
-    /// The interface's device name, such as `1-1:1.0`.
-    pub(crate) fn name(&self) -> &CStr {
-        // SAFETY: The interface is valid (type invariant) and registered, so its kobject
-        // has a name that lives as long as the interface.
-        unsafe { CStr::from_char_ptr((*self.as_raw()).dev.kobj.name) }
+    /// The interface's `struct device`, for the kernel's `dev_*!` log lines
+    /// (`ub 1-1:1.0: ...`, as usb-storage logs `usb-storage 1-1:1.0: ...`).
+    pub(crate) fn device(&self) -> &device::Device {
+        // SAFETY: The interface is valid (type invariant), so its embedded
+        // `struct device` is a valid, initialized device for as long as `&self`.
+        unsafe { device::Device::from_raw(self.raw_device()) }
     }
 
     /// The USB device this interface belongs to.
