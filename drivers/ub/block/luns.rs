@@ -39,7 +39,7 @@ pub(crate) fn add_disks(
         // One LUN that cannot be used (not a disk, broken) does not cost the
         // others their disks; the device is refused only if none is usable.
         let added = dev
-            .with_io(|io| probe::probe_lun(io, lun, idev, io.quirks()))
+            .with_io(|io| probe::probe_lun(io, lun, idev, io.quirks(), dev.fixed_inquiry()))
             .and_then(|info| {
                 if disks.is_empty() {
                     // The interface's vendor/model/rev/serial: those of the first

@@ -219,15 +219,17 @@ fn log_fail(dev: &Device, what: &str, e: &CmdError) -> Error {
 }
 
 /// Probes `lun`. Errors are logged on `dev`, the interface's device.
+/// `fixed_inquiry`: quirk I's INQUIRY data, used instead of asking.
 pub(crate) fn probe_lun(
     io: &mut Executor,
     lun: u8,
     dev: &Device,
     quirks: Quirks,
+    fixed_inquiry: Option<&[u8; INQUIRY_STD_LEN]>,
 ) -> Result<LunInfo> {
     // Quirk I: the device's INQUIRY cannot be trusted (or hangs it); use the
     // answer usb-storage makes up for it instead of asking.
-    let n = match io.fixed_inquiry().copied() {
+    let n = match fixed_inquiry.copied() {
         Some(fixed) => {
             let n = fixed.len();
             if let Some(dst) = io.data_mut().get_mut(..n) {

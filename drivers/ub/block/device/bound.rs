@@ -29,6 +29,7 @@ use crate::{
         task::{now_ns, NoIoScope},
         usb::{AutoPm, Endpoint, Interface, InterfaceRef, PortReset},
     },
+    scsi::inquiry::{self, INQUIRY_STD_LEN},
 };
 
 /// One bound USB mass-storage device.
@@ -67,6 +68,11 @@ pub(crate) struct UbDevice {
     /// A request that finds the device idle has its first try run in
     /// `queue_rq` (the `direct` parameter).
     pub(super) direct: bool,
+    /// Quirk I: the INQUIRY data a probe uses instead of asking.
+    fixed_inquiry: Option<[u8; INQUIRY_STD_LEN]>,
+    /// Quirk n: the last READ worked, so a failing one is tried again at
+    /// once. Read and written by the request that holds the transport.
+    pub(super) read_worked: AtomicBool,
 }
 
 impl_has_work! {
@@ -159,7 +165,7 @@ impl UbDevice {
         )?;
         let rec =
             Recovery::new(setup.port_reset_first || quirks.contains(Quirks::PORT_RESET_FIRST));
-        let io = Executor::new(bot, rec, udev, quirks)?;
+        let io = Executor::new(bot, rec, quirks)?;
         let resets = io.port_resets();
         let unbinding = io.unbinding_flag();
         Arc::pin_init(
@@ -181,9 +187,19 @@ impl UbDevice {
                 stats,
                 intf: intf.get_ref(),
                 direct,
+                fixed_inquiry: quirks
+                    .contains(Quirks::FIX_INQUIRY)
+                    .then(|| inquiry::made_up(udev.manufacturer(), udev.product(), udev.release())),
+                read_worked: AtomicBool::new(false),
             }),
             GFP_KERNEL,
         )
+    }
+
+    /// Quirk I: the INQUIRY data a probe of this device uses instead of
+    /// asking it.
+    pub(crate) fn fixed_inquiry(&self) -> Option<&[u8; INQUIRY_STD_LEN]> {
+        self.fixed_inquiry.as_ref()
     }
 
     /// The device's counters.

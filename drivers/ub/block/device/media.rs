@@ -15,8 +15,15 @@ impl UbDevice {
             return;
         };
         let who = Who(lun);
-        let info =
-            self.with_usable_io(|io| probe::probe_lun(io, lun, self.intf.device(), io.quirks()));
+        let info = self.with_usable_io(|io| {
+            probe::probe_lun(
+                io,
+                lun,
+                self.intf.device(),
+                io.quirks(),
+                self.fixed_inquiry(),
+            )
+        });
         let shift = p.block_shift.load(Ordering::Relaxed);
         match info.map(|i| (i.capacity, i.read_only, i.write_cache, i.fua)) {
             Ok((Some(cap), ro, wc, fua)) if cap.block_size.trailing_zeros() == shift => {

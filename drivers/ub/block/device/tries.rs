@@ -106,7 +106,7 @@ impl Policy for BlockPolicy<'_> {
             // usb-storage's INITIAL_READ10: a READ that fails right after one
             // that worked is tried again at once.
             let worked = matches!(out, Ok(Outcome::Passed { residue: 0 }));
-            if io.swap_read_worked(worked) && !worked && !last {
+            if self.dev.read_worked.swap(worked, Ordering::Relaxed) && !worked && !last {
                 // A CHECK CONDITION's sense is read and recorded as any
                 // other's (`after_sense` tries it again): a UNIT ATTENTION
                 // for a new medium must still mark the LUN stale.

@@ -17,16 +17,9 @@ use crate::{
         quirks::{Quirks, QUIRKS_TEXT},
         Bot, Recovery, Timeouts, TransportError,
     },
-    kext::{
-        dma::DmaBuf,
-        ratelimit::RateLimit,
-        sg::SgTable,
-        task::NoIoScope,
-        usb::{PortReset, UsbDevice},
-    },
+    kext::{dma::DmaBuf, ratelimit::RateLimit, sg::SgTable, task::NoIoScope, usb::PortReset},
     scsi::{
         cdb::Cdb,
-        inquiry::{self, INQUIRY_STD_LEN},
         sense::Sense,
         sense_len::{self, SenseLen},
     },
@@ -70,10 +63,6 @@ pub(crate) struct Executor {
     pub(super) req_log: RateLimit,
     /// How much sense data REQUEST SENSE asks this device for.
     pub(super) sense_len: SenseLen,
-    /// Quirk I: the INQUIRY data the probe uses instead of asking.
-    fixed_inquiry: Option<[u8; INQUIRY_STD_LEN]>,
-    /// Quirk n: the last READ worked, so a failing one is tried again at once.
-    read_worked: bool,
     /// A command that ended without a valid CSW and whose recovery was left
     /// to whoever sends the next one ([`Executor::owe_recovery`]).
     pub(super) owed: Option<Owed>,
@@ -147,8 +136,8 @@ impl core::ops::DerefMut for ExecutorLock<'_> {
 
 impl Executor {
     /// The transport `bot` with its recovery `rec` and the buffers for the
-    /// commands of `udev`, which has `quirks`.
-    pub(crate) fn new(bot: Bot, rec: Recovery, udev: &UsbDevice, quirks: Quirks) -> Result<Self> {
+    /// commands of a device with `quirks`.
+    pub(crate) fn new(bot: Bot, rec: Recovery, quirks: Quirks) -> Result<Self> {
         Ok(Self {
             bot,
             rec,
@@ -159,10 +148,6 @@ impl Executor {
                 quirks.contains(Quirks::SANE_SENSE),
                 quirks.contains(Quirks::BAD_SENSE),
             ),
-            fixed_inquiry: quirks
-                .contains(Quirks::FIX_INQUIRY)
-                .then(|| inquiry::made_up(udev.manufacturer(), udev.product(), udev.release())),
-            read_worked: false,
             owed: None,
         })
     }
@@ -296,16 +281,5 @@ impl Executor {
     /// The buffer of internal commands, to fill.
     pub(crate) fn data_mut(&mut self) -> &mut [u8] {
         self.buf.as_mut_slice()
-    }
-
-    /// Quirk I: the INQUIRY data the probe uses instead of asking.
-    pub(crate) fn fixed_inquiry(&self) -> Option<&[u8; INQUIRY_STD_LEN]> {
-        self.fixed_inquiry.as_ref()
-    }
-
-    /// Quirk n: records whether the last READ `worked`; whether the one before
-    /// it did.
-    pub(crate) fn swap_read_worked(&mut self, worked: bool) -> bool {
-        core::mem::replace(&mut self.read_worked, worked)
     }
 }
