@@ -9,7 +9,7 @@
 //!   and outcome, class requests, resets, the backoff of a device given up.
 //! - [`exchange`]: the stages of one command and the checks of its CSW.
 //! - [`chain`]: the stages on three preallocated URBs, each submitted from the
-//!   completion of the one before.
+//!   completion of the one before; [`stages`]: its decisions, pure.
 //! - [`recovery`], [`ladder`]: the recovery ladder between commands.
 //! - [`residue`]: what a CSW's residue is taken to mean.
 //! - [`learned`]: quirks learned from what the device does.
@@ -31,6 +31,7 @@ mod outcome;
 pub(crate) mod quirks;
 mod recovery;
 mod residue;
+mod stages;
 mod timeouts;
 mod transport;
 

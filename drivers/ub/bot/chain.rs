@@ -30,12 +30,20 @@
 //!
 //! The URBs, their buffers and the rules that keep a URB from outliving what
 //! it points at are the kernel layer's ([`UrbSet`]); this file is the BOT
-//! logic on top, in safe Rust.
+//! logic on top, in safe Rust, and its decisions (which stage follows a
+//! completion, how long a stage may still take) are [`super::stages`], pure
+//! and tested on the host.
 
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU8, Ordering};
 use kernel::prelude::*;
 
-use super::Timeouts;
+use super::{
+    stages::{
+        after_cbw, after_data, all_reported, bit, left_ns, planned, wait_ms, Next, CBW, CSW, DATA,
+        DATA_IN, DATA_OUT, NO_DATA,
+    },
+    Timeouts,
+};
 use crate::{
     kext::{
         task::now_ns,
@@ -51,25 +59,10 @@ use crate::{
 /// once the unbind starts.
 const UNBIND_POLL_MS: u32 = 200;
 
-// Stages, and the index of each one's URB in the set.
-const CBW: u8 = 0;
-const DATA: u8 = 1;
-const CSW: u8 = 2;
-
 /// The set's index of `stage`'s URB.
 const fn urb(stage: u8) -> usize {
     stage as usize
 }
-
-/// The bit of `stage` in [`Progress::reported`].
-const fn bit(stage: u8) -> u8 {
-    1 << stage
-}
-
-// Data stages (`Progress::plan`).
-const NO_DATA: u8 = 0;
-const DATA_OUT: u8 = 1;
-const DATA_IN: u8 = 2;
 
 /// How far a chained command got: the result of each stage it reached.
 #[derive(Clone, Copy, Debug)]
@@ -173,14 +166,12 @@ impl Progress {
     /// Whether the chain ran to a CSW the device sent and every URB of the
     /// command has reported: only then may the URBs be reused without a kill.
     fn ended_cleanly(&self, s: &Session<'_, Self>) -> bool {
-        let planned = if self.plan.load(Ordering::Relaxed) == NO_DATA {
-            bit(CBW) | bit(CSW)
-        } else {
-            bit(CBW) | bit(DATA) | bit(CSW)
-        };
         self.csw_sent()
             && s.result(urb(CSW)).is_ok()
-            && all_reported(self.reported.load(Ordering::Acquire), planned)
+            && all_reported(
+                self.reported.load(Ordering::Acquire),
+                planned(self.plan.load(Ordering::Relaxed)),
+            )
     }
 
     /// Waits until a handler ends the chain, or kills it when the stage in
@@ -201,19 +192,13 @@ impl Progress {
                 DATA => limits.data_ms,
                 _ => limits.csw_ms,
             };
-            let now = now_ns();
-            let elapsed_ns = now.saturating_sub(since).max(0);
             // The stage's own timeout, or the command's deadline if sooner.
-            let left_ns = (i64::from(limit_ms) * 1_000_000 - elapsed_ns)
-                .min(limits.deadline_ns.saturating_sub(now));
-            if left_ns <= 0 {
+            let left = left_ns(limit_ms, since, limits.deadline_ns, now_ns());
+            if left <= 0 {
                 s.kill_all();
                 return true;
             }
-            let left_ms = u32::try_from((left_ns + 999_999) / 1_000_000)
-                .unwrap_or(u32::MAX)
-                .min(UNBIND_POLL_MS);
-            if s.wait(left_ms) {
+            if s.wait(wait_ms(left, UNBIND_POLL_MS)) {
                 return false;
             }
         }
@@ -263,28 +248,25 @@ impl Progress {
         // on to the next command (it kills this URB first only when a stage
         // failed).
         let plan = self.plan.load(Ordering::Relaxed);
-        if status == 0 && actual == CBW_LEN {
-            match plan {
-                NO_DATA if self.advance(urbs, CSW) => return,
-                // Queued behind the CBW already: now in flight.
-                DATA_OUT | DATA_IN if self.data_sent.load(Ordering::Acquire) => {
-                    self.mark(DATA);
-                    return;
-                }
-                DATA_IN if self.advance(urbs, DATA) => return,
-                _ => {}
-            }
-        }
-        urbs.finish();
+        let sent = self.data_sent.load(Ordering::Acquire);
+        self.follow(urbs, after_cbw(plan, sent, status, actual));
     }
 
     /// Completion of the data stage: chains the CSW when all the data moved.
     fn data_done(&self, urbs: &Submitter<'_>, status: i32, actual: usize) {
-        let whole = u32::try_from(actual).is_ok_and(|a| a == self.len.load(Ordering::Relaxed));
-        if status == 0 && whole && self.advance(urbs, CSW) {
-            return;
+        self.follow(
+            urbs,
+            after_data(status, actual, self.len.load(Ordering::Relaxed)),
+        );
+    }
+
+    /// Does what a completion handler decided.
+    fn follow(&self, urbs: &Submitter<'_>, next: Next) {
+        match next {
+            Next::Submit(stage) if self.advance(urbs, stage) => {}
+            Next::InFlight(stage) => self.mark(stage),
+            Next::Submit(_) | Next::Finish => urbs.finish(),
         }
-        urbs.finish();
     }
 }
 
@@ -303,12 +285,6 @@ impl UrbHandler for Progress {
             _ => urbs.finish(),
         }
     }
-}
-
-/// Whether the stages in `reported` (a [`bit`] each) include every one in
-/// `planned`.
-fn all_reported(reported: u8, planned: u8) -> bool {
-    reported & planned == planned
 }
 
 /// Runs one command on `chain`: the 31-byte `cbw` on `out`, then, with `data`,

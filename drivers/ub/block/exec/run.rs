@@ -7,7 +7,10 @@
 
 use kernel::prelude::*;
 
-use super::io::{Executor, SENSE_MAX, TRANSPORT_TRIES};
+use super::{
+    io::{Executor, SENSE_MAX, TRANSPORT_TRIES},
+    step::{after_broken, AfterBroken},
+};
 use crate::{
     bot::{Bot, Data, Fault, Outcome, Stage, Timeouts, TransportError},
     kext::{
@@ -316,8 +319,14 @@ impl Executor {
                 }
                 Err(error) => {
                     broken += 1;
-                    let more = broken < TRANSPORT_TRIES && !last && !t.expired();
-                    if !more && !policy.recover_last() {
+                    let next = after_broken(
+                        broken,
+                        TRANSPORT_TRIES,
+                        last,
+                        t.expired(),
+                        policy.recover_last(),
+                    );
+                    if next == AfterBroken::End {
                         return CommandEnd::Broken {
                             error,
                             tries: broken,
@@ -327,7 +336,7 @@ impl Executor {
                     let Executor { bot, rec, .. } = &mut *self;
                     let len = payload.len();
                     let recovery = rec.recover(bot, lun, cdb, len, error);
-                    if !more || recovery.is_err() {
+                    if next == AfterBroken::RecoverThenEnd || recovery.is_err() {
                         return CommandEnd::Broken {
                             error,
                             tries: broken,

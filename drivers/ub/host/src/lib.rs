@@ -18,6 +18,7 @@ mod bot {
     #[allow(dead_code)]
     pub(crate) mod outcome;
     pub(crate) mod residue;
+    pub(crate) mod stages;
 }
 
 #[cfg(test)]
@@ -26,6 +27,9 @@ mod block {
     pub(crate) mod device {
         pub(crate) mod state;
     }
+    pub(crate) mod exec {
+        pub(crate) mod step;
+    }
 }
 
 #[cfg(test)]
@@ -33,5 +37,7 @@ mod tests {
     mod ladder;
     mod outcome;
     mod residue;
+    mod stages;
     mod state;
+    mod step;
 }
