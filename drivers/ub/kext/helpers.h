@@ -22,7 +22,8 @@ int ub_disk_index_alloc(void);
 void ub_disk_index_free(int index);
 /*
  * A disk's private_data: the Rust owner of the disk and its callbacks (struct Hooks
- * in drivers/ub/kext/blk/hooks.rs, which must match).
+ * in drivers/ub/kext/blk/hooks.rs, which must match: the module refuses to load
+ * when the offsets ub_disk_hooks_layout() reports differ from its own).
  */
 struct ub_disk_hooks {
 	const void *owner;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! What the worker knows about each LUN and its medium ([`LunParams`]), and who a
-//! log line is about ([`Who`]).
+//! log line is about ([`LunPrefix`]).
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
@@ -96,9 +96,9 @@ impl LunParams {
 
 /// Which LUN a log line is about, after the interface's `dev_*!` prefix:
 /// `LUN 1: `, nothing for LUN 0 (a device with one LUN has only that one).
-pub(super) struct Who(pub(super) u8);
+pub(super) struct LunPrefix(pub(super) u8);
 
-impl kernel::fmt::Display for Who {
+impl kernel::fmt::Display for LunPrefix {
     fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
         match self.0 {
             0 => Ok(()),

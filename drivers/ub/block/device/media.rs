@@ -6,7 +6,7 @@
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
-use super::{bound::UbDevice, lun::Who};
+use super::{bound::UbDevice, lun::LunPrefix};
 use crate::{block::probe, kext::blk::DiskHandle};
 
 impl UbDevice {
@@ -14,7 +14,7 @@ impl UbDevice {
         let Some(p) = self.luns.get(usize::from(lun)) else {
             return;
         };
-        let who = Who(lun);
+        let who = LunPrefix(lun);
         let info = self.with_usable_io(|io| {
             probe::probe_lun(
                 io,

@@ -5,7 +5,7 @@
 use core::sync::atomic::Ordering;
 use kernel::{prelude::*, sync::Arc};
 
-use super::{bound::UbDevice, lun::Who, state::State};
+use super::{bound::UbDevice, lun::LunPrefix, state::State};
 use crate::{
     bot::counters::Counter,
     kext::task::{flush_work, worker_queue},
@@ -121,7 +121,7 @@ impl UbDevice {
                     }
                     io.request_error(fmt!(
                         "{}cache flush before {} failed: {:?}{}\n",
-                        Who(lun),
+                        LunPrefix(lun),
                         if auto { "autosuspend" } else { "suspend" },
                         e,
                         if auto { "; staying awake" } else { "" }

@@ -7,7 +7,7 @@
 use core::sync::atomic::Ordering;
 use kernel::{prelude::*, sync::Arc};
 
-use super::{bound::UbDevice, lun::Who, pending::Queued, state::State};
+use super::{bound::UbDevice, lun::LunPrefix, pending::Queued, state::State};
 use crate::{
     block::exec::Executor,
     bot::{counters::Counter, quirks::Quirks},
@@ -105,7 +105,7 @@ impl QueueOps for LunQueue {
                 .map_err(|e| {
                     let _ = p.saw_error(&e);
                     // Anyone who may open the disk may ask, as often as they like.
-                    io.request_error(fmt!("{}eject failed: {:?}\n", Who(lun), e));
+                    io.request_error(fmt!("{}eject failed: {:?}\n", LunPrefix(lun), e));
                     EIO
                 })
         })

@@ -10,7 +10,7 @@ use kernel::prelude::*;
 
 use super::{
     bound::UbDevice,
-    lun::{LunParams, Who},
+    lun::{LunParams, LunPrefix},
     pending::Queued,
     tries::{BlockPolicy, RequestData},
 };
@@ -264,7 +264,7 @@ impl UbDevice {
         job: &BlockCommand,
         direct: bool,
     ) -> RequestEnd {
-        let who = Who(job.lun);
+        let who = LunPrefix(job.lun);
         let (lun, op, cdb) = (job.lun, job.op, &job.cdb);
         if params.stale.load(Ordering::Acquire) {
             io.request_error(fmt!(
