@@ -94,6 +94,21 @@ load_ub() {
 	UB_LOADED="$1 $ko"
 }
 
+# DRIVER+SCHED (ub+none, uas+none): the driver with its queue on I/O scheduler
+# SCHED instead of its default (mq-deadline for a disk with one hardware queue).
+# Without a scheduler a lone request is dispatched by its submitter; with one,
+# by kblockd. A plain DRIVER gets its disk's default back.
+declare -A SCHED0
+use_sched() { # DEV DRIVER
+	local q=/sys/block/$1/queue/scheduler want
+	[ -n "${SCHED0[$1]:-}" ] || SCHED0[$1]=$(sed 's/.*\[\(.*\)\].*/\1/' "$q")
+	case $2 in
+	*+*) want=${2#*+} ;;
+	*) want=${SCHED0[$1]} ;;
+	esac
+	echo "$want" >"$q" || die "scheduler $want for $2 on $1"
+}
+
 # device_for DRIVER: the block device to run the jobs on, with the driver bound.
 # ub-stepwise is ub waiting for each BOT stage in turn (pipeline=0): what the
 # chained command path buys, measured in the same boot. ub-base is ub built from
@@ -152,8 +167,9 @@ for rep in $(seq 1 "$REPS"); do
 	n=${#DRIVERS[@]}
 	for k in $(seq 0 $((n - 1))); do
 		drv=${DRIVERS[$(((k + rep - 1) % n))]}
-		dev=$(device_for "$drv") || die "no device for $drv"
+		dev=$(device_for "${drv%%+*}") || die "no device for $drv"
 		[ -b "/dev/$dev" ] || die "/dev/$dev for $drv is not a block device"
+		use_sched "$dev" "$drv"
 		if [ "$rep" = 1 ]; then
 			q=/sys/block/$dev/queue
 			echo "$drv /dev/$dev max_sectors_kb $(cat $q/max_sectors_kb) max_hw_sectors_kb $(cat $q/max_hw_sectors_kb)" \

@@ -129,13 +129,18 @@ def main():
         speed = re.search(r"^speed (.*)$", setup, re.M).group(1)
         pin = re.search(r"^fio cpu (\d+)", setup, re.M)
         pinned = f", fio pinned to CPU {pin.group(1)}" if pin else ""
-        drivers = [d for d in DRIVERS if any(k[1] == d for k in runs)]
+        # A driver on another I/O scheduler (ub+none) follows its driver.
+        present = {k[1] for k in runs}
+        drivers = [v for d in DRIVERS
+                   for v in [d] + sorted(p for p in present if p.startswith(d + "+"))
+                   if v in present]
+        variants = [d for d in drivers if "+" in d]
         reps = max(len(v) for v in runs.values())
         md += [f"## {hc} ({speed})", "",
                f"Kernel {kernel} (bench profile), {qemu}, {fio}, {accel}, {reps} repetitions per job, "
                f"drivers interleaved in one boot{pinned}; medians, spread = (max - min) / median.", ""]
         md += ["Queue limits:", "", "```"] + [l for l in setup.splitlines() if "/dev/" in l] + ["```", ""]
-        others = [o for o in OTHERS if o in drivers or o not in OPTIONAL]
+        others = [o for o in OTHERS if o in drivers or o not in OPTIONAL] + variants
         md.append("| job | " + " | ".join(f"{d} MiB/s (IOPS) ±" for d in drivers)
                   + " | " + " | ".join(f"ub / {o}" for o in others) + " |")
         md.append("|---" * (len(drivers) + len(others) + 1) + "|")
