@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path("bench/results")
 # The latest run, the label the shipped driver has in it, and its parent's.
-RUN = RESULTS / "2026-12-06-2239-full-direct.md"
+RUN = RESULTS / "2026-12-07-0016-full-direct-7.md"
 UB = "ub"
 BASE = "ub-base"
 # Older results the prose cites.
