@@ -25,6 +25,13 @@ impl UbDevice {
             )
         });
         let shift = p.block_shift.load(Ordering::Relaxed);
+        // No usable medium (none, or one the disk cannot take): size 0.
+        let no_medium = || {
+            disk.set_capacity(0);
+            p.blocks.store(0, Ordering::Relaxed);
+            p.resize_to.store(0, Ordering::Relaxed);
+            p.medium.store(false, Ordering::Release);
+        };
         match info.map(|i| (i.capacity, i.read_only, i.write_cache, i.fua)) {
             Ok((Some(cap), ro, wc, fua)) if cap.block_size.trailing_zeros() == shift => {
                 disk.set_capacity(cap.bytes() >> 9);
@@ -61,10 +68,7 @@ impl UbDevice {
             }
             Ok((Some(cap), _, _, _)) => {
                 // The queue limits are fixed while the disk exists.
-                disk.set_capacity(0);
-                p.blocks.store(0, Ordering::Relaxed);
-                p.resize_to.store(0, Ordering::Relaxed);
-                p.medium.store(false, Ordering::Release);
+                no_medium();
                 dev_warn!(
                     self.intf.device(),
                     "{}the new medium has {}-byte blocks, the disk {}: unbind and bind the device to use it\n",
@@ -74,19 +78,13 @@ impl UbDevice {
                 );
             }
             Ok((None, _, _, _)) => {
-                disk.set_capacity(0);
-                p.blocks.store(0, Ordering::Relaxed);
-                p.resize_to.store(0, Ordering::Relaxed);
-                p.medium.store(false, Ordering::Release);
+                no_medium();
                 // Nothing to protect until a medium comes (and is revalidated).
                 p.stale.store(false, Ordering::Release);
                 dev_info!(self.intf.device(), "{}no medium\n", who);
             }
             Err(e) => {
-                disk.set_capacity(0);
-                p.blocks.store(0, Ordering::Relaxed);
-                p.resize_to.store(0, Ordering::Relaxed);
-                p.medium.store(false, Ordering::Release);
+                no_medium();
                 dev_err!(
                     self.intf.device(),
                     "{}the new medium cannot be used (error {})\n",
