@@ -135,34 +135,35 @@ impl Policy for BlockPolicy<'_> {
         // went or may be another one.
         let quirk_retry = core::mem::take(&mut self.read_after_worked)
             && !matches!(decision, Retry::MediaChanged | Retry::NoMedium);
-        if self.direct {
-            // Recorded above; the worker's try acts on it (starts the unit,
-            // waits), not the submitter's call.
-            self.wants_retry = sense.blk_status_after(all_moved) != BlkStatus::Ok
-                && (quirk_retry
-                    || match decision {
-                        Retry::Yes | Retry::NeedsStart | Retry::Delayed => true,
-                        Retry::MediaChanged => !self.params.removable.load(Ordering::Acquire),
-                        Retry::No | Retry::NoMedium => false,
-                    });
-            return false;
-        }
-        let retry = quirk_retry
+        // As sd: tried again after these senses, but not on a removable
+        // medium that may be another one.
+        let wanted = quirk_retry
             || match decision {
-                Retry::Yes => true,
-                // As sd: a unit that needs starting is started, then the command
-                // is tried again.
-                Retry::NeedsStart => !last && io.start_unit(lun),
-                Retry::Delayed => {
-                    fsleep(Delta::from_millis(100));
-                    true
-                }
-                // As sd: not retried on a removable medium that may be another one.
+                Retry::Yes | Retry::NeedsStart | Retry::Delayed => true,
                 Retry::MediaChanged => !self.params.removable.load(Ordering::Acquire),
                 Retry::No | Retry::NoMedium => false,
             };
         // A sense that completes the command (RECOVERED ERROR) ends it.
-        retry && sense.blk_status_after(all_moved) != BlkStatus::Ok
+        let ends = sense.blk_status_after(all_moved) == BlkStatus::Ok;
+        if self.direct {
+            // Recorded above; the worker's try acts on it (starts the unit,
+            // waits), not the submitter's call.
+            self.wants_retry = wanted && !ends;
+            return false;
+        }
+        let retry = wanted
+            && (quirk_retry
+                || match decision {
+                    // As sd: a unit that needs starting is started, then the
+                    // command is tried again.
+                    Retry::NeedsStart => !last && io.start_unit(lun),
+                    Retry::Delayed => {
+                        fsleep(Delta::from_millis(100));
+                        true
+                    }
+                    _ => true,
+                });
+        retry && !ends
     }
 }
 
