@@ -7,11 +7,7 @@
 # reset-resume (the device was reset, as after a system sleep that cut its power)
 # and I/O goes on with the data intact.
 #
-# System sleep itself cannot be tested in this guest: it does not wake from
-# s2idle (the RTC alarm and the ACPI power button are not delivered under TCG)
-# and S3 resets the virtio devices its root filesystem needs. The system sleep
-# path of ub is the same callback with the worker paused first
-# (Documentation/ub.rst).
+# System sleep (S3) is ub_sleep.sh's, last in its boot: it breaks the 9p root.
 #
 # Guest devices: pm0 (usb-storage, 32 MiB). Needs the monitor agent (replug).
 
