@@ -23,7 +23,7 @@ esac
 
 ktap_print_header
 ktap_set_plan 8
-kmemleak_reset
+[ "$UB_HC" != xhci ] || kmemleak_reset
 
 stick=""
 # Taint: O (out-of-tree, 4096) always, E (unsigned, 8192) on a kernel that signs
@@ -110,13 +110,22 @@ echo "$stick" >/sys/bus/usb/drivers/ub/bind || fail "bind to ub failed"
 rmmod usb-storage || fail "rmmod usb-storage failed"
 test_end
 
-test_begin "rmmod ub with a device bound leaves no warning and no leak"
+# What ub allocates does not depend on the host controller, and a kmemleak scan
+# costs half a minute under TCG: the leak check runs in the xhci boot (the
+# controllers' unplug paths have theirs in ub_unplug.sh).
+if [ "$UB_HC" = xhci ]; then
+	test_begin "rmmod ub with a device bound leaves no warning and no leak"
+else
+	test_begin "rmmod ub with a device bound leaves no warning"
+fi
 rmmod ub || fail "rmmod ub failed"
 [ ! -d /sys/module/ub ] || fail "/sys/module/ub still present"
 [ -z "$(driver_of "$stick")" ] || fail "$stick still bound to $(driver_of "$stick")"
 test_dmesg | grep -q "ub $stick: released$" || fail "ub did not log the release"
-leaks=$(kmemleak_report)
-[ -z "$leaks" ] || { echo "$leaks" | head -n 30 | sed 's/^/# /'; fail "kmemleak reports leaks"; }
+if [ "$UB_HC" = xhci ]; then
+	leaks=$(kmemleak_report)
+	[ -z "$leaks" ] || { echo "$leaks" | head -n 30 | sed 's/^/# /'; fail "kmemleak reports leaks"; }
+fi
 test_end
 
 test_begin "module reload binds the device again"
