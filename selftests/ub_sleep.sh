@@ -28,7 +28,8 @@ ktap_set_plan 5
 
 R=/run/ub-sleep
 load_ub_and_wait || ktap_exit_fail_msg "$(count_ub_disks) ub disks for: $UB_DISKS"
-pm=$(disk_by_label pm0) || ktap_exit_fail_msg "no disk for pm0"
+# By serial: ub_pm.sh, before, made an ext4 of pm0 and its label is gone.
+pm=$(disk_by_serial UBPM0) || ktap_exit_fail_msg "no disk for pm0 (serial UBPM0)"
 stick=$(disk_by_label stick0) || ktap_exit_fail_msg "no disk for stick0"
 [ -c /dev/ttyS1 ] && [ -w /sys/power/state ] || ktap_exit_fail_msg "no /dev/ttyS1 or /sys/power/state"
 grep -qw deep /sys/power/mem_sleep || ktap_exit_fail_msg "no S3: mem_sleep is '$(</sys/power/mem_sleep)'"
