@@ -23,21 +23,22 @@ REPORTS=$self_dir/kernel-reports
 # Every process a test starts costs ~0.2 s on the debug kernel under TCG (a
 # subshell alone ~0.05 s, python3 ~1.8 s): helpers here use bash builtins where
 # they can, and the report patterns are split once, not per test.
-REPORT_DIR=$(mktemp -d /tmp/ub-reports.XXXXXX)
-grep -v -e '^#' -e '^!' -e '^$' "$REPORTS" >"$REPORT_DIR/match"
-{ sed -n 's/^!//p' "$REPORTS"; echo '^$'; } >"$REPORT_DIR/except"
-# The same as two alternations, for awk (through its environment: awk -v would
-# interpret backslashes).
-mapfile -t _re <"$REPORT_DIR/match"
-UB_REPORTS_RE=$(IFS='|'; echo "${_re[*]}")
-mapfile -t _re <"$REPORT_DIR/except"
-UB_EXCEPT_RE=$(IFS='|'; echo "${_re[*]}")
+# The patterns of selftests/kernel-reports as two alternations (lines starting
+# with ! are the exceptions), read once and passed to awk and grep -E through the
+# environment (awk -v would interpret backslashes).
+_match=() _except=('^$')
+while IFS= read -r _l; do
+	case $_l in
+	'#'* | '') ;;
+	'!'*) _except+=("${_l#!}") ;;
+	*) _match+=("$_l") ;;
+	esac
+done <"$REPORTS"
+_ifs=$IFS IFS='|'
+UB_REPORTS_RE="${_match[*]}" UB_EXCEPT_RE="${_except[*]}"
+IFS=$_ifs
 export UB_REPORTS_RE UB_EXCEPT_RE
-
-# Kernel report lines in the given text (stdin), per selftests/kernel-reports.
-kernel_reports() {
-	grep -E -f "$REPORT_DIR/match" | grep -v -E -f "$REPORT_DIR/except"
-}
+unset _match _except _l _ifs
 
 # rd FILE: the contents of FILE (a sysfs attribute, say), or nothing and status 1
 # if it cannot be read; `cat FILE 2>/dev/null` without starting a process.
@@ -87,7 +88,7 @@ fail() {
 # End a test: it fails if a check failed or the kernel reported anything meanwhile.
 test_end() {
 	local reports
-	# test_dmesg | kernel_reports in one awk: two processes instead of four.
+	# The test's kernel log lines that are reports, in one awk.
 	reports=$(dmesg | awk -v mark="$TEST_MARK" \
 		'NR > mark && $0 ~ ENVIRON["UB_REPORTS_RE"] && $0 !~ ENVIRON["UB_EXCEPT_RE"]')
 	if [ -n "$reports" ]; then

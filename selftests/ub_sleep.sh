@@ -41,14 +41,13 @@ for d in $pm $stick; do
 done
 
 # The root the second part runs in: static busybox, e2fsck with its libraries,
-# the report patterns, the data to compare.
+# the data to compare (the report patterns come in the environment, from lib.sh).
 mkdir -p $R && mount -t tmpfs -o size=64m tmpfs $R || ktap_exit_fail_msg "no tmpfs at $R"
 mkdir -p $R/bin $R/dev $R/proc $R/sys $R/mnt $R/tmp
 cp "$(command -v busybox)" $R/bin/busybox
 for f in /sbin/e2fsck $(ldd /sbin/e2fsck | grep -o '/[^ ]*'); do
 	mkdir -p "$R${f%/*}" && cp -L "$f" "$R$f"
 done
-cp "$REPORT_DIR/match" "$REPORT_DIR/except" $R/
 mount --bind /dev $R/dev
 mount -t proc proc $R/proc
 mount -t sysfs sysfs $R/sys
@@ -149,7 +148,7 @@ umount /mnt
 tap "$([ -z "$why" ] && echo OK)" \
 	"I/O after the resume: raw write reads back, ext4 written, fsck clean, files intact after remount" "${why#; }"
 
-dmesg | tail -n +$((mark + 1)) | grep -E -f /match | grep -v -E -f /except | head -n 20 >/tmp/reports
+dmesg | tail -n +$((mark + 1)) | grep -E "$UB_REPORTS_RE" | grep -v -E "$UB_EXCEPT_RE" | head -n 20 >/tmp/reports
 tap "$([ -s /tmp/reports ] || echo OK)" "kernel log clean from the sleep to the end" \
 	"$(sed 's/^/kernel: /' /tmp/reports)"
 
