@@ -65,11 +65,10 @@ SINGLE_FAULTS=(
 
 # The plan: one test per single fault, then the named tests below.
 ktap_print_header
-ktap_set_plan $((${#SINGLE_FAULTS[@]} + 23))
+ktap_set_plan $((${#SINGLE_FAULTS[@]} + 22))
 
 setup_bot_device
 
-kmemleak_reset
 start_device || ktap_exit_fail_msg "the emulated device did not come up"
 write_pattern || ktap_exit_fail_msg "cannot write the pattern"
 head -c 4096 /dev/urandom >$W/wr
@@ -751,6 +750,5 @@ test_dmesg | grep -q -E "port reset|still not answering" &&
 stop_device >/dev/null
 test_end
 
-kmemleak_test "bot-device no leak after the fault tests (kmemleak)"
 
 ktap_finished
