@@ -31,7 +31,7 @@ start_device() {
 	# keep the runner's pipe open.
 	"$BOT" --blocks 131072 --serial UBFAULT0 --control $CTL --log $DEVLOG "$@" >>$W/bot.out 2>&1 &
 	BOT_PID=$!
-	wait_for 60 grep -q '^ready' $DEVLOG || { echo "device not configured"; return 1; }
+	wait_for 60 dev_logged 'ready*' || { echo "device not configured"; return 1; }
 	local intf
 	wait_for 30 eval 'intf=$(interface_by_serial UBFAULT0)' || { echo "no interface"; return 1; }
 	wait_for 60 eval 'DEV=$(ls /sys/bus/usb/devices/$intf/block 2>/dev/null | head -n 1); [ -n "$DEV" ]' ||
@@ -61,28 +61,31 @@ write_pattern() {
 	is_disk && dd if=$W/pat of=/dev/$DEV bs=64k seek=16 oflag=direct status=none
 }
 pattern_intact() {
-	is_disk && dd if=/dev/$DEV of=$W/back bs=64k skip=16 count=1 iflag=direct status=none 2>/dev/null &&
-		cmp -s $W/pat $W/back
+	io r 256 16 $W/pat
+	[ "$GOT" = ok ] && [ "$DATA" = same ]
 }
 
-# The I/O of io(): one 4 KiB O_DIRECT pread or pwrite, timed around the system call
-# alone (spawning a process takes seconds under TCG when the host is busy, and is
-# not the driver's time). Prints "ok MS", or the errno's name and MS.
+# The I/O of io(): COUNT 4 KiB blocks (one by default) read or written with one
+# O_DIRECT system call, timed around that call alone (spawning a process takes
+# seconds under TCG when the host is busy, and is not the driver's time). Prints
+# "ok MS", or the errno's name and MS; a read given a file to compare with adds
+# "same" or "differs".
 IO_PY='
 import errno, mmap, os, sys, time
-def one(op, dev, block, path):
-    buf = mmap.mmap(-1, 4096)
+def one(op, dev, block, path, count=1, expect=None):
+    size = 4096 * count
+    buf = mmap.mmap(-1, size)
     # A read lands in 0xAA bytes: what a request completed without moving shows.
-    buf.write(b"\xaa" * 4096)
+    buf.write(b"\xaa" * size)
     buf.seek(0)
     if op == "w":
         with open(path, "rb") as f:
-            buf.write(f.read(4096))
+            buf.write(f.read(size))
     fd = os.open(dev, (os.O_RDONLY if op == "r" else os.O_WRONLY) | os.O_DIRECT)
     t0 = time.monotonic()
     try:
         n = os.preadv(fd, [buf], block * 4096) if op == "r" else os.pwrite(fd, buf, block * 4096)
-        res = "ok" if n == 4096 else "short"
+        res = "ok" if n == size else "short"
     except OSError as e:
         res = errno.errorcode.get(e.errno, str(e.errno))
     finally:
@@ -91,29 +94,38 @@ def one(op, dev, block, path):
     if op == "r" and res == "ok":
         with open(path, "wb") as f:
             f.write(buf[:])
+        if expect:
+            with open(expect, "rb") as f:
+                res += " %d " % ms + ("same" if f.read(size) == buf[:] else "differs")
+                return res
     return f"{res} {ms}"
+def request(args):
+    op, dev, block, path = args[:4]
+    count = int(args[4]) if len(args) > 4 else 1
+    return one(op, dev, int(block), path, count, args[5] if len(args) > 5 else None)
 if sys.argv[1] == "serve":
     # One request a line on stdin, one answer a line on stdout: a process
     # start costs ~2 s under TCG, a request through this one nothing.
     for line in sys.stdin:
-        op, dev, block, path = line.split()
         try:
-            print(one(op, dev, int(block), path), flush=True)
+            print(request(line.split()), flush=True)
         except Exception as e:
             print(f"{type(e).__name__}: {e}".replace("\n", " "), flush=True)
 else:
-    print(one(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]))
+    print(request(sys.argv[1:]))
 '
 
-# io r|w BLOCK: one 4 KiB direct read (into $W/rd) or write (of $W/wr) of block
-# BLOCK (4 KiB units); sets GOT to ok or the errno name (EIO, ENODATA, ETIMEDOUT,
-# ENODEV...; HANG after 120 s; no-disk where /dev/$DEV is not a block device),
-# and IO_MS to the time the I/O took. The program's own shell sends it to one
-# long-running python3 (started at the first call, started again after a
-# hang); a subshell (a background reader, $(check_io)) starts its own.
+# io r|w BLOCK [COUNT [FILE]]: a direct read (into $W/rd) or write (of $W/wr) of
+# COUNT (1) 4 KiB blocks at block BLOCK (4 KiB units); sets GOT to ok or the
+# errno name (EIO, ENODATA, ETIMEDOUT, ENODEV...; HANG after 120 s; no-disk where
+# /dev/$DEV is not a block device), IO_MS to the time the I/O took, and for a
+# read compared with FILE, DATA to same or differs. The program's own shell
+# sends it to one long-running python3 (started at the first call, started
+# again after a hang); a subshell (a background reader) starts its own.
 io() {
 	local out file=$W/wr rc
 	[ "$1" = r ] && file=$W/rd
+	DATA=""
 	if ! is_disk; then
 		GOT="no-disk" IO_MS=0
 		return
@@ -122,7 +134,7 @@ io() {
 		if [ -z "${IO_HELPER_PID:-}" ]; then
 			coproc IO_HELPER { exec python3 -S -c "$IO_PY" serve 2>&1; }
 		fi
-		echo "$1 /dev/$DEV $2 $file" >&"${IO_HELPER[1]}"
+		echo "$1 /dev/$DEV $2 $file ${3:-1} $4" >&"${IO_HELPER[1]}"
 		if read -r -t 120 out <&"${IO_HELPER[0]}"; then
 			rc=0
 		else
@@ -133,33 +145,59 @@ io() {
 			rc=124
 		fi
 	else
-		out=$(timeout 120 python3 -S -c "$IO_PY" "$1" "/dev/$DEV" "$2" "$file" 2>&1)
+		out=$(timeout 120 python3 -S -c "$IO_PY" "$1" "/dev/$DEV" "$2" "$file" "${3:-1}" $4 2>&1)
 		rc=$?
 	fi
 	if [ $rc = 124 ]; then
 		GOT=HANG IO_MS=120000
-	elif [[ $out =~ ^([A-Za-z0-9]+)\ ([0-9]+)$ ]]; then
-		GOT=${BASH_REMATCH[1]} IO_MS=${BASH_REMATCH[2]}
+	elif [[ $out =~ ^([A-Za-z0-9]+)\ ([0-9]+)(\ (same|differs))?$ ]]; then
+		GOT=${BASH_REMATCH[1]} IO_MS=${BASH_REMATCH[2]} DATA=${BASH_REMATCH[4]}
 	else
 		GOT="other: $out" IO_MS=0
 	fi
 }
 
-arm() {
-	local before
-	before=$(grep -c '^fault armed' $DEVLOG)
-	echo "$*" >$CTL
-	wait_for 10 test "$(grep -c '^fault armed' $DEVLOG)" -gt "$before" || echo "fault not armed: $*"
+# The emulator's log, read by this shell (a grep of it is a process, ~0.3 s
+# under TCG): dev_logged GLOB is true if a whole line matches GLOB (`grep -q` of
+# DEVLOG), dev_count GLOB sets DEV_N to how many do (`grep -c`).
+dev_count() {
+	local l
+	DEV_N=0
+	mapfile -t _devlog 2>/dev/null <"$DEVLOG" || _devlog=()
+	for l in "${_devlog[@]}"; do
+		# shellcheck disable=SC2053 # $1 is a glob
+		[[ $l == $1 ]] && DEV_N=$((DEV_N + 1))
+	done
+	unset _devlog
+}
+dev_logged() {
+	dev_count "$1"
+	[ "$DEV_N" -gt 0 ]
 }
 
+# arm LINE: send the emulator a control line and wait until its log says the
+# fault is armed.
+arm() {
+	local before deadline=$((EPOCHSECONDS + 10))
+	dev_count 'fault armed*'
+	before=$DEV_N
+	echo "$*" >$CTL
+	until dev_count 'fault armed*' && [ "$DEV_N" -gt "$before" ]; do
+		[ "$EPOCHSECONDS" -lt "$deadline" ] || { echo "fault not armed: $*"; return; }
+		nap 0.05
+	done
+}
 
-# check_io BLOCK: a 4 KiB write and direct read of BLOCK return the same data.
+# check_io BLOCK: a 4 KiB write and direct read of BLOCK return the same data;
+# CHECK_IO says what went wrong, or is empty.
 check_io() {
-	is_disk || { echo "no disk /dev/$DEV"; return; }
-	dd if=$W/wr of=/dev/$DEV bs=4k seek=$1 oflag=direct status=none || { echo "write failed"; return; }
-	io r $1
-	[ "$GOT" = ok ] || { echo "read: $GOT"; return; }
-	cmp -s $W/rd $W/wr || echo "the read returned wrong data"
+	CHECK_IO=""
+	is_disk || { CHECK_IO="no disk /dev/$DEV"; return; }
+	io w "$1"
+	[ "$GOT" = ok ] || { CHECK_IO="write: $GOT"; return; }
+	io r "$1" 1 $W/wr
+	[ "$GOT" = ok ] || { CHECK_IO="read: $GOT"; return; }
+	[ "$DATA" = same ] || CHECK_IO="the read returned wrong data"
 }
 
 # Quirks: ub.quirks names the emulator (its default id 1d6b:0104, bcdDevice
@@ -178,5 +216,6 @@ quirk_device() {
 
 # cmds OPCODE: how many commands with this opcode (e.g. 0x1a) the device saw.
 cmds() {
-	grep -c "^cmd .* op=$1 " $DEVLOG
+	dev_count "cmd * op=$1 *"
+	echo "$DEV_N"
 }

@@ -17,6 +17,11 @@
 ktap_print_header
 ktap_set_plan 34
 
+# Shorter stage timeouts than the defaults (3, 5 and 5 s, checked in
+# ub_faults.sh): the tests that hang a command wait for them, several times each.
+rmmod ub 2>/dev/null
+insmod "$UB_KO" cbw_timeout_ms=1000 data_timeout_ms=2000 csw_timeout_ms=2000 ||
+	ktap_exit_fail_msg "insmod ub failed"
 setup_bot_device
 head -c 4096 /dev/urandom >$W/wr
 
@@ -51,7 +56,7 @@ quirk_device "" --dpofua || fail "no disk"
 stop_device >/dev/null
 quirk_device F --dpofua || fail "no disk"
 [ "$(rd /sys/block/$DEV/queue/fua)" = 0 ] || fail "with F: queue/fua $(rd /sys/block/$DEV/queue/fua)"
-test_dmesg | grep -q "quirks 'F' (parameter)" || fail "no quirks line"
+logged "quirks 'F' (parameter)" || fail "no quirks line"
 [ "$(rd /sys/block/$DEV/device/quirks)" = F ] || fail "device/quirks reads '$(rd /sys/block/$DEV/device/quirks)'"
 stop_device >/dev/null
 test_end
@@ -62,7 +67,7 @@ test_end
 test_begin "bot-device quirks= list: malformed entries logged and skipped, a device's entry replaces the built-in one"
 quirk_device "" --vid 0x05ac --pid 0x1202 || fail "no disk"
 [ "$(rd /sys/block/$DEV/size)" = 131071 ] || fail "built-in c: size $(rd /sys/block/$DEV/size), expected 131071"
-test_dmesg | grep -q "quirks 'c' (built-in)" || fail "no built-in quirks line"
+logged "quirks 'c' (built-in)" || fail "no built-in quirks line"
 stop_device >/dev/null
 echo "0x05ac:1202:c, 05ac:1202:,12345:1:c,abcd:ef01:m" >/sys/module/ub/parameters/quirks
 start_device --vid 0x05ac --pid 0x1202 || fail "no disk"
@@ -83,7 +88,7 @@ test_end
 test_begin "bot-device quirk c (FIX_CAPACITY): the disk is one block smaller than reported, device/quirks says c"
 quirk_device c || fail "no disk"
 [ "$(rd /sys/block/$DEV/size)" = 131071 ] || fail "size $(rd /sys/block/$DEV/size), expected 131071"
-test_dmesg | grep -q "quirks 'c' (parameter)" || fail "no quirks line"
+logged "quirks 'c' (parameter)" || fail "no quirks line"
 [ "$(rd /sys/block/$DEV/device/quirks)" = c ] || fail "device/quirks reads '$(rd /sys/block/$DEV/device/quirks)', not 'c'"
 stop_device >/dev/null
 test_end
@@ -134,7 +139,7 @@ cc0=$(ub_stat $DEV check_conditions)
 io r 16383
 [ "$GOT" = ok ] || fail "the read of the last 4 KiB: $GOT"
 [ "$(ub_stat $DEV check_conditions)" = "$cc0" ] || fail "the device failed a command"
-test_dmesg | grep -q "learned quirk" && fail "a quirk was learned: $(test_dmesg | grep 'learned quirk')"
+logged "learned quirk" && fail "a quirk was learned: $(test_dmesg | grep 'learned quirk')"
 [ "$(rd /sys/block/$DEV/device/quirks)" = c ] || fail "device/quirks reads '$(rd /sys/block/$DEV/device/quirks)'"
 stop_device >/dev/null
 test_end
@@ -144,8 +149,8 @@ quirk_device "" || fail "no disk"
 arm "fault silent-data op=read"
 io r 16383
 [ "$GOT" = ok ] || fail "the read of the last 4 KiB: $GOT"
-grep -q "^fault done silent-data" $DEVLOG || fail "the device never went silent"
-test_dmesg | grep -q "learned quirk" && fail "a quirk was learned: $(test_dmesg | grep 'learned quirk')"
+dev_logged "fault done silent-data*" || fail "the device never went silent"
+logged "learned quirk" && fail "a quirk was learned: $(test_dmesg | grep 'learned quirk')"
 [ "$(rd /sys/block/$DEV/size)" = 131072 ] || fail "size $(rd /sys/block/$DEV/size), expected 131072"
 [ -z "$(rd /sys/block/$DEV/device/quirks)" ] || fail "device/quirks reads '$(rd /sys/block/$DEV/device/quirks)'"
 stop_device >/dev/null
@@ -183,16 +188,16 @@ test_begin "bot-device every MODE SENSE hangs, quirk y given: no MODE SENSE, no 
 quirk_device y --arm "fault silent-data op=modesense count=forever" || fail "no disk"
 [ "$(cmds 0x1a)" = 0 ] || fail "$(cmds 0x1a) MODE SENSE commands"
 [ "$(ub_stat $DEV recoveries)" = 0 ] || fail "$(ub_stat $DEV recoveries) recoveries"
-test_dmesg | grep -q "learned quirk" && fail "a quirk was learned: $(test_dmesg | grep 'learned quirk')"
+logged "learned quirk" && fail "a quirk was learned: $(test_dmesg | grep 'learned quirk')"
 [ "$(rd /sys/block/$DEV/device/quirks)" = y ] || fail "device/quirks reads '$(rd /sys/block/$DEV/device/quirks)'"
 stop_device >/dev/null
 test_end
 
 test_begin "bot-device one MODE SENSE hangs once at probe: recovered and asked again, nothing learned"
 quirk_device "" --arm "fault silent-data op=modesense" || fail "no disk"
-grep -q "^fault done silent-data" $DEVLOG || fail "the device never hung"
+dev_logged "fault done silent-data*" || fail "the device never hung"
 [ "$(ub_stat $DEV recoveries)" = 1 ] || fail "$(ub_stat $DEV recoveries) recoveries"
-test_dmesg | grep -q "learned quirk" && fail "a quirk was learned: $(test_dmesg | grep 'learned quirk')"
+logged "learned quirk" && fail "a quirk was learned: $(test_dmesg | grep 'learned quirk')"
 [ -z "$(rd /sys/block/$DEV/device/quirks)" ] || fail "device/quirks reads '$(rd /sys/block/$DEV/device/quirks)'"
 [ "$(rd /sys/block/$DEV/queue/write_cache)" = "write back" ] || fail "queue/write_cache: $(rd /sys/block/$DEV/queue/write_cache) (the device has a cache)"
 stop_device >/dev/null
@@ -229,7 +234,7 @@ if [ -n "$DEV" ]; then
 	n=$(test_dmesg | grep -c "learned quirk e: READ CAPACITY(16) got no status on 2 tries (timeout in data stage), the device answered after each reset; quirks=1d6b:0104:e makes it permanent")
 	[ "$n" = 1 ] || fail "$n 'learned quirk e' lines: $(test_dmesg | grep 'learned quirk')"
 	[ "$(rd /sys/block/$DEV/device/quirks)" = "learned: e" ] || fail "device/quirks reads '$(rd /sys/block/$DEV/device/quirks)'"
-	msg=$(check_io 43)
+	check_io 43; msg=$CHECK_IO
 	[ -z "$msg" ] || fail "$msg"
 fi
 stop_device >/dev/null
@@ -247,8 +252,8 @@ echo "$QUIRK_ID:i" >/sys/module/ub/parameters/quirks
 "$BOT" --blocks 131072 --serial UBFAULT0 --control $CTL --log $DEVLOG >>$W/bot.out 2>&1 &
 BOT_PID=$!
 DEV=""
-wait_for 60 grep -q '^ready' $DEVLOG || fail "device not configured"
-wait_for 30 eval 'test_dmesg | grep -q "ignored (quirk)"' || fail "no 'ignored (quirk)' line"
+wait_for 60 dev_logged 'ready*' || fail "device not configured"
+wait_for 30 eval 'logged "ignored (quirk)"' || fail "no 'ignored (quirk)' line"
 intf=$(interface_by_serial UBFAULT0)
 [ -n "$intf" ] && [ "$(driver_of "$intf")" != ub ] || fail "ub bound $intf"
 [ "$(grep -c '^cmd ' $DEVLOG)" = 0 ] || fail "ub sent commands to an ignored device"
@@ -292,14 +297,14 @@ test_end
 
 test_begin "bot-device quirk r (IGNORE_RESIDUE) and d (not for ub): a bogus residue does not fail the read"
 quirk_device dr || fail "no disk"
-test_dmesg | grep -q "quirk 'd' does not apply to ub" || fail "no line about d"
+logged "quirk 'd' does not apply to ub" || fail "no line about d"
 head -c 4096 /dev/urandom >$W/wr
 dd if=$W/wr of=/dev/$DEV bs=4k seek=5 oflag=direct status=none || fail "write failed"
 arm "fault bogus-residue op=read"
 io r 5
 [ "$GOT" = ok ] || fail "read with a bogus residue: $GOT (without the quirk: EIO)"
 cmp -s $W/rd $W/wr || fail "the read returned wrong data"
-grep -q "^fault done bogus-residue" $DEVLOG || fail "the device never sent the bogus residue"
+dev_logged "fault done bogus-residue*" || fail "the device never sent the bogus residue"
 stop_device >/dev/null
 test_end
 
@@ -312,7 +317,7 @@ arm "fault wrong-tag op=read"
 io r 8
 [ "$GOT" = ok ] || fail "read with a wrong CSW tag: $GOT"
 cmp -s $W/rd $W/wr || fail "the read returned wrong data"
-grep -q "^fault done wrong-tag" $DEVLOG || fail "the device never sent the wrong tag"
+dev_logged "fault done wrong-tag*" || fail "the device never sent the wrong tag"
 [ "$(ub_stat $DEV recoveries)" = "$rec0" ] || fail "a recovery ran: $(test_dmesg | grep 'ub:' | tail -n 1)"
 [ "$(rd /sys/block/$DEV/device/quirks)" = T ] || fail "device/quirks reads '$(rd /sys/block/$DEV/device/quirks)'"
 stop_device >/dev/null
@@ -329,7 +334,7 @@ if [ -n "$DEV" ]; then
 	[ "$n" = 1 ] || fail "$n 'learned quirk T' lines: $(test_dmesg | grep 'learned quirk')"
 	[ "$(rd /sys/block/$DEV/device/quirks)" = "learned: T" ] || fail "device/quirks reads '$(rd /sys/block/$DEV/device/quirks)'"
 	[ "$(ub_stat $DEV recoveries)" = 1 ] || fail "$(ub_stat $DEV recoveries) recoveries at probe, expected 1"
-	msg=$(check_io 42)
+	check_io 42; msg=$CHECK_IO
 	[ -z "$msg" ] || fail "$msg"
 	[ "$(ub_stat $DEV recoveries)" = 1 ] || fail "$(ub_stat $DEV recoveries) recoveries after I/O"
 	[ "$(ub_stat $DEV tag_mismatches)" = 2 ] || fail "ub_stats/tag_mismatches: $(ub_stat $DEV tag_mismatches), expected the 2 before learning"
@@ -339,17 +344,17 @@ test_end
 
 test_begin "bot-device CSW tag never matches, quirk T given: no reset, no tag mismatch, nothing learned"
 quirk_device T --arm "fault wrong-tag count=forever" || fail "no disk"
-msg=$(check_io 42)
+check_io 42; msg=$CHECK_IO
 [ -z "$msg" ] || fail "$msg"
 [ "$(ub_stat $DEV recoveries)" = 0 ] || fail "$(ub_stat $DEV recoveries) recoveries"
 [ "$(ub_stat $DEV tag_mismatches)" = 0 ] || fail "ub_stats/tag_mismatches: $(ub_stat $DEV tag_mismatches)"
-test_dmesg | grep -q "learned quirk" && fail "a quirk was learned: $(test_dmesg | grep 'learned quirk')"
+logged "learned quirk" && fail "a quirk was learned: $(test_dmesg | grep 'learned quirk')"
 stop_device >/dev/null
 test_end
 
 test_begin "bot-device built-in quirks of 0419:aaf5 (TrekStor i.Beat 115): lr in device/quirks, residues ignored"
 quirk_device "" --vid 0x0419 --pid 0xaaf5 || fail "no disk"
-test_dmesg | grep -q "quirks 'lr' (built-in)" || fail "no built-in quirks line"
+logged "quirks 'lr' (built-in)" || fail "no built-in quirks line"
 [ "$(rd /sys/block/$DEV/device/quirks)" = lr ] || fail "device/quirks reads '$(rd /sys/block/$DEV/device/quirks)', not 'lr'"
 arm "fault bogus-residue op=read"
 io r 5
@@ -397,12 +402,12 @@ test_end
 
 test_begin "bot-device quirk s (SINGLE_LUN): no GET MAX LUN; without quirks device/quirks is empty"
 quirk_device "" || fail "no disk"
-grep -q '^event get-max-lun' $DEVLOG || fail "without the quirk, no GET MAX LUN"
+dev_logged 'event get-max-lun*' || fail "without the quirk, no GET MAX LUN"
 [ -e /sys/block/$DEV/device/quirks ] && [ -z "$(rd /sys/block/$DEV/device/quirks)" ] ||
 	fail "device/quirks of a device without quirks: '$(rd /sys/block/$DEV/device/quirks)'"
 stop_device >/dev/null
 quirk_device s || fail "no disk"
-grep -q '^event get-max-lun' $DEVLOG && fail "GET MAX LUN sent despite the quirk"
+dev_logged 'event get-max-lun*' && fail "GET MAX LUN sent despite the quirk"
 stop_device >/dev/null
 test_end
 
@@ -415,7 +420,7 @@ quirk_device w --write-protect || fail "no disk"
 # The device still refuses writes: the writer sees an error, not silence.
 io w 30
 [ "$GOT" != ok ] || fail "a write to the protected medium succeeded"
-test_dmesg | grep -q "sense DataProtect 27/00" || fail "no DATA PROTECT line: $(ub_dmesg | tail -n 1)"
+logged "sense DataProtect 27/00" || fail "no DATA PROTECT line: $(ub_dmesg | tail -n 1)"
 stop_device >/dev/null
 test_end
 
@@ -447,9 +452,9 @@ io r 7
 [ "$(ub_stat $DEV port_resets)" = $((p0 + 1)) ] || fail "ub_stats/port_resets: $p0 -> $(ub_stat $DEV port_resets)"
 [ "$(ub_stat $DEV bulk_resets)" = "$b0" ] || fail "ub_stats/bulk_resets: $b0 -> $(ub_stat $DEV bulk_resets)"
 cmp -s $W/rd $W/wr || fail "the read returned wrong data"
-test_dmesg | grep -q "timeout in CSW stage; port reset: device answers again" || fail "no port reset line: $(ub_dmesg | tail -n 1)"
-test_dmesg | grep -q "reset recovery" && fail "a Bulk-Only reset was tried"
-grep -q '^event bulk-reset' $DEVLOG && fail "the device saw a Bulk-Only reset"
+logged "timeout in CSW stage; port reset: device answers again" || fail "no port reset line: $(ub_dmesg | tail -n 1)"
+logged "reset recovery" && fail "a Bulk-Only reset was tried"
+dev_logged 'event bulk-reset*' && fail "the device saw a Bulk-Only reset"
 stop_device >/dev/null
 echo "" >/sys/module/ub/parameters/quirks
 test_end
@@ -463,7 +468,7 @@ quirk_device I || fail "no disk"
 # The USB release number (bcdDevice 0x0100), not the INQUIRY revision "1.00".
 [ "$(rd /sys/block/$DEV/ub/rev)" = 0100 ] || fail "rev '$(rd /sys/block/$DEV/ub/rev)'"
 [ "$(rd /sys/block/$DEV/removable)" = 1 ] || fail "not removable, as usb-storage makes it"
-msg=$(check_io 9) && [ -z "$msg" ] || fail "$msg"
+check_io 9; [ -z "$CHECK_IO" ] || fail "$CHECK_IO"
 stop_device >/dev/null
 test_end
 
@@ -477,23 +482,23 @@ test_end
 
 test_begin "bot-device quirk n (INITIAL_READ10): a READ failing after one that worked is tried again, data intact"
 quirk_device n || fail "no disk"
-msg=$(check_io 13) && [ -z "$msg" ] || fail "first read: $msg"
+check_io 13; [ -z "$CHECK_IO" ] || fail "first read: $CHECK_IO"
 arm "fault medium-error op=read"
 io r 13
 [ "$GOT" = ok ] || fail "the read after the failed one: $GOT (without the quirk: ENODATA)"
 cmp -s $W/rd $W/wr || fail "the read returned wrong data"
-grep -q '^fault done medium-error' $DEVLOG || fail "the device never failed the read"
+dev_logged 'fault done medium-error*' || fail "the device never failed the read"
 stop_device >/dev/null
 test_end
 
 test_begin "bot-device quirks B and S (BULK32, GO_SLOW): a device that takes only 32-byte CBWs works"
 quirk_device BS --cbw32 || fail "no disk"
-msg=$(check_io 14) && [ -z "$msg" ] || fail "$msg"
+check_io 14; [ -z "$CHECK_IO" ] || fail "$CHECK_IO"
 head -c $((1 << 20)) /dev/urandom >$W/big
 dd if=$W/big of=/dev/$DEV bs=1M seek=4 oflag=direct status=none || fail "1 MiB write failed"
 dd if=/dev/$DEV of=$W/big.back bs=1M skip=4 count=1 iflag=direct status=none || fail "1 MiB read failed"
 cmp -s $W/big $W/big.back || fail "1 MiB read back differs"
-grep -q 'invalid CBW' $DEVLOG && fail "the device got a CBW that was not 32 bytes: $(grep -m1 'invalid CBW' $DEVLOG)"
+dev_logged '*invalid CBW*' && fail "the device got a CBW that was not 32 bytes: $(grep -m1 'invalid CBW' $DEVLOG)"
 [ "$(rd /sys/block/$DEV/device/quirks)" = BS ] || fail "device/quirks reads '$(rd /sys/block/$DEV/device/quirks)'"
 stop_device >/dev/null
 echo "" >/sys/module/ub/parameters/quirks

@@ -35,7 +35,7 @@ arm "fault csw-as-data-recovered op=read"
 io r 40
 [ "$GOT" = ok ] || fail "read: $GOT"
 cmp -s $W/rd $W/wr || fail "the read returned $(od -An -tx1 -N16 $W/rd | tr -s ' ') ..., not the block's data"
-grep -q '^fault done csw-as-data-recovered' $DEVLOG || fail "the device never acted on the fault"
+dev_logged 'fault done csw-as-data-recovered*' || fail "the device never acted on the fault"
 pattern_intact || fail "the next read failed, or the pattern at 1 MiB changed"
 test_end
 
@@ -54,8 +54,8 @@ test_begin "bot-device failed CSW in place of read data, MEDIUM ERROR mid-read: 
 arm "fault csw-as-data-medium op=read"
 io r 41
 [ "$GOT" = ENODATA ] || fail "read: $GOT, expected ENODATA"
-test_dmesg | grep -q "sense MediumError 11/00" || fail "no MEDIUM ERROR line"
-test_dmesg | grep -q "sectors before it completed" &&
+logged "sense MediumError 11/00" || fail "no MEDIUM ERROR line"
+logged "sectors before it completed" &&
 	fail "blocks completed that never came: $(test_dmesg | grep -m1 'sectors before')"
 pattern_intact || fail "the next read failed, or the pattern at 1 MiB changed"
 test_end
@@ -100,12 +100,12 @@ test_end
 test_begin "bot-device quirk n, removable: UNIT ATTENTION 28/00 after a read that worked fails the read"
 stop_device
 quirk_device n --removable || fail "no disk"
-msg=$(check_io 13) && [ -z "$msg" ] || fail "first read: $msg"
+check_io 13; [ -z "$CHECK_IO" ] || fail "first read: $CHECK_IO"
 arm "fault unit-attention op=read"
 io r 13
 [ "$GOT" = EIO ] || fail "the read after the medium changed: $GOT (the UNIT ATTENTION was swallowed)"
-grep -q '^fault done unit-attention' $DEVLOG || fail "the device never reported the change"
-test_dmesg | grep -q "UnitAttention 28/00" || fail "no UNIT ATTENTION line"
+dev_logged 'fault done unit-attention*' || fail "the device never reported the change"
+logged "UnitAttention 28/00" || fail "no UNIT ATTENTION line"
 echo "" >/sys/module/ub/parameters/quirks
 restart_device || fail "the device did not come back"
 test_end
@@ -122,11 +122,11 @@ dd if=$W/cached of=/dev/$DEV bs=64k seek=40 oflag=direct status=none || fail "wr
 u=$(usb_dev_of $DEV)
 echo 200 >$u/power/autosuspend_delay_ms
 echo auto >$u/power/control
-wait_for 30 grep -q '^event suspend' $DEVLOG || fail "the device was never suspended"
+wait_for 30 dev_logged 'event suspend*' || fail "the device was never suspended"
 dd if=/dev/$DEV of=$W/cached.back bs=64k skip=40 count=1 iflag=direct status=none || fail "read after resume failed"
 echo on >$u/power/control
 cmp -s $W/cached $W/cached.back || fail "written data lost in suspend: $(grep -m1 '^event cache-lost' $DEVLOG)"
-grep -q '^event cache-lost chunks=0$' $DEVLOG || fail "the cache held data at suspend: $(grep '^event cache-lost' $DEVLOG)"
+dev_logged 'event cache-lost chunks=0' || fail "the cache held data at suspend: $(grep '^event cache-lost' $DEVLOG)"
 restart_device || fail "the device did not come back"
 test_end
 
@@ -159,15 +159,15 @@ arm "fault unit-attention op=sync"
 u=$(usb_dev_of $DEV)
 echo 200 >$u/power/autosuspend_delay_ms
 echo auto >$u/power/control
-wait_for 30 grep -q '^event suspend' $DEVLOG || fail "the device was never suspended"
+wait_for 30 dev_logged 'event suspend*' || fail "the device was never suspended"
 echo on >$u/power/control
-grep -q '^fault done unit-attention' $DEVLOG || fail "the flush before the suspend never got the UNIT ATTENTION"
+dev_logged 'fault done unit-attention*' || fail "the flush before the suspend never got the UNIT ATTENTION"
 touch $W/go
 wait $held
 read -r first second <<<"$(tr '\n' ' ' <$W/held.out)"
 [ "$first" = ok ] || fail "the first read on the held disk: $first"
 [ "$second" = EIO ] || fail "the held disk read the new medium: $second, expected EIO (the change was lost)"
-test_dmesg | grep -q "cache flush before autosuspend failed" &&
+logged "cache flush before autosuspend failed" &&
 	fail "a medium change logged as a failed flush: $(test_dmesg | grep -m1 'cache flush before')"
 io r 60
 [ "$GOT" = ok ] && cmp -s $W/rd $W/wr || fail "a new open did not read the medium: $GOT"
@@ -185,8 +185,8 @@ test_begin "bot-device disk that stops again after every START: spin-up lines ra
 arm "fault not-ready-until-start op=read count=forever"
 starts0=$(cmds 0x1b)
 t0=$(now_ms)
-for i in $(seq 1 60); do
-	dd if=/dev/$DEV of=/dev/null bs=4k count=1 skip=$((50 + i)) iflag=direct status=none 2>/dev/null
+for ((i = 1; i <= 60; i++)); do
+	io r $((50 + i))
 done
 ms=$(($(now_ms) - t0))
 echo clear >$CTL
@@ -236,7 +236,7 @@ sg_raw -t 12 -r 4096 /dev/$DEV 28 00 00 00 01 00 00 00 08 00 >$W/sg.out 2>&1
 rc=$?
 ms=$(($(now_ms) - t0))
 echo "$hung" >/proc/sys/kernel/hung_task_timeout_secs
-grep -q 'fault=silent-data' $DEVLOG || fail "the READ never reached the device"
+dev_logged '*fault=silent-data*' || fail "the READ never reached the device"
 [ "$rc" != 0 ] || fail "SG_IO to a silent device succeeded"
 [ "$ms" -ge 12000 ] || fail "SG_IO returned after $ms ms, before its 12 s"
 [ "$ms" -lt 30000 ] || fail "SG_IO returned after $ms ms"
@@ -252,7 +252,7 @@ intf=$(interface_by_serial UBFAULT0)
 arm "fault silent-data op=read"
 : >$W/sg.rc
 ( sg_raw -t 4294967 -r 4096 /dev/$DEV 28 00 00 00 01 00 00 00 08 00 >$W/sg.out 2>&1; echo $? >$W/sg.rc ) &
-wait_for 20 grep -q 'fault=silent-data' $DEVLOG || fail "the READ never reached the device"
+wait_for 20 dev_logged '*fault=silent-data*' || fail "the READ never reached the device"
 nap 1
 t0=$(now_ms)
 ( echo "$intf" >/sys/bus/usb/drivers/ub/unbind; echo done >$W/unbound ) &

@@ -63,7 +63,7 @@ out=$(eject_ioctl) || fail "eject failed: $out"
 out=$(read_label)
 [[ $out == *"No medium found"* ]] || fail "read after eject: '$out', expected ENOMEDIUM"
 [ "$(</sys/block/$dev/size)" = 0 ] || fail "size $(</sys/block/$dev/size) after eject"
-test_dmesg | grep -q -E "$UB_LOG(LUN [0-9]+: )?no medium$" || fail "no 'no medium' line"
+logged -E "$UB_LOG(LUN [0-9]+: )?no medium$" || fail "no 'no medium' line"
 test_end
 
 test_begin "a new medium of another size (monitor change): new capacity and its data after reopen"
@@ -71,7 +71,7 @@ out=$(monitor "change drv-rem0 $media2 raw")
 [ -z "$(echo "$out" | grep -i error)" ] || fail "change: $out"
 wait_for 20 eval '[ "$(read_label)" = "ub-image:rem0.media2" ]' || fail "label after change: '$(read_label)'"
 [ "$(</sys/block/$dev/size)" = 65536 ] || fail "size $(</sys/block/$dev/size), expected 65536 (32 MiB)"
-test_dmesg | grep -q "new medium: 65536 512-byte blocks (32 MiB)" || fail "no 'new medium' line"
+logged "new medium: 65536 512-byte blocks (32 MiB)" || fail "no 'new medium' line"
 msg=$(write_readback "$dev" 16777216 65536) || fail "$msg"
 test_end
 
@@ -121,7 +121,7 @@ touch /tmp/changed
 wait_for 30 eval '! kill -0 $holder 2>/dev/null' || fail "the holder hangs"
 grep -qx "write Input/output error" /tmp/held.out || fail "write through the old open: $(head -n 1 /tmp/held.out)"
 grep -qx "read Input/output error" /tmp/held.out || fail "read through the old open: $(tail -n 1 /tmp/held.out)"
-test_dmesg | grep -q "the medium changed; I/O fails until the disk is opened again" || fail "no line saying why I/O fails"
+logged "the medium changed; I/O fails until the disk is opened again" || fail "no line saying why I/O fails"
 [ "$(read_label)" = "ub-image:rem0.media2" ] || fail "label after reopening: '$(read_label)'"
 # The old medium's write never reached the new one: its block is still empty.
 [ "$(dd if=/dev/$dev bs=4096 skip=2048 count=1 iflag=direct status=none | tr -d '\0' | wc -c)" = 0 ] ||
@@ -139,7 +139,7 @@ if [ -n "$dev1" ]; then
 	wait_for 20 eval '[ "$(read_label $dev1)" = "ub-image:rem1.media2" ]' || fail "label after change: '$(read_label $dev1)'"
 	[ "$(</sys/block/$dev1/queue/write_cache)" = "write back" ] ||
 		fail "with the medium: write_cache '$(</sys/block/$dev1/queue/write_cache)'"
-	test_dmesg | grep -q "new medium: 32768 512-byte blocks (16 MiB), write cache" || fail "no 'new medium ... write cache' line"
+	logged "new medium: 32768 512-byte blocks (16 MiB), write cache" || fail "no 'new medium ... write cache' line"
 	DDC=/sys/kernel/debug/dynamic_debug/control
 	echo 'module ub +p' >$DDC
 	head -c 4096 /dev/urandom | dd of=/dev/$dev1 bs=4096 seek=10 conv=fsync status=none || fail "write + fsync failed"
