@@ -60,6 +60,8 @@ nap() {
 test_begin() {
 	local up
 	TEST_NAME="$UB_HC $*"
+	# UB_TRACE_PROCS (scripts/test): name the test in the fork and exec trace.
+	[ -z "${UB_TRACE_PROCS:-}" ] || echo "TEST $TEST_NAME" 2>/dev/null >/sys/kernel/tracing/trace_marker
 	# Where the previous test's end found the log, if a test ended since the
 	# program started (what was logged between the two counts as this test's);
 	# else one process, not three ($(dmesg | wc -l)): each costs ~0.2 s here.
