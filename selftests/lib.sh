@@ -58,7 +58,6 @@ nap() {
 
 # Begin a test: remember where the kernel log stands.
 test_begin() {
-	local up
 	TEST_NAME="$UB_HC $*"
 	# UB_TRACE_PROCS (scripts/test): name the test in the fork and exec trace.
 	[ -z "${UB_TRACE_PROCS:-}" ] || echo "TEST $TEST_NAME" 2>/dev/null >/sys/kernel/tracing/trace_marker
@@ -73,8 +72,8 @@ test_begin() {
 		unset _log
 	fi
 	TEST_FAIL=""
-	read -r up _ </proc/uptime
-	TEST_START=$((${up%.*} * 1000 + 10#${up#*.} * 10))
+	uptime_ms
+	TEST_START=$UPTIME_MS
 }
 
 # Kernel log lines since test_begin.
@@ -140,7 +139,7 @@ fail() {
 
 # End a test: it fails if a check failed or the kernel reported anything meanwhile.
 test_end() {
-	local l up reports=()
+	local l reports=()
 	# The test's kernel log lines that are reports: the log read once, one
 	# match over all of it, line by line only where that finds something.
 	test_log
@@ -160,8 +159,8 @@ test_end() {
 		ktap_test_pass "$TEST_NAME"
 	fi
 	# Where a boot's time goes, for the runner's summary (not part of the TAP).
-	read -r up _ </proc/uptime
-	[ -d /run/ub ] && echo "$((${up%.*} * 1000 + 10#${up#*.} * 10 - TEST_START)) $TEST_NAME" >>/run/ub/test-times
+	uptime_ms
+	[ -d /run/ub ] && echo "$((UPTIME_MS - TEST_START)) $TEST_NAME" >>/run/ub/test-times
 }
 
 skip_test() {
@@ -239,9 +238,11 @@ kmemleak_report() {
 	# only once it is 5 s old: the second scan starts 6 s after the first (a
 	# scan alone takes about 8 s under TCG).
 	local t0 ms
-	t0=$(now_ms)
+	uptime_ms
+	t0=$UPTIME_MS
 	echo scan >"$f"
-	ms=$((6000 - $(now_ms) + t0))
+	uptime_ms
+	ms=$((6000 - UPTIME_MS + t0))
 	[ "$ms" -le 0 ] || nap "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
 	echo scan >"$f"
 	cat "$f"
@@ -334,11 +335,16 @@ monitor() {
 	rm -f "$n.out"
 }
 
-# Milliseconds since boot, for timing a failure.
-now_ms() {
+# uptime_ms: milliseconds since boot in UPTIME_MS, without a process (now_ms
+# prints it: $(now_ms) is a fork).
+uptime_ms() {
 	local up
 	read -r up _ </proc/uptime
-	echo $((${up%.*} * 1000 + 10#${up#*.} * 10))
+	UPTIME_MS=$((${up%.*} * 1000 + 10#${up#*.} * 10))
+}
+now_ms() {
+	uptime_ms
+	echo "$UPTIME_MS"
 }
 
 # kmemleak_test NAME: a whole test that fails if kmemleak suspects a new leak. The
